@@ -1,0 +1,66 @@
+// Pushing 10⁶ samples through every core accumulator allocates nothing.
+#include <catch2/catch.hpp>
+
+#include "counting_new.hpp"
+
+#include <streamstats/streamstats.hpp>
+
+#include <cstddef>
+#include <vector>
+
+using namespace streamstats;
+using streamstats_test::allocations_during;
+
+namespace {
+constexpr std::size_t n_samples = 1'000'000;
+
+// Scalar pushes and one contiguous batch push, each under the counter.
+template <class A>
+void require_allocation_free(A& acc, const std::vector<double>& batch) {
+  const std::size_t scalar = allocations_during([&] {
+    for (std::size_t i = 0; i < n_samples; ++i) {
+      acc.push(static_cast<double>(i % 1000) * 0.5);
+    }
+  });
+  const std::size_t batched = allocations_during([&] { acc.push(batch.begin(), batch.end()); });
+  REQUIRE(acc.count() == n_samples + batch.size());
+  CHECK(scalar == 0);
+  CHECK(batched == 0);
+}
+}  // namespace
+
+TEST_CASE("the counter sees allocations (the proof can fail)", "[alloc]") {
+  const std::size_t n = allocations_during([] {
+    std::vector<double> v(10);
+    v.push_back(1.0);
+  });
+  CHECK(n >= 1);
+}
+
+TEST_CASE("core accumulators allocate nothing while pushing 10^6 samples", "[alloc]") {
+  const std::vector<double> batch(65536, 1.25);
+  SECTION("mean") {
+    mean<double> a;
+    require_allocation_free(a, batch);
+  }
+  SECTION("variance") {
+    variance<double> a;
+    require_allocation_free(a, batch);
+  }
+  SECTION("moments") {
+    moments<double> a;
+    require_allocation_free(a, batch);
+  }
+  SECTION("extrema") {
+    extrema<double> a;
+    require_allocation_free(a, batch);
+  }
+  SECTION("autocorrelation") {
+    autocorrelation<double> a;
+    require_allocation_free(a, batch);
+  }
+  SECTION("multi") {
+    multi<mean<double>, variance<double>, moments<double>, extrema<double>, autocorrelation<double>> a;
+    require_allocation_free(a, batch);
+  }
+}

@@ -1,0 +1,99 @@
+#include <catch2/catch.hpp>
+
+#include <streamstats/variance.hpp>
+#include <support/relative.hpp>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+using streamstats::variance;
+using streamstats_test::close_rel;
+
+TEST_CASE("variance below its minimum count returns the documented NaN or 0", "[variance]") {
+  variance<double> v;
+  CHECK(std::isnan(v.mean()));
+  CHECK(std::isnan(v.sample_variance()));
+  CHECK(std::isnan(v.population_variance()));
+  CHECK(std::isnan(v.stddev()));
+  CHECK(std::isnan(v.value()));
+  v.push(3.0);
+  CHECK(v.mean() == 3.0);
+  CHECK(std::isnan(v.sample_variance()));
+  CHECK(v.population_variance() == 0.0);
+  CHECK(v.population_stddev() == 0.0);
+}
+
+TEST_CASE("variance of the textbook sample matches the closed form", "[variance]") {
+  // {2,4,4,4,5,5,7,9}: mean 5, Σ(x−5)² = 32, population variance 4, sample variance 32/7.
+  variance<double> v;
+  for (double x : {2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0}) {
+    v(x);
+  }
+  CHECK(v.count() == 8);
+  CHECK(v.mean() == 5.0);
+  CHECK(v.population_variance() == Approx(4.0).epsilon(1e-15));
+  CHECK(v.population_stddev() == Approx(2.0).epsilon(1e-15));
+  CHECK(v.sample_variance() == Approx(32.0 / 7.0).epsilon(1e-15));
+  CHECK(v.value() == v.sample_variance());
+  CHECK(v.stddev() == Approx(std::sqrt(32.0 / 7.0)).epsilon(1e-15));
+  CHECK(v.sum_of_squares() == Approx(32.0).epsilon(1e-15));
+}
+
+TEST_CASE("variance is exact on data offset by 1e9, where sum-of-squares fails", "[variance]") {
+  // 1e9 + {4, 7, 13, 16}: variance 30 (sample), independent of the offset.
+  variance<double> v;
+  for (double x : {4.0, 7.0, 13.0, 16.0}) {
+    v.push(1e9 + x);
+  }
+  CHECK(v.sample_variance() == Approx(30.0).epsilon(1e-12));
+}
+
+TEST_CASE("variance propagates NaN and recovers after reset", "[variance][nonfinite]") {
+  variance<double> v;
+  v.push(1.0);
+  v.push(std::numeric_limits<double>::quiet_NaN());
+  v.push(2.0);
+  CHECK(std::isnan(v.mean()));
+  CHECK(std::isnan(v.sample_variance()));
+  CHECK(v.count() == 3);
+  v.reset();
+  v.push(1.0);
+  v.push(3.0);
+  CHECK(v.sample_variance() == 2.0);
+}
+
+TEST_CASE("variance batch push agrees with the scalar loop to 1e-12", "[variance][batch]") {
+  std::mt19937_64 rng(7);
+  std::normal_distribution<double> dist(1e3, 25.0);
+  for (std::size_t n : {1U, 3U, 255U, 256U, 257U, 1000U, 65536U}) {
+    std::vector<double> xs(n);
+    for (auto& x : xs) {
+      x = dist(rng);
+    }
+    variance<double> scalar;
+    for (double x : xs) {
+      scalar.push(x);
+    }
+    variance<double> batch;
+    batch.push(xs.begin(), xs.end());
+    INFO("n = " << n);
+    CHECK(batch.count() == n);
+    CHECK(close_rel(batch.mean(), scalar.mean(), 1e-12));
+    if (n > 1) {
+      CHECK(close_rel(batch.sample_variance(), scalar.sample_variance(), 1e-12));
+    }
+  }
+}
+
+TEST_CASE("variance with float stays close to the double result", "[variance]") {
+  variance<float> vf;
+  variance<double> vd;
+  for (int i = 0; i < 1000; ++i) {
+    const double x = std::sin(i) * 10.0;
+    vf.push(static_cast<float>(x));
+    vd.push(x);
+  }
+  CHECK(static_cast<double>(vf.sample_variance()) == Approx(vd.sample_variance()).epsilon(1e-5));
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what streamstats needs on Debian 12 (run as root; uses sudo otherwise).
+# Idempotent and quick when everything is present: apt-get runs only for missing packages.
+#   tools/install-deps.sh [core|test|bench|demo|all]...
+set -euo pipefail
+
+core=(g++ cmake ninja-build)
+test=(catch2 libeigen3-dev)
+bench=(libbenchmark-dev libboost-dev)
+demo=()
+
+want=()
+for group in "${@:-test}"; do
+  case "$group" in
+    core) want+=("${core[@]}") ;;
+    test) want+=("${core[@]}" "${test[@]}") ;;
+    bench) want+=("${core[@]}" "${bench[@]}") ;;
+    demo) want+=("${core[@]}" "${demo[@]}") ;;
+    all) want+=("${core[@]}" "${test[@]}" "${bench[@]}" "${demo[@]}") ;;
+    *) echo "install-deps: unknown group '$group' (core, test, bench, demo, all)" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for pkg in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+if ((${#missing[@]} > 0)); then
+  echo "install-deps: installing ${missing[*]}"
+  sudo_cmd=()
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all present (${#want[@]} packages)"
+fi
