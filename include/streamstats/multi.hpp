@@ -121,7 +121,7 @@ class multi {
 
  private:
   template <std::size_t... I>
-  constexpr void merge_impl(const multi& other, std::index_sequence<I...>) noexcept {
+  constexpr void merge_impl(const multi& other, std::index_sequence<I...> /*unused*/) noexcept {
     (std::get<I>(acc_).merge(std::get<I>(other.acc_)), ...);
   }
 
