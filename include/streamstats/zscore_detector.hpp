@@ -1,0 +1,289 @@
+// streamstats — z-score anomaly detector over any mean/stddev baseline.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <streamstats/detail/common.hpp>
+#include <streamstats/detail/tail.hpp>
+
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+namespace streamstats {
+
+// Which deviations count as anomalies.
+enum class zscore_side : unsigned char {
+  both,   // |z| > threshold
+  upper,  // z > threshold (spikes up only; score from the upper tail)
+  lower,  // z < −threshold
+};
+
+// What a flagged sample does to the baseline.
+enum class zscore_learning : unsigned char {
+  skip,     // not learned: a spike never drags the baseline (level shifts rely on relearn_after)
+  clipped,  // learned winsorised to mean ± threshold·σ: bounded pull, and a lasting change is
+            // eventually absorbed even when it is too small for relearn_after's run
+  all,      // learned as is
+};
+
+enum class zscore_status : unsigned char {
+  scored,      // compared with a warmed-up baseline; `anomaly` is meaningful
+  warming_up,  // the baseline has seen fewer than `warmup` samples: learned, never flagged
+  rejected,    // NaN or ±Inf: ignored, counted in rejected(), the baseline is untouched
+};
+
+struct zscore_options {
+  // Anomaly when |z| > threshold (or z > threshold / z < −threshold one-sided).
+  double threshold = 4.0;
+  zscore_side side = zscore_side::both;
+  // Samples the baseline learns before any alarm (at least 2: a standard deviation needs two).
+  // Counted by the detector, so a rolling baseline shorter than `warmup` still warms up.
+  std::size_t warmup = 30;
+  zscore_learning learning = zscore_learning::clipped;
+  // Level-shift absorption: after this many anomalies on the same side within one episode, the
+  // baseline is reset and re-learnt from the last `relearn_after` samples (all at the new level),
+  // then warms up again. 0 disables it; at most max_relearn.
+  std::size_t relearn_after = 16;
+  // An alert episode ends after this many consecutive normal samples, so one long excursion that
+  // crosses the threshold on and off is one episode (one new_episode), not dozens.
+  std::size_t cooldown = 10;
+  // Floor on the standard deviation used for z. With the default 0, a baseline of zero variance
+  // (a constant series) gives z = ±Inf (score 1, an anomaly) for any different value and z = 0
+  // for the same value: a flat line that moves is always flagged, and nothing is divided by zero.
+  // Set it to the measurement resolution to ignore quantisation noise on near-constant series.
+  double min_stddev = 0.0;
+
+  static constexpr std::size_t max_relearn = 64;
+};
+
+template <class T>
+struct zscore_result {
+  // (x − mean) / max(stddev, min_stddev) of the baseline before x was learned; NaN when rejected
+  // or when the baseline has fewer than 2 samples; ±Inf for a change after a zero-variance baseline.
+  T z;
+  // anomaly_score() of the tail probability of z (two-sided, or the side's one-sided tail):
+  // in [0, 1], strictly increasing in |z|, comparable across series; 0 when z is NaN.
+  T score;
+  bool anomaly;
+  // True on the first anomaly of an episode (the one to alert on).
+  bool new_episode;
+  // The episode this sample belongs to (1, 2, …), 0 when no episode is open.
+  std::uint64_t episode;
+  zscore_status status;
+};
+
+// Scores each sample against a baseline — variance<T> (cumulative), rolling_variance<T, N>,
+// ew_variance<T>, or any type with mean(), stddev(), push(x), reset() — BEFORE learning it, so a
+// sample is never compared with a statistic it has already moved.
+//
+//   zscore_detector<ew_variance<double>> d(ew_variance<double>::from_span(100));
+//   if (auto r = d.push(x); r.new_episode) alert(r.z, r.score);
+//
+// Not allocating, copyable, O(1) per sample (a re-learn replays at most max_relearn samples).
+template <class Baseline>
+class zscore_detector {
+ public:
+  using baseline_type = Baseline;
+  using value_type = typename Baseline::value_type;
+  using result_type = zscore_result<value_type>;
+  STREAMSTATS_REQUIRE_SCALAR(value_type);
+
+  zscore_detector() = default;
+  explicit zscore_detector(Baseline baseline, zscore_options options = {}) noexcept
+      : baseline_(std::move(baseline)), options_(options) {}
+
+  result_type push(const value_type& x) noexcept {
+    using T = value_type;
+    if (!detail::is_finite(x)) {
+      ++rejected_;
+      return {detail::quiet_nan<T>(), T(0), false, false, in_episode_ ? episode_ : 0,
+              zscore_status::rejected};
+    }
+    ++count_;
+    remember(x);
+
+    const T z = z_of(x);
+    const T score = score_of(z);
+    if (learned_ < warmup()) {
+      learn(x);
+      return {z, score, false, false, in_episode_ ? episode_ : 0, zscore_status::warming_up};
+    }
+
+    const T thr = static_cast<T>(options_.threshold);
+    const bool above = z > thr;
+    const bool below = z < -thr;
+    const bool anomaly =
+        (options_.side != zscore_side::lower && above) || (options_.side != zscore_side::upper && below);
+    bool new_episode = false;
+    if (anomaly) {
+      ++anomalies_;
+      quiet_ = 0;
+      if (!in_episode_) {
+        in_episode_ = true;
+        new_episode = true;
+        ++episode_;
+        run_ = 0;
+      }
+      const int side = above ? 1 : -1;
+      run_ = (side == run_side_) ? run_ + 1 : 1;
+      run_side_ = side;
+      if (relearn_window() > 0 && run_ >= relearn_window()) {
+        relearn();
+      } else {
+        learn_flagged(x);
+      }
+    } else {
+      learn(x);
+      if (in_episode_ && ++quiet_ >= options_.cooldown) {
+        in_episode_ = false;
+        run_ = 0;
+        run_side_ = 0;
+      }
+    }
+    return {z, score, anomaly, new_episode, in_episode_ ? episode_ : 0, zscore_status::scored};
+  }
+  result_type operator()(const value_type& x) noexcept { return push(x); }
+
+  // Finite samples scored (warm-up included); rejected ones are counted apart.
+  [[nodiscard]] std::size_t count() const noexcept { return count_; }
+  // Non-finite samples refused since construction or reset().
+  [[nodiscard]] std::size_t rejected() const noexcept { return rejected_; }
+  // Samples flagged, and alert episodes opened.
+  [[nodiscard]] std::size_t anomalies() const noexcept { return anomalies_; }
+  [[nodiscard]] std::uint64_t episodes() const noexcept { return episode_; }
+  // Times a lasting shift made the baseline re-learn.
+  [[nodiscard]] std::size_t relearns() const noexcept { return relearns_; }
+  [[nodiscard]] bool in_episode() const noexcept { return in_episode_; }
+  [[nodiscard]] const Baseline& baseline() const noexcept { return baseline_; }
+  [[nodiscard]] const zscore_options& options() const noexcept { return options_; }
+
+  // The z-score x would get now, without learning it (NaN below 2 learned samples).
+  [[nodiscard]] value_type z_of(const value_type& x) const noexcept {
+    using T = value_type;
+    if (learned_ < 2) {
+      return detail::quiet_nan<T>();
+    }
+    const T diff = x - baseline_.mean();
+    T sigma = baseline_.stddev();
+    const T floor = static_cast<T>(options_.min_stddev);
+    if (!(sigma >= floor)) {  // also replaces a NaN stddev
+      sigma = floor;
+    }
+    if (sigma > T(0)) {
+      return diff / sigma;
+    }
+    if (diff == T(0)) {
+      return T(0);
+    }
+    return diff > T(0) ? detail::infinity<T>() : -detail::infinity<T>();
+  }
+
+  // Back to empty: baseline reset, counters cleared, options kept.
+  void reset() noexcept {
+    baseline_.reset();
+    count_ = rejected_ = anomalies_ = relearns_ = learned_ = 0;
+    episode_ = 0;
+    in_episode_ = false;
+    quiet_ = run_ = ring_size_ = ring_head_ = 0;
+    run_side_ = 0;
+  }
+
+ private:
+  [[nodiscard]] std::size_t warmup() const noexcept { return options_.warmup < 2 ? 2 : options_.warmup; }
+  [[nodiscard]] std::size_t relearn_window() const noexcept {
+    return options_.relearn_after < zscore_options::max_relearn ? options_.relearn_after
+                                                                : zscore_options::max_relearn;
+  }
+
+  [[nodiscard]] value_type score_of(value_type z) const noexcept {
+    if (z != z) {
+      return value_type(0);
+    }
+    switch (options_.side) {
+      case zscore_side::upper:
+        return anomaly_score(detail::log_normal_upper_tail(z));
+      case zscore_side::lower:
+        return anomaly_score(detail::log_normal_upper_tail(-z));
+      case zscore_side::both:
+      default:
+        return anomaly_score(detail::log_chi2_upper_tail(1, z * z));
+    }
+  }
+
+  void learn(const value_type& x) noexcept {
+    baseline_.push(x);
+    ++learned_;
+  }
+
+  void learn_flagged(const value_type& x) noexcept {
+    using T = value_type;
+    switch (options_.learning) {
+      case zscore_learning::skip:
+        break;
+      case zscore_learning::all:
+        learn(x);
+        break;
+      case zscore_learning::clipped:
+      default: {
+        // Winsorise at the threshold: the pull of one outlier is bounded by what a legitimate
+        // sample at the threshold would do.
+        const T mu = baseline_.mean();
+        T sigma = baseline_.stddev();
+        if (!(sigma >= T(0))) {
+          sigma = T(0);
+        }
+        const T reach = static_cast<T>(options_.threshold) * sigma;
+        const T lo = mu - reach;
+        const T hi = mu + reach;
+        learn(x < lo ? lo : (x > hi ? hi : x));
+        break;
+      }
+    }
+  }
+
+  // The last relearn_window() finite samples, for re-learning after a level shift.
+  void remember(const value_type& x) noexcept {
+    const std::size_t cap = relearn_window();
+    if (cap == 0) {
+      return;
+    }
+    ring_[ring_head_] = x;
+    ring_head_ = (ring_head_ + 1) % cap;
+    if (ring_size_ < cap) {
+      ++ring_size_;
+    }
+  }
+
+  // The run of same-side anomalies spans the last `cap` samples, so all of them are at the new level.
+  void relearn() noexcept {
+    const std::size_t cap = relearn_window();
+    baseline_.reset();
+    learned_ = 0;
+    const std::size_t start = ring_size_ < cap ? 0 : ring_head_;
+    for (std::size_t i = 0; i < ring_size_; ++i) {
+      learn(ring_[(start + i) % cap]);
+    }
+    ++relearns_;
+    run_ = 0;
+  }
+
+  Baseline baseline_{};
+  zscore_options options_{};
+  std::size_t count_ = 0;
+  std::size_t rejected_ = 0;
+  std::size_t anomalies_ = 0;
+  std::size_t relearns_ = 0;
+  std::size_t learned_ = 0;  // samples in the baseline since construction, reset() or a re-learn
+  std::uint64_t episode_ = 0;
+  bool in_episode_ = false;
+  std::size_t quiet_ = 0;
+  std::size_t run_ = 0;
+  int run_side_ = 0;
+  std::array<value_type, zscore_options::max_relearn> ring_{};
+  std::size_t ring_size_ = 0;
+  std::size_t ring_head_ = 0;
+};
+
+}  // namespace streamstats
