@@ -3,6 +3,7 @@
 #pragma once
 
 #include <streamstats/detail/common.hpp>
+#include <streamstats/detail/lanes.hpp>
 
 #include <cmath>
 #include <cstddef>
@@ -34,40 +35,23 @@ struct block_moments {
 
 template <class T>
 [[nodiscard]] constexpr block_moments<T> corrected_two_pass(const T* p, std::size_t n) noexcept {
-  constexpr std::size_t lanes = 4;
-  T s[lanes] = {};
-  std::size_t i = 0;
-  for (; i + lanes <= n; i += lanes) {
-    for (std::size_t k = 0; k < lanes; ++k) {
-      s[k] += p[i + k];
-    }
-  }
-  T sum = (s[0] + s[1]) + (s[2] + s[3]);
-  for (; i < n; ++i) {
+  // Both passes run in eight independent lanes (see detail/lanes.hpp); the n % 8 tail is scalar.
+  const std::size_t body = n - n % lane_count;
+  T sum = lane_sum(p, body);
+  for (std::size_t i = body; i < n; ++i) {
     sum += p[i];
   }
-  const T m = sum / static_cast<T>(n);
-
-  T d[lanes] = {};
-  T q[lanes] = {};
-  i = 0;
-  for (; i + lanes <= n; i += lanes) {
-    for (std::size_t k = 0; k < lanes; ++k) {
-      const T dev = p[i + k] - m;
-      d[k] += dev;
-      q[k] += dev * dev;
-    }
-  }
-  T sd = (d[0] + d[1]) + (d[2] + d[3]);
-  T sq = (q[0] + q[1]) + (q[2] + q[3]);
-  for (; i < n; ++i) {
-    const T dev = p[i] - m;
-    sd += dev;
-    sq += dev * dev;
-  }
   const T nn = static_cast<T>(n);
-  const T m2 = sq - sd * sd / nn;
-  return {m + sd / nn, m2 < T(0) ? T(0) : m2};
+  const T m = sum / nn;
+
+  auto dev = lane_deviation_sums(p, body, m);
+  for (std::size_t i = body; i < n; ++i) {
+    const T e = p[i] - m;
+    dev.sum += e;
+    dev.sum_sq += e * e;
+  }
+  const T m2 = dev.sum_sq - dev.sum * dev.sum / nn;
+  return {m + dev.sum / nn, m2 < T(0) ? T(0) : m2};
 }
 
 }  // namespace detail
@@ -96,10 +80,15 @@ class variance {
 
   constexpr variance() noexcept = default;
 
+  // The reciprocal 1/n depends only on the counter, so the CPU computes it ahead, off the
+  // loop-carried chain mean → d → mean (sub, mul, add), instead of a division on that chain
+  // (≈13 cycles of latency): twice the throughput. d·(1/n) differs from d/n by one rounding of
+  // 1/n, i.e. by ≤ 1 ulp of the increment, far below the mean's own rounding.
   constexpr void push(const T& x) noexcept {
     ++n_;
+    const T inv_n = T(1) / static_cast<T>(n_);
     const T d = x - mean_;
-    mean_ += d / static_cast<T>(n_);
+    mean_ += d * inv_n;
     m2_ += d * (x - mean_);
   }
   constexpr void operator()(const T& x) noexcept { push(x); }
