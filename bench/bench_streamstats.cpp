@@ -1,0 +1,238 @@
+// streamstats benchmarks — the library's accumulators and hand-written loops that mark the hardware limit.
+// SPDX-License-Identifier: MIT
+#include "bench_common.hpp"
+
+#include <streamstats/streamstats.hpp>
+#include <streamstats/zscore_detector.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+
+namespace streamstats_bench {
+
+namespace {
+
+namespace ss = streamstats;
+
+// One scalar push per sample into a fresh accumulator, then one query.
+template <class A, class Q>
+double push_loop(const double* p, std::size_t n, Q query) {
+  A a;
+  for (std::size_t i = 0; i < n; ++i) {
+    a.push(p[i]);
+  }
+  return query(a);
+}
+
+// The batch entry point on a contiguous range (the documented fast path).
+template <class A, class Q>
+double batch(const double* p, std::size_t n, Q query) {
+  A a;
+  a.push(p, p + n);
+  return query(a);
+}
+
+// --- hand-written limits ------------------------------------------------------------------------
+
+// `s += x`: one loop-carried add per sample. At -O2 without -ffast-math GCC may not reorder the
+// additions, so this is latency-bound (one FP add latency, 3–4 cycles, per sample).
+double limit_plain_sum(const double* p, std::size_t n) {
+  double s = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    s += p[i];
+  }
+  return s / static_cast<double>(n);
+}
+
+// Eight independent partial sums, written out so that they stay in registers (packed SSE2 at -O2):
+// what an uncompensated sum costs once the dependency is broken; bandwidth-bound out of cache.
+double limit_lane_sum(const double* p, std::size_t n) {
+  double s[8] = {};
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    s[0] += p[i];
+    s[1] += p[i + 1];
+    s[2] += p[i + 2];
+    s[3] += p[i + 3];
+    s[4] += p[i + 4];
+    s[5] += p[i + 5];
+    s[6] += p[i + 6];
+    s[7] += p[i + 7];
+  }
+  double t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  for (; i < n; ++i) {
+    t += p[i];
+  }
+  return t / static_cast<double>(n);
+}
+
+// Textbook Welford (one division per sample, on the loop-carried chain of the mean).
+double limit_welford(const double* p, std::size_t n) {
+  double mean = 0;
+  double m2 = 0;
+  double k = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    k += 1;
+    const double d = p[i] - mean;
+    mean += d / k;
+    m2 += d * (p[i] - mean);
+  }
+  return m2 / (k - 1);
+}
+
+// Welford with the division hoisted off the dependency chain (1/k depends only on the counter):
+// sub → mul → add per sample on the mean's chain.
+double limit_welford_reciprocal(const double* p, std::size_t n) {
+  double mean = 0;
+  double m2 = 0;
+  double k = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    k += 1;
+    const double inv = 1.0 / k;
+    const double d = p[i] - mean;
+    mean += d * inv;
+    m2 += d * (p[i] - mean);
+  }
+  return m2 / (k - 1);
+}
+
+double limit_minmax(const double* p, std::size_t n) {
+  double lo = p[0];
+  double hi = p[0];
+  for (std::size_t i = 1; i < n; ++i) {
+    lo = std::min(lo, p[i]);
+    hi = std::max(hi, p[i]);
+  }
+  return hi - lo;
+}
+
+// Ring-buffer SMA over 64 samples: running sum, one add and one subtract per sample, no
+// compensation (drifts over long streams — the limit, not a recommendation).
+template <std::size_t N>
+double limit_ring_sma(const double* p, std::size_t n) {
+  std::array<double, N> ring{};
+  double sum = 0;
+  double sink = 0;
+  std::size_t head = 0;
+  std::size_t filled = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    sum += p[i] - ring[head];
+    ring[head] = p[i];
+    head = head + 1 == N ? 0 : head + 1;
+    filled += filled < N ? 1 : 0;
+    sink += sum / static_cast<double>(filled);
+  }
+  return sink;
+}
+
+// Ring-buffer rolling variance over N samples: windowed Welford (add the new sample, remove the
+// one leaving), uncompensated.
+template <std::size_t N>
+double limit_ring_variance(const double* p, std::size_t n) {
+  std::array<double, N> ring{};
+  double mean = 0;
+  double m2 = 0;
+  double sink = 0;
+  std::size_t head = 0;
+  std::size_t filled = 0;
+  constexpr double inv_n = 1.0 / static_cast<double>(N);
+  for (std::size_t i = 0; i < n; ++i) {
+    const double x = p[i];
+    if (filled < N) {
+      ++filled;
+      const double d = x - mean;
+      mean += d / static_cast<double>(filled);
+      m2 += d * (x - mean);
+    } else {
+      const double old = ring[head];
+      const double old_mean = mean;
+      mean += (x - old) * inv_n;
+      m2 += (x - old) * ((x - mean) + (old - old_mean));
+    }
+    ring[head] = x;
+    head = head + 1 == N ? 0 : head + 1;
+    sink += filled > 1 ? m2 / static_cast<double>(filled - 1) : 0.0;
+  }
+  return sink;
+}
+
+}  // namespace
+
+void register_core() {
+  // mean
+  add("mean", "push", "streamstats", [](const double* p, std::size_t n) {
+    return push_loop<ss::mean<double>>(p, n, [](auto& a) { return a.value(); });
+  });
+  add("mean", "batch", "streamstats", [](const double* p, std::size_t n) {
+    return batch<ss::mean<double>>(p, n, [](auto& a) { return a.value(); });
+  });
+  add("mean", "push", "limit", limit_plain_sum);
+  add("mean", "batch", "limit", limit_plain_sum);
+  add("mean", "batch", "limit-lanes", limit_lane_sum);
+
+  // variance
+  add("variance", "push", "streamstats", [](const double* p, std::size_t n) {
+    return push_loop<ss::variance<double>>(p, n, [](auto& a) { return a.sample_variance(); });
+  });
+  add("variance", "batch", "streamstats", [](const double* p, std::size_t n) {
+    return batch<ss::variance<double>>(p, n, [](auto& a) { return a.sample_variance(); });
+  });
+  add("variance", "push", "limit", limit_welford_reciprocal);
+  add("variance", "push", "limit-div", limit_welford);
+  add("variance", "batch", "limit", limit_plain_sum);
+
+  // moments
+  add("moments", "push", "streamstats", [](const double* p, std::size_t n) {
+    return push_loop<ss::moments<double>>(p, n, [](auto& a) { return a.kurtosis(); });
+  });
+  add("moments", "batch", "streamstats", [](const double* p, std::size_t n) {
+    return batch<ss::moments<double>>(p, n, [](auto& a) { return a.kurtosis(); });
+  });
+
+  // extrema
+  add("extrema", "push", "streamstats", [](const double* p, std::size_t n) {
+    return push_loop<ss::extrema<double>>(p, n, [](auto& a) { return a.max() - a.min(); });
+  });
+  add("extrema", "batch", "streamstats", [](const double* p, std::size_t n) {
+    return batch<ss::extrema<double>>(p, n, [](auto& a) { return a.max() - a.min(); });
+  });
+  add("extrema", "push", "limit", limit_minmax);
+
+  // autocorrelation (no Boost peer)
+  add("autocorrelation", "push", "streamstats", [](const double* p, std::size_t n) {
+    return push_loop<ss::autocorrelation<double>>(p, n, [](auto& a) { return a.value(); });
+  });
+  add("autocorrelation", "batch", "streamstats", [](const double* p, std::size_t n) {
+    return batch<ss::autocorrelation<double>>(p, n, [](auto& a) { return a.value(); });
+  });
+
+  // multi<mean, variance, extrema>
+  using multi3 = ss::multi<ss::mean<double>, ss::variance<double>, ss::extrema<double>>;
+  add("multi(mean,variance,extrema)", "push", "streamstats", [](const double* p, std::size_t n) {
+    return push_loop<multi3>(p, n, [](auto& a) {
+      return a.template get<0>().value() + a.template get<1>().value() + a.template get<2>().max();
+    });
+  });
+  add("multi(mean,variance,extrema)", "batch", "streamstats", [](const double* p, std::size_t n) {
+    return batch<multi3>(p, n, [](auto& a) {
+      return a.template get<0>().value() + a.template get<1>().value() + a.template get<2>().max();
+    });
+  });
+
+  // detectors: the cost of scoring against a baseline, beside the baseline's own push
+  add("zscore_detector<variance>", "push", "streamstats", [](const double* p, std::size_t n) {
+    ss::zscore_detector<ss::variance<double>> d;
+    double sink = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      sink += d.push(p[i]).score;
+    }
+    return sink;
+  });
+
+  // moving windows: limits (the streamstats accumulators are registered when their headers land)
+  add("sma64", "push+value", "limit", limit_ring_sma<64>);
+  add("rolling_variance64", "push+variance", "limit", limit_ring_variance<64>);
+}
+
+}  // namespace streamstats_bench
