@@ -8,10 +8,12 @@ printed with %.17g, which round-trips a float64 exactly; NaN is written as "nan"
 
 Files (first column(s) are the input, the others the expected output after each sample):
   rolling_<s>.csv   x, then for each window N: mean_N, var_N (ddof=1), pvar_N (ddof=0), std_N, pstd_N
-                    = pandas Series.rolling(N, min_periods=1). The values written are computed
-                    exactly per window with NumPy's two-pass mean/var (pandas' own online algorithm
-                    loses up to 4e-3 relative on the 1e9-offset series); the script asserts
-                    that both agree, so the convention is pandas' and the digits are exact.
+                    = pandas Series.rolling(N, min_periods=1). The values written are exact: each
+                    window's mean and variance in rational arithmetic (fractions.Fraction) over the
+                    float64 inputs, rounded once. pandas' own online algorithm loses up to 4e-3
+                    relative on the 1e9-offset series, and even NumPy's two-pass np.var is off by
+                    up to 5e-12 there (the rounded mean of two nearly equal 1e9 values); the script
+                    asserts that pandas agrees, so the convention is pandas' and the digits exact.
   ewm_<s>.csv       x, then for each decay parameter and adjust in {True, False}:
                     <param>_adj<T|F>_{mean,var,pvar,std} = pandas ewm(...).mean(), .var(bias=False),
                     .var(bias=True), .std() (ignore_na=False, min_periods=0: pandas' defaults).
@@ -25,6 +27,7 @@ Files (first column(s) are the input, the others the expected output after each 
 """
 import math
 import os
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
@@ -67,11 +70,14 @@ for name in ("noise", "offset", "constant"):
     s = pd.Series(x)
     for N in WINDOWS:
         mean, var, pvar = [], [], []
+        exact = [Fraction(float(v)) for v in x]
         for i in range(len(x)):
-            w = x[max(0, i - N + 1): i + 1]
-            mean.append(np.mean(w))
-            var.append(np.var(w, ddof=1) if len(w) > 1 else np.nan)
-            pvar.append(np.var(w, ddof=0))
+            w = exact[max(0, i - N + 1): i + 1]
+            m = sum(w) / len(w)
+            m2 = sum((v - m) ** 2 for v in w)
+            mean.append(float(m))
+            var.append(float(m2 / (len(w) - 1)) if len(w) > 1 else np.nan)
+            pvar.append(float(m2 / len(w)))
         mean, var, pvar = np.array(mean), np.array(var), np.array(pvar)
         r = s.rolling(N, min_periods=1)
         # Same convention as pandas (partial windows, NaN sample variance below 2 samples).

@@ -1,0 +1,254 @@
+// streamstats — mean and variance over a compile-time window.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <streamstats/detail/common.hpp>
+#include <streamstats/variance.hpp>
+
+#include <array>
+#include <cmath>
+#include <cstddef>
+
+namespace streamstats {
+
+// Mean and variance of the last N samples, in a fixed std::array ring: no heap.
+//
+// Algorithm: windowed Welford on shifted data. The state is (m, mean, M2) of y = x − K, where the
+// shift K is a recent window mean; every push adds the new sample and removes the leaving one:
+//   add     mean' = mean + (y − mean)/(m+1),   M2' = M2 + (y − mean)(y − mean')
+//   remove  mean' = mean − (y − mean)/(m−1),   M2' = M2 − (y − mean')(y − mean)
+//   replace mean' = mean + (y_new − y_old)/m,  M2' = M2 + (y_new − y_old)(y_new − mean' + y_old − mean)
+// (replace is remove and add fused, used while the window is full; each is Welford's update or its
+// exact inverse).
+// Why the shift: without it the mean of data offset by 1e9 carries an absolute rounding error of
+// eps·1e9 ≈ 1e-7 per update, which lands in M2 at 1e-7 relative to σ² — pandas' rolling var, which
+// updates unshifted sums, is off by up to 4e-3 relative on 1e9 + N(0,1) with N = 2. With the shift
+// the updates work on O(σ) numbers.
+// Why the recomputation: add/remove errors random-walk without bound over 10⁷ pushes, so every N
+// pushes the window's (mean, M2) is recomputed exactly by the corrected two-pass algorithm (Chan,
+// Golub & LeVeque 1983) around a fresh shift: O(N) once per N pushes, i.e. amortised O(1), and the
+// error never accumulates over more than N updates. The same recomputation runs early when a remove
+// step cancels most of M2 (see cancellation_limit), which keeps the result at ~1e-14 relative even
+// when the variance of the window collapses (two nearly equal samples after a spread-out past).
+//
+// Conventions (pandas Series.rolling(N, min_periods=1), NumPy ddof):
+//   mean()                mean of the samples in the window; NaN when empty
+//   sample_variance()     M2 / (m − 1), pandas .var() / ddof=1; NaN below 2 samples (as pandas);
+//                         also value()
+//   population_variance() M2 / m, pandas .var(ddof=0); NaN when empty, 0 for one sample
+//   stddev(), population_stddev()  their square roots (same NaN rules)
+// where m = size() = min(count(), N) is the number of samples in the window: while the window fills,
+// the results are those of the samples seen so far (partial windows, like min_periods=1).
+// The variances are never negative (M2 is clamped at 0 against rounding in the remove step).
+//
+// Non-finite input: while a NaN is in the window every getter is NaN; an infinity makes mean()
+// that infinity (NaN with both signs) and the variances NaN (IEEE: ∞ − ∞). Non-finite samples are
+// counted, not folded into (mean, M2), so the statistics recover exactly once they leave the window.
+// pandas skips NaN instead: a deliberate difference.
+//
+// Not mergeable: windows over different streams do not combine.
+template <class T, std::size_t N>
+class rolling_variance {
+  STREAMSTATS_REQUIRE_SCALAR(T);
+  static_assert(N > 0, "streamstats: the window size N of rolling_variance<T, N> must be at least 1");
+
+ public:
+  using value_type = T;
+
+  constexpr rolling_variance() noexcept = default;
+
+  constexpr void push(const T& x) noexcept {
+    const bool x_finite = detail::is_finite(x);
+    if (size_ == N) {
+      const T old = ring_[head_];
+      const bool old_finite = detail::is_finite(old);
+      if (old_finite && x_finite && m_ > 0) {
+        replace(old, x);
+      } else {
+        if (old_finite) {
+          remove(old);
+        } else {
+          count_nonfinite(old, false);
+        }
+        if (x_finite) {
+          add(x);
+        } else {
+          count_nonfinite(x, true);
+        }
+      }
+    } else {
+      ++size_;
+      if (x_finite) {
+        add(x);
+      } else {
+        count_nonfinite(x, true);
+      }
+    }
+    ring_[head_] = x;
+    head_ = head_ + 1 == N ? 0 : head_ + 1;
+    ++n_;
+    if (++since_recompute_ == N || churn_ > cancellation_limit * m2_) {
+      recompute();
+    }
+  }
+  constexpr void operator()(const T& x) noexcept { push(x); }
+
+  template <class It>
+  constexpr void push(It first, It last) {
+    for (; first != last; ++first) {
+      push(static_cast<T>(*first));
+    }
+  }
+
+  // Samples pushed since construction or reset().
+  [[nodiscard]] constexpr std::size_t count() const noexcept { return n_; }
+  // Samples in the window: min(count(), N).
+  [[nodiscard]] constexpr std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] static constexpr std::size_t capacity() noexcept { return N; }
+  [[nodiscard]] constexpr bool full() const noexcept { return size_ == N; }
+
+  // Mean of the window; NaN when empty (non-finite input: see the class comment).
+  [[nodiscard]] constexpr T mean() const noexcept {
+    if (size_ == 0 || nan_ > 0 || (pos_inf_ > 0 && neg_inf_ > 0)) {
+      return detail::quiet_nan<T>();
+    }
+    if (pos_inf_ > 0) {
+      return detail::infinity<T>();
+    }
+    if (neg_inf_ > 0) {
+      return -detail::infinity<T>();
+    }
+    return shift_ + mean_;
+  }
+  // M2 / (size() − 1); NaN when size() < 2 or a non-finite sample is in the window.
+  [[nodiscard]] constexpr T sample_variance() const noexcept {
+    return has_nonfinite() ? detail::quiet_nan<T>() : detail::variance_from_m2(m2_, m_, 1);
+  }
+  // M2 / size(); NaN when empty or a non-finite sample is in the window, 0 for one sample.
+  [[nodiscard]] constexpr T population_variance() const noexcept {
+    return has_nonfinite() ? detail::quiet_nan<T>() : detail::variance_from_m2(m2_, m_, 0);
+  }
+  // sqrt(sample_variance()); NaN when size() < 2.
+  [[nodiscard]] T stddev() const noexcept { return std::sqrt(sample_variance()); }
+  // sqrt(population_variance()); NaN when empty.
+  [[nodiscard]] T population_stddev() const noexcept { return std::sqrt(population_variance()); }
+  // The primary result: sample_variance().
+  [[nodiscard]] constexpr T value() const noexcept { return sample_variance(); }
+
+  constexpr void reset() noexcept { *this = rolling_variance{}; }
+
+ private:
+  // The remove/replace steps subtract from M2, and their rounding error is relative to the terms
+  // they add, not to the result: once Σ|ΔM2| since the last recomputation exceeds 256·M2, M2 may
+  // have lost 8 bits (~2.4 digits) to cancellation — e.g. when an outlier or a level shift leaves the
+  // window and the remaining samples are nearly equal — so the window is recomputed at once instead
+  // of at the next periodic recomputation. On ordinary data Σ|ΔM2| over N pushes is a few M2, so
+  // this does not fire; data that collapses its variance by more than 256× at every push can make
+  // every push O(N).
+  static constexpr T cancellation_limit = T(256);
+
+  [[nodiscard]] constexpr bool has_nonfinite() const noexcept { return nan_ + pos_inf_ + neg_inf_ > 0; }
+
+  constexpr void add(T x) noexcept {
+    if (m_ == 0) {
+      shift_ = x;  // an empty window takes its first sample as the shift
+      mean_ = T(0);
+      m2_ = T(0);
+    }
+    const T y = x - shift_;
+    ++m_;
+    const T d = y - mean_;
+    mean_ += d / static_cast<T>(m_);
+    m2_ += d * (y - mean_);
+  }
+
+  constexpr void remove(T x) noexcept {
+    if (m_ <= 1) {
+      m_ = 0;
+      mean_ = T(0);
+      m2_ = T(0);
+      return;
+    }
+    const T y = x - shift_;
+    const T old_mean = mean_;
+    --m_;
+    mean_ = old_mean - (y - old_mean) / static_cast<T>(m_);
+    const T term = (y - mean_) * (y - old_mean);
+    m2_ -= term;
+    churn_ += detail::abs(term);
+    if (m2_ < T(0)) {
+      m2_ = T(0);
+    }
+  }
+
+  constexpr void replace(T x_old, T x_new) noexcept {
+    const T y_old = x_old - shift_;
+    const T y_new = x_new - shift_;
+    const T old_mean = mean_;
+    const T d = y_new - y_old;
+    mean_ = old_mean + d / static_cast<T>(m_);
+    const T term = d * ((y_new - mean_) + (y_old - old_mean));
+    m2_ += term;
+    churn_ += detail::abs(term);
+    if (m2_ < T(0)) {
+      m2_ = T(0);
+    }
+  }
+
+  constexpr void count_nonfinite(T x, bool entering) noexcept {
+    std::size_t& c = x != x ? nan_ : (x > T(0) ? pos_inf_ : neg_inf_);
+    if (entering) {
+      ++c;
+    } else {
+      --c;
+    }
+  }
+
+  // Corrected two-pass over the finite samples of the window around a new shift (the current mean
+  // estimate, so that the deviations are O(σ) and x − K is exact when x and K are within a factor 2).
+  constexpr void recompute() noexcept {
+    since_recompute_ = 0;
+    churn_ = T(0);
+    if (m_ == 0) {
+      return;
+    }
+    const T k = shift_ + mean_;
+    T s = T(0);
+    for (std::size_t i = 0; i < size_; ++i) {
+      if (detail::is_finite(ring_[i])) {
+        s += ring_[i] - k;
+      }
+    }
+    const T m = static_cast<T>(m_);
+    const T mu = s / m;
+    T sd = T(0);
+    T sq = T(0);
+    for (std::size_t i = 0; i < size_; ++i) {
+      if (detail::is_finite(ring_[i])) {
+        const T dev = (ring_[i] - k) - mu;
+        sd += dev;
+        sq += dev * dev;
+      }
+    }
+    shift_ = k;
+    mean_ = mu + sd / m;
+    const T m2 = sq - sd * sd / m;
+    m2_ = m2 < T(0) ? T(0) : m2;
+  }
+
+  std::array<T, N> ring_{};
+  std::size_t head_ = 0;  // slot of the next write (= the oldest sample once full)
+  std::size_t size_ = 0;
+  std::size_t n_ = 0;
+  std::size_t m_ = 0;  // finite samples in the window
+  std::size_t since_recompute_ = 0;
+  std::size_t nan_ = 0;
+  std::size_t pos_inf_ = 0;
+  std::size_t neg_inf_ = 0;
+  T shift_{};
+  T mean_{};  // mean of x − shift_ over the finite samples in the window
+  T m2_{};
+  T churn_{};  // Σ|ΔM2| of the remove/replace steps since the last recomputation
+};
+
+}  // namespace streamstats
