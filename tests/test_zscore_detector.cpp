@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <limits>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 using streamstats::anomaly_score;
@@ -99,9 +100,9 @@ TEST_CASE("the detector scores before learning and flags a spike beyond the thre
   CHECK(r.new_episode);
   CHECK(r.episode == 1);
   CHECK(r.score == Approx(two_sided_score(10.0 / sd)).epsilon(1e-14));
-  // Clipped learning: the spike entered the baseline as mean + 4·sd, not as 10.
+  // Clipped learning: the spike entered the baseline as mean + threshold·sd (mean 0), not as 10.
   CHECK(d.baseline().count() == 31);
-  CHECK(d.baseline().mean() == Approx(4.0 * sd / 31.0).epsilon(1e-12));
+  CHECK(d.baseline().mean() == Approx(d.options().threshold * sd / 31.0).epsilon(1e-12));
   CHECK(d.anomalies() == 1);
 }
 
@@ -269,4 +270,25 @@ TEST_CASE("the detector works on float samples", "[detector]") {
   CHECK(r.anomaly);
   CHECK(r.score > 0.99F);
   CHECK(r.score < 1.0F);
+}
+
+TEST_CASE("anomaly_detector is default-constructible, uses the rolling 64-sample baseline and defaults",
+          "[detector]") {
+  streamstats::anomaly_detector<double> d;
+  STATIC_REQUIRE(std::is_same_v<streamstats::anomaly_detector<double>::baseline_type,
+                                streamstats::rolling_variance<double, 64>>);
+  CHECK(d.options().threshold == 4.5);
+  CHECK(d.options().warmup == 30);
+  // After 200 samples of ±1 the window holds the last 64: sd = sqrt(64/63).
+  for (int i = 0; i < 200; ++i) {
+    (void)d.push(i % 2 == 0 ? 1.0 : -1.0);
+  }
+  CHECK(d.baseline().stddev() == Approx(std::sqrt(64.0 / 63.0)).epsilon(1e-12));
+  const auto r = d.push(5.0);
+  CHECK(r.z == Approx(5.0 / std::sqrt(64.0 / 63.0)).epsilon(1e-12));
+  CHECK(r.anomaly);
+  streamstats::zscore_options o;
+  o.threshold = 6.0;
+  const streamstats::anomaly_detector<float> custom(o);
+  CHECK(custom.options().threshold == 6.0);
 }
