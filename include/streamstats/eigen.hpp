@@ -1,30 +1,20 @@
 // streamstats — Eigen layer: accumulators over fixed-size Eigen vectors, covariance, Mahalanobis.
 // Needs Eigen 3.4 (CMake target streamstats::eigen).
+//
+// The core accumulators accept fixed-size Eigen column vectors under their usual names, by partial
+// specialisation: mean<Eigen::Vector3d>, variance<Eigen::Vector3d>, ema<Eigen::Vector3d> work per
+// component with the scalar versions' conventions and getters (returning vectors). Added here:
+// covariance<T, D> (streaming covariance matrix, mergeable) and mahalanobis_detector<T, D>.
+// Eigen::Dynamic sizes are refused at compile time: they allocate.
 // SPDX-License-Identifier: MIT
 #pragma once
 
 #include <streamstats/streamstats.hpp>
 
-#include <Eigen/Core>
+#include <streamstats/eigen/traits.hpp>
 
-#include <type_traits>
-
-#if !EIGEN_VERSION_AT_LEAST(3, 4, 0)
-#error "streamstats/eigen.hpp needs Eigen 3.4 or newer"
-#endif
-
-namespace streamstats::eigen {
-
-// True for Eigen::Matrix<Scalar, Rows, 1> with a compile-time size (a column vector that never
-// allocates) and a floating-point Scalar.
-template <class V>
-struct is_fixed_vector : std::false_type {};
-
-template <class Scalar, int Rows, int Options, int MaxRows>
-struct is_fixed_vector<Eigen::Matrix<Scalar, Rows, 1, Options, MaxRows, 1>>
-    : std::bool_constant<Rows != Eigen::Dynamic && detail::is_supported_scalar_v<Scalar>> {};
-
-template <class V>
-inline constexpr bool is_fixed_vector_v = is_fixed_vector<V>::value;
-
-}  // namespace streamstats::eigen
+#include <streamstats/eigen/covariance.hpp>
+#include <streamstats/eigen/ema.hpp>
+#include <streamstats/eigen/mahalanobis_detector.hpp>
+#include <streamstats/eigen/mean.hpp>
+#include <streamstats/eigen/variance.hpp>
