@@ -202,7 +202,11 @@ H = 2.5  # seconds
 n = 150
 gaps_ms = rng.integers(0, 4000, n)  # 0 ms gaps: equal timestamps are allowed
 gaps_ms[0] = 0
-t_ns = (1_700_000_000_000 + np.cumsum(gaps_ms)).astype(np.int64) * 1_000_000
+# Times count from an epoch near the data: pandas converts datetime64[ns] to float64 *before*
+# differencing (_calculate_deltas), so at a 2023 epoch (1.7e18 ns) its deltas are quantised to 256 ns
+# (~1e-9 relative error in the average); below 2^53 ns (104 days) the conversion is exact. streamstats
+# subtracts the integer ticks first, so it has no such loss at any epoch.
+t_ns = np.cumsum(gaps_ms).astype(np.int64) * 1_000_000
 x = 20.0 + rng.standard_normal(n) * 2.0
 x[[60, 61, 100]] = np.nan
 times = pd.to_datetime(t_ns, unit="ns")
