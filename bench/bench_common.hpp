@@ -49,9 +49,8 @@ inline void run_kernel(benchmark::State& state, const kernel& k) {
     benchmark::ClobberMemory();
   }
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(n));
-  state.counters["per_sample"] =
-      benchmark::Counter(static_cast<double>(n),
-                         benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.counters["per_sample"] = benchmark::Counter(
+      static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 
 // Registers group/variant/impl for both sizes. The kernel is wrapped in std::function, but it is
@@ -69,5 +68,6 @@ void add(const std::string& group, const std::string& variant, const std::string
 // Registration hooks, one per translation unit, called from main().
 void register_core();
 void register_peer();
+void register_eigen();  // only when streamstats::eigen exists (STREAMSTATS_BENCH_EIGEN)
 
 }  // namespace streamstats_bench

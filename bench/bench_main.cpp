@@ -5,6 +5,9 @@
 int main(int argc, char** argv) {
   streamstats_bench::register_core();
   streamstats_bench::register_peer();
+#if defined(STREAMSTATS_BENCH_EIGEN)
+  streamstats_bench::register_eigen();
+#endif
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
     return 1;

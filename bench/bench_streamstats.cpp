@@ -2,6 +2,11 @@
 // SPDX-License-Identifier: MIT
 #include "bench_common.hpp"
 
+#include <streamstats/ema.hpp>
+#include <streamstats/ew_variance.hpp>
+#include <streamstats/rolling_extrema.hpp>
+#include <streamstats/rolling_variance.hpp>
+#include <streamstats/sma.hpp>
 #include <streamstats/streamstats.hpp>
 #include <streamstats/zscore_detector.hpp>
 
@@ -31,6 +36,18 @@ double batch(const double* p, std::size_t n, Q query) {
   A a;
   a.push(p, p + n);
   return query(a);
+}
+
+// One push per sample, and the result read after each (the moving-window use: a chart, a detector).
+template <class A, class Q>
+double window_loop(const double* p, std::size_t n, Q query) {
+  A a;
+  double sink = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    a.push(p[i]);
+    sink += query(a);
+  }
+  return sink;
 }
 
 // --- hand-written limits ------------------------------------------------------------------------
@@ -157,6 +174,35 @@ double limit_ring_variance(const double* p, std::size_t n) {
   return sink;
 }
 
+// Rolling min/max by rescanning the window: O(N) per sample, the naive alternative.
+template <std::size_t N>
+double limit_rolling_extrema_scan(const double* p, std::size_t n) {
+  double sink = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t from = i + 1 >= N ? i + 1 - N : 0;
+    double lo = p[from];
+    double hi = p[from];
+    for (std::size_t k = from + 1; k <= i; ++k) {
+      lo = std::min(lo, p[k]);
+      hi = std::max(hi, p[k]);
+    }
+    sink += hi - lo;
+  }
+  return sink;
+}
+
+// EMA, adjust=False: m += α(x − m), seeded with the first sample.
+double limit_ema(const double* p, std::size_t n) {
+  constexpr double alpha = 2.0 / 21.0;
+  double m = p[0];
+  double sink = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    m += alpha * (p[i] - m);
+    sink += m;
+  }
+  return sink;
+}
+
 }  // namespace
 
 void register_core() {
@@ -230,7 +276,76 @@ void register_core() {
     return sink;
   });
 
-  // moving windows: limits (the streamstats accumulators are registered when their headers land)
+  // moving windows, read after every push
+  add("sma64", "push+value", "streamstats", [](const double* p, std::size_t n) {
+    return window_loop<ss::sma<double, 64>>(p, n, [](auto& a) { return a.value(); });
+  });
+  add("rolling_variance64", "push+variance", "streamstats", [](const double* p, std::size_t n) {
+    return window_loop<ss::rolling_variance<double, 64>>(p, n, [](auto& a) { return a.sample_variance(); });
+  });
+  add("rolling_extrema64", "push+min+max", "streamstats", [](const double* p, std::size_t n) {
+    return window_loop<ss::rolling_extrema<double, 64>>(p, n, [](auto& a) { return a.max() - a.min(); });
+  });
+  add("rolling_extrema64", "push+min+max", "limit", limit_rolling_extrema_scan<64>);
+  add("ema(span20)", "push+value", "streamstats", [](const double* p, std::size_t n) {
+    auto a = ss::ema<double>::from_span(20);
+    double sink = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      a.push(p[i]);
+      sink += a.value();
+    }
+    return sink;
+  });
+  add("ema(span20)", "push+value", "limit", limit_ema);
+  add("ew_variance(span20)", "push+variance", "streamstats", [](const double* p, std::size_t n) {
+    auto a = ss::ew_variance<double>::from_span(20);
+    double sink = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      a.push(p[i]);
+      sink += a.sample_variance();
+    }
+    return sink;
+  });
+  add("sma64", "push+value", "streamstats-recompute", [](const double* p, std::size_t n) {
+    return window_loop<ss::sma<double, 64, ss::window_sum::recompute>>(p, n,
+                                                                       [](auto& a) { return a.value(); });
+  });
+  add("zscore_detector<rolling_variance64>", "push", "streamstats", [](const double* p, std::size_t n) {
+    ss::zscore_detector<ss::rolling_variance<double, 64>> d;
+    double sink = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      sink += d.push(p[i]).score;
+    }
+    return sink;
+  });
+  add("zscore_detector<ew_variance>", "push", "streamstats", [](const double* p, std::size_t n) {
+    ss::zscore_detector<ss::ew_variance<double>> d(ss::ew_variance<double>::from_span(20));
+    double sink = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      sink += d.push(p[i]).score;
+    }
+    return sink;
+  });
+  add("anomaly_detector", "push", "streamstats", [](const double* p, std::size_t n) {
+    ss::anomaly_detector<double> d;
+    double sink = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      sink += d.push(p[i]).score;
+    }
+    return sink;
+  });
+  // the baselines' own push, without a query, for the detectors' cost ratio
+  add("rolling_variance64", "push", "streamstats", [](const double* p, std::size_t n) {
+    return push_loop<ss::rolling_variance<double, 64>>(p, n, [](auto& a) { return a.sample_variance(); });
+  });
+  add("ew_variance", "push", "streamstats", [](const double* p, std::size_t n) {
+    auto a = ss::ew_variance<double>::from_span(20);
+    for (std::size_t i = 0; i < n; ++i) {
+      a.push(p[i]);
+    }
+    return a.sample_variance();
+  });
+
   add("sma64", "push+value", "limit", limit_ring_sma<64>);
   add("rolling_variance64", "push+variance", "limit", limit_ring_variance<64>);
 }

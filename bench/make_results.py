@@ -169,9 +169,9 @@ def main():
                lambda r: r <= 1.5)
     for det, base in (("zscore_detector<variance>", "variance"),
                       ("zscore_detector<rolling_variance64>", "rolling_variance64"),
-                      ("zscore_detector<ew_variance>", "ew_variance")):
-        base_variant = "push" if base != "rolling_variance64" else "push+variance"
-        bv = get(base, "push", "streamstats", n) or get(base, base_variant, "streamstats", n)
+                      ("zscore_detector<ew_variance>", "ew_variance"),
+                      ("anomaly_detector", "rolling_variance64")):
+        bv = get(base, "push", "streamstats", n)
         if get(det, "push", "streamstats", n) is None:
             continue
         target(f"`{det}` push / its baseline's push", ratio(get(det, "push", "streamstats", n), bv), "≤ 2×",
