@@ -11,3 +11,4 @@
 #include <streamstats/moments.hpp>
 #include <streamstats/multi.hpp>
 #include <streamstats/variance.hpp>
+#include <streamstats/zscore_detector.hpp>
