@@ -6,9 +6,16 @@
 #include <streamstats/version.hpp>
 
 #include <streamstats/autocorrelation.hpp>
+#include <streamstats/ema.hpp>
+#include <streamstats/ew_variance.hpp>
 #include <streamstats/extrema.hpp>
 #include <streamstats/mean.hpp>
 #include <streamstats/moments.hpp>
 #include <streamstats/multi.hpp>
+#include <streamstats/quantile.hpp>
+#include <streamstats/rolling_extrema.hpp>
+#include <streamstats/rolling_variance.hpp>
+#include <streamstats/sma.hpp>
+#include <streamstats/time_ema.hpp>
 #include <streamstats/variance.hpp>
 #include <streamstats/zscore_detector.hpp>
