@@ -1,0 +1,67 @@
+// Pushing 10⁶ samples through the z-score detectors allocates nothing — spikes, re-learns after a
+// level shift, rejected NaNs and episodes included.
+#include <catch2/catch.hpp>
+
+#include "counting_new.hpp"
+
+#include <streamstats/ew_variance.hpp>
+#include <streamstats/rolling_variance.hpp>
+#include <streamstats/variance.hpp>
+#include <streamstats/zscore_detector.hpp>
+
+#include <cstddef>
+#include <limits>
+
+using streamstats_test::allocations_during;
+
+namespace {
+constexpr std::size_t n_samples = 1'000'000;
+
+// A sawtooth with a spike every 5000 samples, a NaN every 7919, and a lasting shift at the half.
+double sample(std::size_t i) {
+  double x = static_cast<double>(i % 100) * 0.01;
+  if (i % 5000 == 4999) {
+    x += 100.0;
+  }
+  if (i > n_samples / 2) {
+    x += 1e3;
+  }
+  if (i % 7919 == 7918) {
+    x = std::numeric_limits<double>::quiet_NaN();
+  }
+  return x;
+}
+
+template <class D>
+void require_allocation_free(D& d) {
+  std::size_t flagged = 0;
+  const std::size_t n = allocations_during([&] {
+    for (std::size_t i = 0; i < n_samples; ++i) {
+      flagged += d.push(sample(i)).anomaly ? 1U : 0U;
+    }
+  });
+  CHECK(n == 0);
+  CHECK(flagged > 0);
+  CHECK(d.rejected() == n_samples / 7919);
+  CHECK(d.episodes() > 0);
+}
+}  // namespace
+
+TEST_CASE("z-score detectors allocate nothing while scoring 10^6 samples", "[alloc][detector]") {
+  SECTION("anomaly_detector<double> (rolling 64)") {
+    streamstats::anomaly_detector<double> d;
+    require_allocation_free(d);
+  }
+  SECTION("zscore_detector<variance<double>>, skip learning: the shift forces a re-learn") {
+    streamstats::zscore_options o;
+    o.learning = streamstats::zscore_learning::skip;
+    streamstats::zscore_detector<streamstats::variance<double>> d(streamstats::variance<double>{}, o);
+    require_allocation_free(d);
+    CHECK(d.relearns() > 0);
+  }
+  SECTION("zscore_detector<ew_variance<double>>") {
+    streamstats::zscore_detector<streamstats::ew_variance<double>> d(
+        streamstats::ew_variance<double>::from_span(64.0));
+    require_allocation_free(d);
+  }
+}
