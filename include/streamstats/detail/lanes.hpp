@@ -94,4 +94,41 @@ template <class T>
           ((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]))};
 }
 
+// Σ e and Σ e² with e = (p[i] − k) − mu over the first n − n % 8 samples: the second pass of a
+// corrected two-pass around a shift k (x − k is exact when x and k are within a factor 2, so the
+// deviations keep every digit on offset data; used by the moving windows' exact recomputation).
+template <class T>
+[[nodiscard]] constexpr deviation_sums<T> lane_deviation_sums(const T* p, std::size_t n, T k, T mu) noexcept {
+  T d[lane_count] = {};
+  T q[lane_count] = {};
+  for (std::size_t i = 0; i + lane_count <= n; i += lane_count) {
+    const T e0 = (p[i] - k) - mu;
+    const T e1 = (p[i + 1] - k) - mu;
+    const T e2 = (p[i + 2] - k) - mu;
+    const T e3 = (p[i + 3] - k) - mu;
+    const T e4 = (p[i + 4] - k) - mu;
+    const T e5 = (p[i + 5] - k) - mu;
+    const T e6 = (p[i + 6] - k) - mu;
+    const T e7 = (p[i + 7] - k) - mu;
+    d[0] += e0;
+    d[1] += e1;
+    d[2] += e2;
+    d[3] += e3;
+    d[4] += e4;
+    d[5] += e5;
+    d[6] += e6;
+    d[7] += e7;
+    q[0] += e0 * e0;
+    q[1] += e1 * e1;
+    q[2] += e2 * e2;
+    q[3] += e3 * e3;
+    q[4] += e4 * e4;
+    q[5] += e5 * e5;
+    q[6] += e6 * e6;
+    q[7] += e7 * e7;
+  }
+  return {((d[0] + d[1]) + (d[2] + d[3])) + ((d[4] + d[5]) + (d[6] + d[7])),
+          ((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]))};
+}
+
 }  // namespace streamstats::detail
