@@ -16,21 +16,22 @@ namespace streamstats::detail {
 // The reduction is pairwise, fixed, and independent of the compiler, so results are reproducible.
 inline constexpr std::size_t lane_count = 8;
 
-// Σ (p[i] − r) over the first n − n % 8 samples, uncompensated. Subtracting a nearby reference r
-// (the caller passes a sample of the block) makes the terms small on offset data, so the rounding
-// error of the block, ≤ (n/8 + 3)·ε·Σ|p[i] − r|, is relative to the spread rather than to the offset.
-template <class T>
-[[nodiscard]] constexpr T shifted_lane_sum(const T* p, std::size_t n, T r) noexcept {
+// Σ term(p[i]) over the first n − n % 8 samples in eight lanes, uncompensated, folded pairwise.
+// One reduction per loop on purpose: GCC -O2's SLP vectoriser packs such a loop into SSE2 registers
+// but leaves a loop with two reductions per lane (Σe and Σe² together) scalar and spilled to the
+// stack — two single-reduction passes over an L1-resident block are faster (0.68 → 0.39 ns/sample).
+template <class T, class Term>
+[[nodiscard]] constexpr T lane_reduce(const T* p, std::size_t n, Term term) noexcept {
   T s[lane_count] = {};
   for (std::size_t i = 0; i + lane_count <= n; i += lane_count) {
-    s[0] += p[i] - r;
-    s[1] += p[i + 1] - r;
-    s[2] += p[i + 2] - r;
-    s[3] += p[i + 3] - r;
-    s[4] += p[i + 4] - r;
-    s[5] += p[i + 5] - r;
-    s[6] += p[i + 6] - r;
-    s[7] += p[i + 7] - r;
+    s[0] += term(p[i]);
+    s[1] += term(p[i + 1]);
+    s[2] += term(p[i + 2]);
+    s[3] += term(p[i + 3]);
+    s[4] += term(p[i + 4]);
+    s[5] += term(p[i + 5]);
+    s[6] += term(p[i + 6]);
+    s[7] += term(p[i + 7]);
   }
   return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
@@ -38,97 +39,42 @@ template <class T>
 // Σ p[i] over the first n − n % 8 samples, uncompensated.
 template <class T>
 [[nodiscard]] constexpr T lane_sum(const T* p, std::size_t n) noexcept {
-  T s[lane_count] = {};
-  for (std::size_t i = 0; i + lane_count <= n; i += lane_count) {
-    s[0] += p[i];
-    s[1] += p[i + 1];
-    s[2] += p[i + 2];
-    s[3] += p[i + 3];
-    s[4] += p[i + 4];
-    s[5] += p[i + 5];
-    s[6] += p[i + 6];
-    s[7] += p[i + 7];
-  }
-  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  return lane_reduce(p, n, [](T x) { return x; });
+}
+
+// Σ (p[i] − r) over the first n − n % 8 samples, uncompensated. Subtracting a nearby reference r
+// (the caller passes a sample of the block) makes the terms small on offset data, so the rounding
+// error of the block, ≤ (n/8 + 3)·ε·Σ|p[i] − r|, is relative to the spread rather than to the offset.
+template <class T>
+[[nodiscard]] constexpr T shifted_lane_sum(const T* p, std::size_t n, T r) noexcept {
+  return lane_reduce(p, n, [r](T x) { return x - r; });
 }
 
 template <class T>
 struct deviation_sums {
-  T sum;     // Σ (p[i] − m)
-  T sum_sq;  // Σ (p[i] − m)²
+  T sum;     // Σ e
+  T sum_sq;  // Σ e²
 };
 
-// Σ (p[i] − m) and Σ (p[i] − m)² over the first n − n % 8 samples, eight lanes each (the second
-// pass of the corrected two-pass variance).
+// Σ e and Σ e² with e = p[i] − m over the first n − n % 8 samples (the second pass of the corrected
+// two-pass variance).
 template <class T>
 [[nodiscard]] constexpr deviation_sums<T> lane_deviation_sums(const T* p, std::size_t n, T m) noexcept {
-  T d[lane_count] = {};
-  T q[lane_count] = {};
-  for (std::size_t i = 0; i + lane_count <= n; i += lane_count) {
-    const T e0 = p[i] - m;
-    const T e1 = p[i + 1] - m;
-    const T e2 = p[i + 2] - m;
-    const T e3 = p[i + 3] - m;
-    const T e4 = p[i + 4] - m;
-    const T e5 = p[i + 5] - m;
-    const T e6 = p[i + 6] - m;
-    const T e7 = p[i + 7] - m;
-    d[0] += e0;
-    d[1] += e1;
-    d[2] += e2;
-    d[3] += e3;
-    d[4] += e4;
-    d[5] += e5;
-    d[6] += e6;
-    d[7] += e7;
-    q[0] += e0 * e0;
-    q[1] += e1 * e1;
-    q[2] += e2 * e2;
-    q[3] += e3 * e3;
-    q[4] += e4 * e4;
-    q[5] += e5 * e5;
-    q[6] += e6 * e6;
-    q[7] += e7 * e7;
-  }
-  return {((d[0] + d[1]) + (d[2] + d[3])) + ((d[4] + d[5]) + (d[6] + d[7])),
-          ((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]))};
+  return {lane_reduce(p, n, [m](T x) { return x - m; }), lane_reduce(p, n, [m](T x) {
+            const T e = x - m;
+            return e * e;
+          })};
 }
 
-// Σ e and Σ e² with e = (p[i] − k) − mu over the first n − n % 8 samples: the second pass of a
-// corrected two-pass around a shift k (x − k is exact when x and k are within a factor 2, so the
-// deviations keep every digit on offset data; used by the moving windows' exact recomputation).
+// The same with e = (p[i] − k) − mu: the second pass of a corrected two-pass around a shift k
+// (x − k is exact when x and k are within a factor 2, so the deviations keep every digit on offset
+// data; for the moving windows' exact recomputation).
 template <class T>
 [[nodiscard]] constexpr deviation_sums<T> lane_deviation_sums(const T* p, std::size_t n, T k, T mu) noexcept {
-  T d[lane_count] = {};
-  T q[lane_count] = {};
-  for (std::size_t i = 0; i + lane_count <= n; i += lane_count) {
-    const T e0 = (p[i] - k) - mu;
-    const T e1 = (p[i + 1] - k) - mu;
-    const T e2 = (p[i + 2] - k) - mu;
-    const T e3 = (p[i + 3] - k) - mu;
-    const T e4 = (p[i + 4] - k) - mu;
-    const T e5 = (p[i + 5] - k) - mu;
-    const T e6 = (p[i + 6] - k) - mu;
-    const T e7 = (p[i + 7] - k) - mu;
-    d[0] += e0;
-    d[1] += e1;
-    d[2] += e2;
-    d[3] += e3;
-    d[4] += e4;
-    d[5] += e5;
-    d[6] += e6;
-    d[7] += e7;
-    q[0] += e0 * e0;
-    q[1] += e1 * e1;
-    q[2] += e2 * e2;
-    q[3] += e3 * e3;
-    q[4] += e4 * e4;
-    q[5] += e5 * e5;
-    q[6] += e6 * e6;
-    q[7] += e7 * e7;
-  }
-  return {((d[0] + d[1]) + (d[2] + d[3])) + ((d[4] + d[5]) + (d[6] + d[7])),
-          ((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]))};
+  return {lane_reduce(p, n, [k, mu](T x) { return (x - k) - mu; }), lane_reduce(p, n, [k, mu](T x) {
+            const T e = (x - k) - mu;
+            return e * e;
+          })};
 }
 
 }  // namespace streamstats::detail
