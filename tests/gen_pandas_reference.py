@@ -26,7 +26,8 @@ Files (first column(s) are the input, the others the expected output after each 
   times_ewm.csv     t_ns, x, mean_adjT = pandas ewm(halflife=2.5 s, times=t).mean() (adjust=True, the
                     only mode pandas allows with times), mean_adjF = the adjust=False irregular form
                     w += (1 - 0.5**(dt/h)) * (x - w) (written out below: pandas refuses times with
-                    adjust=False), NaN rows skip the update but count elapsed time (pandas ignore_na=False).
+                    adjust=False), NaN and ±inf rows skip the update but count elapsed time (pandas
+                    ignore_na=False; pandas turns ±inf into NaN before ewm).
   times_regular.csv x, mean = pandas ewm(alpha=1 - 0.5**(dt/h), adjust=False) on a regular grid
                     (dt = 0.75 s, h = 2 s): the irregular adjust=False form must reduce to it.
   quantile_small.csv n, p, x0..x4 (first n used), q = numpy.quantile(x[:n], p) (method='linear').
@@ -67,6 +68,9 @@ series = {
 }
 with_nan = 5.0 + rng.standard_normal(120)
 with_nan[[0, 40, 41, 77]] = np.nan  # a leading NaN, a run of two, a single one
+# pandas replaces ±inf by NaN before ewm (BaseWindow._prep_values): infinities are missing values too.
+with_nan[90] = np.inf
+with_nan[101] = -np.inf
 series["nan"] = with_nan
 
 # ---- rolling --------------------------------------------------------------------------------------
@@ -140,7 +144,7 @@ def ewmcov_decimal(x, alpha, adjust):
     sum_wt = sum_wt2 = old_wt = Decimal(1)
     unbiased, biased = [], []
     for v in x:
-        obs = not math.isnan(v)
+        obs = math.isfinite(v)
         if mean is not None:
             sum_wt *= factor
             sum_wt2 *= factor * factor
@@ -209,6 +213,7 @@ gaps_ms[0] = 0
 t_ns = np.cumsum(gaps_ms).astype(np.int64) * 1_000_000
 x = 20.0 + rng.standard_normal(n) * 2.0
 x[[60, 61, 100]] = np.nan
+x[120] = -np.inf  # a missing value for pandas, like NaN
 times = pd.to_datetime(t_ns, unit="ns")
 mean_adj_t = pd.Series(x).ewm(halflife=pd.Timedelta(seconds=H), times=times).mean().to_numpy()
 mean_adj_f = []
@@ -216,9 +221,9 @@ w = math.nan
 last = None
 for ti, xi in zip(t_ns, x):
     if math.isnan(w):
-        if not math.isnan(xi):
+        if math.isfinite(xi):
             w = xi
-    elif not math.isnan(xi):
+    elif math.isfinite(xi):
         a = 1.0 - 0.5 ** ((ti - last) / (H * 1e9))
         w = w + a * (xi - w)
     last = ti

@@ -161,3 +161,20 @@ TEST_CASE("ew_variance batch push equals the scalar loop; reset keeps alpha", "[
   CHECK(b.alpha() == 0.2);
   CHECK(b.convention() == ema_convention::pandas_adjust_false);
 }
+
+TEST_CASE("ew_variance treats infinities as missing values, as pandas does", "[ew_variance][nonfinite]") {
+  // pandas turns ±inf into NaN before ewm: [1, inf, 2] has the statistics of [1, NaN, 2].
+  auto v = ew_variance<double>::from_span(4);
+  auto w = ew_variance<double>::from_span(4);
+  for (double x :
+       {1.0, std::numeric_limits<double>::infinity(), 2.0, -std::numeric_limits<double>::infinity()}) {
+    v.push(x);
+  }
+  for (double x : {1.0, qnan, 2.0, qnan}) {
+    w.push(x);
+  }
+  CHECK(v.mean() == w.mean());
+  CHECK(v.sample_variance() == w.sample_variance());
+  CHECK(std::isfinite(v.sample_variance()));
+  CHECK(v.count() == 4);
+}

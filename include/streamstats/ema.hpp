@@ -81,11 +81,12 @@ template <class T>
 // value(): the average after the last push; NaN before the first observation (talib: before the
 // period-th sample).
 //
-// Missing values (NaN), pandas conventions: exactly pandas' ewm(ignore_na=False), the default — a
-// NaN is not an observation (value() is unchanged) but still decays the weight of the history, so
-// the next observation weighs more, as if time had passed. A leading NaN is skipped.
-// talib convention: TA-Lib has no missing values; NaN propagates (IEEE) until reset().
-// ±Inf follow the arithmetic of the reference.
+// Missing values, pandas conventions: exactly pandas' ewm(ignore_na=False), the default. A
+// non-finite sample — NaN, and ±Inf too, which pandas turns into NaN before ewm — is not an
+// observation (value() is unchanged) but still decays the weight of the history, so the next
+// observation weighs more, as if time had passed. Leading missing values are skipped. So a bad
+// sample never poisons the average.
+// talib convention: TA-Lib has no missing values; NaN and ±Inf propagate (IEEE) until reset().
 //
 // Not mergeable: an EMA depends on the order of the samples.
 template <class T>
@@ -138,7 +139,7 @@ class ema {
     }
     // pandas/_libs/window/aggregations.pyx, ewm(): `weighted` is the mean, `old_wt` the decayed
     // weight of the history relative to the new sample's weight (1 with adjust, α without).
-    const bool observation = x == x;
+    const bool observation = detail::is_finite(x);
     if (weighted_ == weighted_) {
       old_wt_ *= T(1) - alpha_;
       if (observation) {

@@ -45,8 +45,8 @@ namespace streamstats {
 //                         (Σw)² − Σw² ≤ 0, i.e. before the second observation (and always for α = 1,
 //                         where one sample carries all the weight). Also value().
 //   stddev(), population_stddev()  their square roots (pandas .std() is the bias=False one)
-// Missing values: pandas ewm(ignore_na=False) — a NaN is no observation but decays the history
-// (see ema<T>).
+// Missing values: pandas ewm(ignore_na=False) — a non-finite sample (NaN or ±Inf, which pandas turns
+// into NaN) is no observation but decays the history (see ema<T>); it never poisons the state.
 //
 // Not mergeable: the weights depend on the order of the samples.
 template <class T>
@@ -84,7 +84,7 @@ class ew_variance {
   // pandas/_libs/window/aggregations.pyx, ewmcov() with input_x = input_y, ignore_na=False.
   constexpr void push(const T& x) noexcept {
     ++n_;
-    const bool observation = x == x;
+    const bool observation = detail::is_finite(x);
     if (observation) {
       ++observations_;
     }
@@ -111,7 +111,7 @@ class ew_variance {
           sum_wt2_ /= old_wt_ * old_wt_;
           old_wt_ = T(1);
         }
-        if (detail::is_finite(mean_) && detail::is_finite(shift_)) {
+        if (detail::is_finite(shift_ + mean_)) {  // an overflowed mean has no finite split
           const auto r = detail::two_sum(shift_, mean_);
           shift_ = r.sum;
           mean_ = r.err;

@@ -37,8 +37,9 @@ namespace streamstats {
 // Time order: push(x, t) with t earlier than the previous accepted timestamp is rejected — it
 // returns false, leaves the state unchanged and increments rejected(). Equal timestamps are accepted
 // (Δt = 0: no decay).
-// Missing values: a NaN sample is no observation but its timestamp counts (the history decays up to
-// it), as pandas ewm(times=..., ignore_na=False); value() keeps the previous average.
+// Missing values: a non-finite sample (NaN or ±Inf, which pandas turns into NaN) is no observation
+// but its timestamp counts (the history decays up to it), as pandas ewm(times=..., ignore_na=False);
+// value() keeps the previous average.
 //
 // Not mergeable: the result depends on the order of the samples.
 template <class T, class Clock = std::chrono::steady_clock>
@@ -71,7 +72,7 @@ class time_ema {
       ++rejected_;
       return false;
     }
-    const bool observation = x == x;
+    const bool observation = detail::is_finite(x);
     if (weighted_ == weighted_) {
       const T dt = static_cast<T>((t - last_t_).count()) / static_cast<T>(halflife_.count());
       const T decay = std::pow(T(0.5), dt);
