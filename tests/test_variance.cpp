@@ -3,6 +3,7 @@
 #include <streamstats/variance.hpp>
 #include <support/relative.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -96,4 +97,42 @@ TEST_CASE("variance with float stays close to the double result", "[variance]") 
     vd.push(x);
   }
   CHECK(static_cast<double>(vf.sample_variance()) == Approx(vd.sample_variance()).epsilon(1e-5));
+}
+
+TEST_CASE("variance keeps ~14 digits on data offset by 1e9 (scalar, batch and merged)",
+          "[variance][offset]") {
+  // 1e9 + 0.5·k for k = 0..n−1 in a shuffled order: every value is exact in double (ulp(1e9) is
+  // 2^-23), and the sample variance of an arithmetic progression with step h is the closed form
+  // h²·n(n+1)/12, independent of the offset and the order. An unshifted Welford mean is rounded to
+  // ulp(1e9) at every update and loses ~7 digits here; the shifted one keeps them.
+  constexpr std::size_t n = 100000;
+  std::vector<double> xs(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    xs[k] = 1e9 + 0.5 * static_cast<double>(k);
+  }
+  std::mt19937_64 rng(11);
+  std::shuffle(xs.begin(), xs.end(), rng);
+  const double exact = 0.25 * static_cast<double>(n) * static_cast<double>(n + 1) / 12.0;
+  const double exact_mean = 1e9 + 0.25 * static_cast<double>(n - 1);
+
+  variance<double> scalar;
+  for (double x : xs) {
+    scalar.push(x);
+  }
+  variance<double> batch;
+  batch.push(xs.data(), xs.data() + xs.size());
+  variance<double> left;
+  variance<double> right;
+  left.push(xs.begin(), xs.begin() + 30000);
+  for (std::size_t k = 30000; k < n; ++k) {
+    right.push(xs[k]);
+  }
+  left += right;
+
+  CHECK(close_rel(scalar.sample_variance(), exact, 1e-13));
+  CHECK(close_rel(batch.sample_variance(), exact, 1e-13));
+  CHECK(close_rel(left.sample_variance(), exact, 1e-13));
+  CHECK(close_rel(scalar.mean(), exact_mean, 1e-15));
+  CHECK(close_rel(batch.mean(), exact_mean, 1e-15));
+  CHECK(close_rel(left.mean(), exact_mean, 1e-15));
 }
