@@ -38,7 +38,7 @@ class mean {
   // only the two block terms, 256·r (exact: a power-of-two multiple) and Σ(x − r), go through the
   // compensated running sum. The uncompensated error of one block is ≤ 35·ε·Σ|x − r|, i.e. relative
   // to the block's spread, not to its offset: the result agrees with the scalar loop to ≈1e-15
-  // relative on offset data (NIST StRD NumAcc1–4: LRE ≥ 14) at ~8× its speed. A block with a NaN,
+  // relative on offset data (NIST StRD NumAcc1–4: LRE 15) at ~6× its speed. A block with a NaN,
   // an infinity or an overflow takes the scalar path, so IEEE semantics are those of push(x).
   template <class It>
   constexpr void push(It first, It last) {
