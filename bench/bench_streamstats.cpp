@@ -4,6 +4,7 @@
 
 #include <streamstats/ema.hpp>
 #include <streamstats/ew_variance.hpp>
+#include <streamstats/quantile.hpp>
 #include <streamstats/rolling_extrema.hpp>
 #include <streamstats/rolling_variance.hpp>
 #include <streamstats/sma.hpp>
@@ -344,6 +345,15 @@ void register_core() {
       a.push(p[i]);
     }
     return a.sample_variance();
+  });
+
+  // P² median: push every sample, read the estimate at the end (as the Boost benchmark does)
+  add("quantile(0.5)", "push", "streamstats", [](const double* p, std::size_t n) {
+    ss::quantile<double> q(0.5);
+    for (std::size_t i = 0; i < n; ++i) {
+      q.push(p[i]);
+    }
+    return q.value();
   });
 
   add("sma64", "push+value", "limit", limit_ring_sma<64>);
