@@ -14,8 +14,8 @@ namespace streamstats {
 // element"). Each wedge is a deque of positions whose values are increasing (min) or decreasing
 // (max); a new sample pops every entry it dominates from the back, the front expires when it leaves
 // the window, so the front is the extremum. Every sample enters and leaves each wedge at most once.
-// Both deques live in fixed std::array rings of N slots (a wedge never holds more than the window):
-// no heap.
+// Both deques live in fixed std::array rings of N slots holding (value, position) (a wedge never
+// holds more than the window): no heap, and no other copy of the window.
 //
 // Counts: count() is the number of samples pushed; size() the number in the window, min(count(), N).
 // Below the minimum count: min(), max(), range() and value() are NaN when empty.
@@ -37,18 +37,16 @@ class rolling_extrema {
 
   constexpr void push(const T& x) noexcept {
     const std::size_t i = n_++;  // absolute position of x
-    // Position i − N leaves the window first: its ring slot is about to be overwritten, and a wedge
-    // never holds more than N positions.
+    // Position i − N leaves the window before i enters: a wedge never holds more than N entries.
     if (i >= N) {
       min_.expire(i - N);
       max_.expire(i - N);
     }
-    ring_[i % N] = x;
     if (x != x) {
       last_nan_ = n_;  // stored +1 so that 0 means "never"
     } else {
-      min_.push(ring_, i, [](T back, T v) { return back >= v; });
-      max_.push(ring_, i, [](T back, T v) { return back <= v; });
+      min_.push(x, i, [](T back, T v) { return back >= v; });
+      max_.push(x, i, [](T back, T v) { return back <= v; });
     }
   }
   constexpr void operator()(const T& x) noexcept { push(x); }
@@ -69,11 +67,11 @@ class rolling_extrema {
 
   // Smallest sample in the window; NaN when empty or while a NaN is in the window.
   [[nodiscard]] constexpr T min() const noexcept {
-    return nan_in_window() ? detail::quiet_nan<T>() : min_.front(ring_);
+    return nan_in_window() ? detail::quiet_nan<T>() : min_.front();
   }
   // Largest sample in the window; NaN when empty or while a NaN is in the window.
   [[nodiscard]] constexpr T max() const noexcept {
-    return nan_in_window() ? detail::quiet_nan<T>() : max_.front(ring_);
+    return nan_in_window() ? detail::quiet_nan<T>() : max_.front();
   }
   // max() − min(); NaN when empty.
   [[nodiscard]] constexpr T range() const noexcept { return max() - min(); }
@@ -83,32 +81,37 @@ class rolling_extrema {
   constexpr void reset() noexcept { *this = rolling_extrema{}; }
 
  private:
-  // A deque of absolute positions in a ring of N slots.
+  // A deque of (value, absolute position) in a ring of N slots; indices wrap by comparison, not by
+  // division.
   class wedge {
    public:
     template <class Dominated>
-    constexpr void push(const std::array<T, N>& ring, std::size_t i, Dominated dominated) noexcept {
-      while (len_ > 0 && dominated(ring[back() % N], ring[i % N])) {
+    constexpr void push(T x, std::size_t i, Dominated dominated) noexcept {
+      while (len_ > 0 && dominated(values_[wrap(head_ + len_ - 1)], x)) {
         --len_;
       }
-      slots_[(head_ + len_) % N] = i;
+      const std::size_t slot = wrap(head_ + len_);
+      values_[slot] = x;
+      positions_[slot] = i;
       ++len_;
     }
     constexpr void expire(std::size_t oldest_gone) noexcept {
-      if (len_ > 0 && slots_[head_] <= oldest_gone) {
-        head_ = head_ + 1 == N ? 0 : head_ + 1;
+      if (len_ > 0 && positions_[head_] <= oldest_gone) {
+        head_ = wrap(head_ + 1);
         --len_;
       }
     }
     // NaN when empty (only possible when the window holds no sample, or only NaN).
-    [[nodiscard]] constexpr T front(const std::array<T, N>& ring) const noexcept {
-      return len_ == 0 ? detail::quiet_nan<T>() : ring[slots_[head_] % N];
+    [[nodiscard]] constexpr T front() const noexcept {
+      return len_ == 0 ? detail::quiet_nan<T>() : values_[head_];
     }
 
    private:
-    [[nodiscard]] constexpr std::size_t back() const noexcept { return slots_[(head_ + len_ - 1) % N]; }
+    // head_ < N and len_ ≤ N, so one subtraction brings any head_ + k (k < N) back into the ring.
+    [[nodiscard]] static constexpr std::size_t wrap(std::size_t k) noexcept { return k >= N ? k - N : k; }
 
-    std::array<std::size_t, N> slots_{};
+    std::array<T, N> values_{};
+    std::array<std::size_t, N> positions_{};
     std::size_t head_ = 0;
     std::size_t len_ = 0;
   };
@@ -118,7 +121,6 @@ class rolling_extrema {
     return n_ == 0 || (last_nan_ != 0 && n_ - (last_nan_ - 1) <= N);
   }
 
-  std::array<T, N> ring_{};
   wedge min_{};
   wedge max_{};
   std::size_t n_ = 0;

@@ -10,9 +10,9 @@
 namespace streamstats {
 
 // How a moving window keeps its running sum from drifting.
-//   compensated  Neumaier-compensated add of the new sample and subtract of the leaving one: every
-//                rounding error is carried in the compensation term, so the sum is correct to a few
-//                ulps after any number of pushes, with a strictly O(1) push (no latency spike).
+//   compensated  compensated (TwoSum/Neumaier) add of the new sample and subtract of the leaving one:
+//                every rounding error is carried in the compensation term, so the sum is correct to
+//                a few ulps after any number of pushes, with a strictly O(1) push (no latency spike).
 //   recompute    plain running sum, re-summed exactly (Neumaier over the ring) every N pushes: the
 //                drift between two recomputations is at most ~N·eps relative; O(1) amortised, but
 //                one push in N costs O(N).
@@ -42,24 +42,35 @@ class sma {
   constexpr sma() noexcept = default;
 
   constexpr void push(const T& x) noexcept {
+    const bool x_finite = detail::is_finite(x);
     if (size_ == N) {
       const T old = ring_[head_];
-      if (detail::is_finite(old)) {
-        sub(old);
+      const bool old_finite = detail::is_finite(old);
+      if (x_finite && old_finite) {
+        replace(old, x);
       } else {
-        count_nonfinite(old, false);
+        if (old_finite) {
+          add(-old);
+        } else {
+          count_nonfinite(old, false);
+        }
+        if (x_finite) {
+          add(x);
+        } else {
+          count_nonfinite(x, true);
+        }
       }
     } else {
       ++size_;
+      if (x_finite) {
+        add(x);
+      } else {
+        count_nonfinite(x, true);
+      }
     }
     ring_[head_] = x;
     head_ = head_ + 1 == N ? 0 : head_ + 1;
     ++n_;
-    if (detail::is_finite(x)) {
-      add(x);
-    } else {
-      count_nonfinite(x, true);
-    }
     if constexpr (Sum == window_sum::recompute) {
       if (++since_recompute_ == N) {
         recompute();
@@ -96,27 +107,35 @@ class sma {
     return sum() / static_cast<T>(size_);
   }
   // Sum of the finite samples in the window (0 when empty).
-  [[nodiscard]] constexpr T sum() const noexcept { return sum_ + comp_; }
+  [[nodiscard]] constexpr T sum() const noexcept { return detail::is_finite(sum_) ? sum_ + comp_ : sum_; }
 
   constexpr void reset() noexcept { *this = sma{}; }
 
  private:
-  // Neumaier (1974) step; with subtraction expressed as the addition of −x the error of every
-  // operation lands in comp_, so sum_ + comp_ tracks the exact window sum.
+  // Compensated summation with Knuth's branch-free TwoSum (s + e == a + b exactly): the error of
+  // every operation lands in comp_, so sum_ + comp_ tracks the exact window sum (Neumaier's
+  // compensation, without the magnitude branch).
   constexpr void add(T x) noexcept {
     if constexpr (Sum == window_sum::compensated) {
-      const T t = sum_ + x;
-      if (detail::abs(sum_) >= detail::abs(x)) {
-        comp_ += (sum_ - t) + x;
-      } else {
-        comp_ += (x - t) + sum_;
-      }
-      sum_ = t;
+      const auto s = detail::two_sum(sum_, x);
+      sum_ = s.sum;
+      comp_ += s.err;
     } else {
       sum_ += x;
     }
   }
-  constexpr void sub(T x) noexcept { add(-x); }
+  // x_new − x_old enters as one exact pair (TwoSum), so the running sum sees one addition per push:
+  // half the loop-carried latency of subtracting and adding separately.
+  constexpr void replace(T x_old, T x_new) noexcept {
+    if constexpr (Sum == window_sum::compensated) {
+      const auto d = detail::two_sum(x_new, -x_old);
+      const auto s = detail::two_sum(sum_, d.sum);
+      sum_ = s.sum;
+      comp_ += d.err + s.err;
+    } else {
+      sum_ += x_new - x_old;
+    }
+  }
 
   constexpr void count_nonfinite(T x, bool entering) noexcept {
     std::size_t& c = x != x ? nan_ : (x > T(0) ? pos_inf_ : neg_inf_);
