@@ -134,7 +134,7 @@ class quantile {
     q_ = {};
     // Jain & Chlamtac's initial positions 1..5 and desired positions 1, 1+2p, 1+4p, 3+2p, 5, shifted
     // to 0-based; they start being used once the fifth sample has arrived.
-    const position p = static_cast<position>(p_);
+    const auto p = static_cast<position>(p_);
     pos_ = {0, 1, 2, 3, 4};
     desired_ = {0, 2 * p, 4 * p, 2 + 2 * p, 4};
     increment_ = {0, p / 2, p, (1 + p) / 2, 1};
@@ -151,7 +151,7 @@ class quantile {
   // P² formula (Jain & Chlamtac, eq. in §3): the parabola through the marker and its neighbours,
   // evaluated one position away in direction s.
   [[nodiscard]] constexpr T parabolic(std::size_t i, int s) const noexcept {
-    const position ds = static_cast<position>(s);
+    const auto ds = static_cast<position>(s);
     const position left = pos_[i] - pos_[i - 1];
     const position right = pos_[i + 1] - pos_[i];
     const position span = pos_[i + 1] - pos_[i - 1];
