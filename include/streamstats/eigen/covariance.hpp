@@ -12,9 +12,11 @@
 namespace streamstats {
 
 // Streaming mean and covariance of D-dimensional samples (Eigen::Matrix<T, D, 1>), by the
-// multivariate Welford update of the co-moment matrix C = Σ (x − mean)(x − mean)ᵀ:
-//   n += 1;  d = x − mean_old;  mean += d / n;  C += (n − 1)/n · d dᵀ
-// ((x − mean_old)(x − mean_new)ᵀ = (n − 1)/n · d dᵀ; Welford 1962, Pébay 2008 eq. 3.12). Only the
+// multivariate Welford update of the co-moment matrix C = Σ (x − mean)(x − mean)ᵀ, on the data
+// shifted by the first sample K as variance<T> does (y = x − K; the covariance does not change, and
+// data offset by 1e9 keeps its digits — Chan, Golub & LeVeque 1983):
+//   n += 1;  d = y − mean_old;  mean += d / n;  C += (n − 1)/n · d dᵀ
+// ((y − mean_old)(y − mean_new)ᵀ = (n − 1)/n · d dᵀ; Welford 1962, Pébay 2008 eq. 3.12). Only the
 // lower triangle is updated and mirrored, so C is exactly symmetric.
 //
 // Getters (conventions as variance<T>; the divisor is in the name):
@@ -44,8 +46,11 @@ class covariance {
   covariance() noexcept = default;
 
   void push(const value_type& x) noexcept {
+    if (n_ == 0) {
+      shift_ = (x.array() - x.array() == T(0)).select(x.array(), T(0)).matrix();  // finite components
+    }
     ++n_;
-    const value_type d = x - mean_;
+    const value_type d = (x - shift_) - mean_;
     const T n = static_cast<T>(n_);
     mean_ += d / n;
     add_outer(d, (n - T(1)) / n);
@@ -61,7 +66,7 @@ class covariance {
 
   [[nodiscard]] std::size_t count() const noexcept { return n_; }
   [[nodiscard]] value_type mean() const noexcept {
-    return n_ == 0 ? eigen::detail::nan<value_type>() : mean_;
+    return n_ == 0 ? eigen::detail::nan<value_type>() : value_type(shift_ + mean_);
   }
   [[nodiscard]] matrix_type sample_covariance() const noexcept { return divided(1); }
   [[nodiscard]] matrix_type population_covariance() const noexcept { return divided(0); }
@@ -77,7 +82,7 @@ class covariance {
     }
     // 1/sqrt(C_ii); a zero variance gives +Inf here and NaN below (0 · Inf), as np.corrcoef does.
     const value_type inv_sd = c_.diagonal().cwiseSqrt().cwiseInverse();
-    matrix_type r = eigen::detail::zero<matrix_type>();
+    matrix_type r = matrix_type::Zero();
     for (int j = 0; j < D; ++j) {
       for (int i = 0; i < D; ++i) {
         r(i, j) = c_(i, j) * inv_sd(i) * inv_sd(j);
@@ -94,6 +99,7 @@ class covariance {
 
   void reset() noexcept {
     n_ = 0;
+    shift_ = eigen::detail::zero<value_type>();
     mean_ = eigen::detail::zero<value_type>();
     c_ = eigen::detail::zero<matrix_type>();
   }
@@ -111,7 +117,10 @@ class covariance {
     const T na = static_cast<T>(n_);
     const T nb = static_cast<T>(other.n_);
     const T n = na + nb;
-    const value_type delta = other.mean_ - mean_;
+    // The other part's mean around this shift: (K_b − K_a) + mean_b, exact when the shifts are
+    // within a factor 2 (Sterbenz), as shards of one stream are.
+    const value_type mean_b = (other.shift_ - shift_) + other.mean_;
+    const value_type delta = mean_b - mean_;
     mean_ += delta * (nb / n);
     c_ += other.c_;
     add_outer(delta, na * nb / n);
@@ -142,7 +151,8 @@ class covariance {
   }
 
   std::size_t n_ = 0;
-  value_type mean_ = eigen::detail::zero<value_type>();
+  value_type shift_ = eigen::detail::zero<value_type>();  // K: the first sample (finite components)
+  value_type mean_ = eigen::detail::zero<value_type>();   // mean of x − K
   matrix_type c_ = eigen::detail::zero<matrix_type>();
 };
 

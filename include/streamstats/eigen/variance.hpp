@@ -11,9 +11,12 @@
 
 namespace streamstats {
 
-// variance<Eigen::Matrix<T, D, 1>>: Welford's update (Welford 1962) on every component at once,
-//   n += 1;  d = x − mean;  mean += d / n;  M2 += d ∘ (x − mean)     (∘: cwiseProduct)
-// with the same getters, conventions and NaN rules as variance<T>, each returning a vector:
+// variance<Eigen::Matrix<T, D, 1>>: variance<T>'s algorithm on every component at once — Welford's
+// update (Welford 1962) on the data shifted by the first sample K (Chan, Golub & LeVeque 1983), so
+// that data offset far from zero keeps its digits:
+//   y = x − K;  n += 1;  d = y − mean;  mean += d / n;  M2 += d ∘ (y − mean)   (∘: cwiseProduct)
+// Each component equals variance<T> on that component bit for bit (tested), with the same getters,
+// conventions and NaN rules as variance<T>, each returning a vector:
 //   sample_variance()     M2 / (n − 1), NaN when count() < 2       (NumPy ddof=1)
 //   population_variance() M2 / n,       NaN when count() == 0      (NumPy ddof=0)
 //   stddev(), population_stddev()       their square roots
@@ -30,10 +33,17 @@ class variance<Eigen::Matrix<Scalar, Rows, Cols, Options, MaxRows, MaxCols>> {
   variance() noexcept = default;
 
   void push(const V& x) noexcept {
+    if (n_ == 0) {
+      // K per component: the first sample where it is finite, 0 where not (as variance<T>, whose
+      // shift is the first finite sample: a component that starts NaN stays NaN anyway).
+      shift_ = (x.array() - x.array() == Scalar(0)).select(x.array(), Scalar(0)).matrix();
+    }
     ++n_;
-    const V d = x - mean_;
-    mean_ += d / static_cast<Scalar>(n_);
-    const V d_after = x - mean_;
+    const Scalar inv_n = Scalar(1) / static_cast<Scalar>(n_);
+    const V y = x - shift_;
+    const V d = y - mean_;
+    mean_ += d * inv_n;
+    const V d_after = y - mean_;
     m2_ += d.cwiseProduct(d_after);
   }
   void operator()(const V& x) noexcept { push(x); }
@@ -47,7 +57,7 @@ class variance<Eigen::Matrix<Scalar, Rows, Cols, Options, MaxRows, MaxCols>> {
 
   [[nodiscard]] std::size_t count() const noexcept { return n_; }
   // All NaN when count() == 0.
-  [[nodiscard]] V mean() const noexcept { return n_ == 0 ? eigen::detail::nan<V>() : mean_; }
+  [[nodiscard]] V mean() const noexcept { return n_ == 0 ? eigen::detail::nan<V>() : V(shift_ + mean_); }
   // M2 / (n − 1); all NaN when count() < 2.
   [[nodiscard]] V sample_variance() const noexcept { return divided(1); }
   // M2 / n; all NaN when count() == 0.
@@ -61,11 +71,14 @@ class variance<Eigen::Matrix<Scalar, Rows, Cols, Options, MaxRows, MaxCols>> {
 
   void reset() noexcept {
     n_ = 0;
+    shift_ = eigen::detail::zero<V>();
     mean_ = eigen::detail::zero<V>();
     m2_ = eigen::detail::zero<V>();
   }
 
-  // Chan, Golub & LeVeque (1979), per component: δ = mean_b − mean_a,
+  // Chan, Golub & LeVeque (1979), per component: δ = mean_b − mean_a (both around this shift; the
+  // other part's mean is re-expressed as (K_b − K_a) + mean_b, exact when the shifts are within a
+  // factor 2, as in variance<T>), n = n_a + n_b,
   //   mean = mean_a + δ·n_b/n,  M2 = M2_a + M2_b + δ∘δ·n_a·n_b/n.
   void merge(const variance& other) noexcept {
     if (other.n_ == 0) {
@@ -75,10 +88,11 @@ class variance<Eigen::Matrix<Scalar, Rows, Cols, Options, MaxRows, MaxCols>> {
       *this = other;
       return;
     }
-    const Scalar na = static_cast<Scalar>(n_);
-    const Scalar nb = static_cast<Scalar>(other.n_);
+    const auto na = static_cast<Scalar>(n_);
+    const auto nb = static_cast<Scalar>(other.n_);
     const Scalar n = na + nb;
-    const V delta = other.mean_ - mean_;
+    const V mean_b = (other.shift_ - shift_) + other.mean_;
+    const V delta = mean_b - mean_;
     mean_ += delta * (nb / n);
     m2_ += other.m2_ + delta.cwiseProduct(delta) * (na * nb / n);
     n_ += other.n_;
@@ -100,7 +114,8 @@ class variance<Eigen::Matrix<Scalar, Rows, Cols, Options, MaxRows, MaxCols>> {
   }
 
   std::size_t n_ = 0;
-  V mean_ = eigen::detail::zero<V>();
+  V shift_ = eigen::detail::zero<V>();  // K: the first sample (its finite components)
+  V mean_ = eigen::detail::zero<V>();   // mean of x − K
   V m2_ = eigen::detail::zero<V>();
 };
 
