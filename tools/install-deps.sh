@@ -5,9 +5,9 @@
 set -euo pipefail
 
 core=(g++ cmake ninja-build)
-test=(catch2 libeigen3-dev)
+test=(catch2 libeigen3-dev chromium nodejs npm)
 bench=(libbenchmark-dev libboost-dev)
-demo=()
+demo=(libeigen3-dev libwebsocketpp-dev libasio-dev libsimdjson-dev)
 
 want=()
 for group in "${@:-test}"; do
@@ -23,6 +23,8 @@ done
 
 missing=()
 for pkg in "${want[@]}"; do
+  # NodeSource's nodejs package ships npm itself and conflicts with Debian's npm package.
+  if [ "$pkg" = npm ] && command -v npm >/dev/null 2>&1; then continue; fi
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$pkg")
   fi
@@ -38,3 +40,17 @@ if ((${#missing[@]} > 0)); then
 else
   echo "install-deps: all present (${#want[@]} packages)"
 fi
+
+# The browser and Node client tests (tests/browser) need their npm packages (playwright-core, ws),
+# pinned by the committed package-lock.json; playwright-core drives Debian's /usr/bin/chromium and
+# never downloads a browser.
+for group in "${@:-test}"; do
+  if [ "$group" = test ] || [ "$group" = all ]; then
+    browser_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
+    if [ -f "$browser_dir/package-lock.json" ] && [ ! -d "$browser_dir/node_modules" ]; then
+      echo "install-deps: npm ci --prefix tests/browser"
+      npm ci --prefix "$browser_dir" --no-audit --no-fund
+    fi
+    break
+  fi
+done

@@ -1,0 +1,276 @@
+// dashboard_server — the live demo: a streamstats::websocket server fed by a built-in synthetic
+// feed, serving the dashboard page (web/) over HTTP on the same port.
+//
+//   dashboard_server [--port 8080] [--bind 127.0.0.1] [--duration SECONDS] [--rate N] [--day SECONDS]
+//                    [--seed N] [--anomaly-at N] [--web DIR] [--token TOKEN]
+//
+// Open http://127.0.0.1:8080/ in a browser. Other producers may push into the same server (see
+// docs/protocol.md); their streams appear on the page next to the synthetic ones.
+//
+// The feed: four streams at --rate samples/s each (default 100), made of a mean-reverting random
+// walk (Ornstein–Uhlenbeck, so the level wanders but stays plausible), a daily-like seasonality
+// compressed to --day seconds, and injected anomalies — isolated spikes at random sample indices
+// (seeded, so a run is reproducible), a level shift on "temperature", and, with --anomaly-at N, one
+// large spike on "cpu" at sample N (the browser test's deterministic anomaly).
+// SPDX-License-Identifier: MIT
+
+#include <streamstats/websocket/server.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#ifndef STREAMSTATS_DASHBOARD_WEB_DIR
+#define STREAMSTATS_DASHBOARD_WEB_DIR "web"
+#endif
+
+namespace {
+
+constexpr double two_pi = 6.283185307179586;
+
+struct options {
+  std::string bind = "127.0.0.1";
+  std::uint16_t port = 8080;
+  double duration = 0.0;  // 0 = until Ctrl-C
+  double rate = 100.0;    // samples per second per stream
+  double day = 60.0;      // period of the seasonality, seconds
+  std::uint64_t seed = 1;
+  long long anomaly_at = -1;  // sample index of the deterministic "cpu" spike, -1 = none
+  std::string web = STREAMSTATS_DASHBOARD_WEB_DIR;
+  std::string token;
+};
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(
+      stderr,
+      "dashboard_server: %s\n"
+      "usage: dashboard_server [--port N (8080; 0 = any free port)] [--bind ADDR (127.0.0.1)]\n"
+      "                        [--duration SECONDS] [--rate SAMPLES_PER_S (100)] [--day SECONDS (60)]\n"
+      "                        [--seed N] [--anomaly-at SAMPLE] [--web DIR] [--token TOKEN]\n",
+      why);
+  std::exit(2);
+}
+
+double parse_number(const char* s, const char* flag, double lo, double hi) {
+  char* end = nullptr;
+  const double v = std::strtod(s, &end);
+  if (end == s || *end != '\0' || !(v >= lo && v <= hi)) {
+    usage((std::string("bad value for ") + flag + ": '" + s + "'").c_str());
+  }
+  return v;
+}
+
+options parse(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      usage("a streamstats WebSocket server with a synthetic feed and a live dashboard");
+    }
+    if (i + 1 >= argc) {
+      usage(("missing value after " + a).c_str());
+    }
+    const char* v = argv[++i];
+    if (a == "--port") {
+      o.port = static_cast<std::uint16_t>(parse_number(v, "--port", 0, 65535));
+    } else if (a == "--bind") {
+      o.bind = v;
+    } else if (a == "--duration") {
+      o.duration = parse_number(v, "--duration", 0, 1e9);
+    } else if (a == "--rate") {
+      o.rate = parse_number(v, "--rate", 1, 100000);
+    } else if (a == "--day") {
+      o.day = parse_number(v, "--day", 1, 1e9);
+    } else if (a == "--seed") {
+      o.seed = static_cast<std::uint64_t>(parse_number(v, "--seed", 0, 1e15));
+    } else if (a == "--anomaly-at") {
+      o.anomaly_at = static_cast<long long>(parse_number(v, "--anomaly-at", 0, 1e15));
+    } else if (a == "--web") {
+      o.web = v;
+    } else if (a == "--token") {
+      o.token = v;
+    } else {
+      usage(("unknown option " + a).c_str());
+    }
+  }
+  while (o.web.size() > 1 && o.web.back() == '/') {
+    o.web.pop_back();
+  }
+  return o;
+}
+
+// One synthetic stream: level + amplitude·sin(2π·phase) + an Ornstein–Uhlenbeck walk, with spikes.
+// The OU update x ← x + θ(0 − x) + σ·ε reverts to 0 at rate θ per sample, so its stationary
+// standard deviation is σ/sqrt(2θ − θ²): bounded, unlike a plain random walk.
+struct synthetic_stream {
+  std::string name;
+  double level;
+  double amplitude;
+  double phase_offset;  // fraction of a day
+  double ou_theta;
+  double ou_sigma;
+  double noise;         // white noise on top, standard deviation
+  double spike;         // size of an injected spike (sign chosen at random)
+  double spike_every;   // mean distance between random spikes, in samples (0 = none)
+  bool multiplicative;  // latency-like: exp() of the walk, spikes multiply
+
+  double ou = 0.0;
+  std::uint64_t index = 0;
+  std::uint64_t next_spike = 0;
+};
+
+class feed {
+ public:
+  explicit feed(const options& o) : o_(o), rng_(o.seed) {
+    streams_ = {
+        {"cpu", 45.0, 18.0, 0.00, 0.02, 0.6, 1.5, 30.0, 2500.0, false},
+        {"latency_ms", 3.0, 0.25, 0.10, 0.05, 0.04, 0.05, 1.6, 3500.0, true},
+        {"temperature", 21.0, 2.5, 0.35, 0.01, 0.05, 0.15, 4.0, 0.0, false},
+        {"requests_per_s", 500.0, 220.0, 0.05, 0.03, 8.0, 20.0, -300.0, 5000.0, false},
+    };
+    for (auto& s : streams_) {
+      s.next_spike = draw_gap(s);
+    }
+  }
+
+  [[nodiscard]] const std::vector<synthetic_stream>& streams() const noexcept { return streams_; }
+
+  // The next n samples of stream k.
+  void next(std::size_t k, std::size_t n, std::vector<double>& out) {
+    synthetic_stream& s = streams_[k];
+    out.clear();
+    for (std::size_t i = 0; i < n; ++i) {
+      out.push_back(sample(s));
+      ++s.index;
+    }
+  }
+
+ private:
+  std::uint64_t draw_gap(const synthetic_stream& s) {
+    if (s.spike_every <= 0.0) {
+      return UINT64_MAX;
+    }
+    std::exponential_distribution<double> gap(1.0 / s.spike_every);
+    return s.index + 200 + static_cast<std::uint64_t>(gap(rng_));
+  }
+
+  double sample(synthetic_stream& s) {
+    const double t = static_cast<double>(s.index) / o_.rate;  // seconds since start, by sample count
+    const double season = s.amplitude * std::sin(two_pi * (t / o_.day + s.phase_offset));
+    s.ou += -s.ou_theta * s.ou + s.ou_sigma * normal_(rng_);
+    double x = s.level + season + s.ou + s.noise * normal_(rng_);
+    if (s.multiplicative) {
+      x = std::exp(x);
+    }
+    // Level shift: "temperature" jumps by +6 for the middle third of every 3 days (a door left
+    // open, a failed cooler), long enough for the detector's re-learn to absorb the new level.
+    if (s.name == "temperature") {
+      const double d = std::fmod(t / o_.day, 3.0);
+      if (d >= 1.0 && d < 2.0) {
+        x += 6.0;
+      }
+    }
+    const bool scheduled =
+        o_.anomaly_at >= 0 && s.name == "cpu" && s.index == static_cast<std::uint64_t>(o_.anomaly_at);
+    if (scheduled || s.index == s.next_spike) {
+      if (s.multiplicative) {
+        x *= s.spike;
+      } else {
+        const double sign = (scheduled || s.spike < 0 || coin_(rng_)) ? 1.0 : -1.0;
+        x += sign * s.spike;
+      }
+      if (s.index == s.next_spike) {
+        s.next_spike = draw_gap(s);
+      }
+    }
+    return x;
+  }
+
+  options o_;
+  std::mt19937_64 rng_;
+  std::normal_distribution<double> normal_{0.0, 1.0};
+  std::bernoulli_distribution coin_{0.5};
+  std::vector<synthetic_stream> streams_;
+};
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const options o = parse(argc, argv);
+
+  streamstats::websocket::server_options so;
+  so.address = o.bind;
+  so.port = o.port;
+  so.document_root = o.web;
+  so.producer_token = o.token;
+
+  try {
+    streamstats::websocket::server server(so);
+    server.stop_on_signals({SIGINT, SIGTERM});
+    server.listen();
+    // First line on stdout, flushed: scripts and tests read the port from it.
+    std::printf("listening on http://%s:%u/\n", o.bind.c_str(), static_cast<unsigned>(server.port()));
+    std::fflush(stdout);
+    std::fprintf(stderr, "dashboard_server: %zu synthetic streams at %.0f samples/s each, page from %s%s\n",
+                 std::size_t{4}, o.rate, o.web.c_str(), o.duration > 0 ? "" : " (Ctrl-C to stop)");
+
+    std::atomic<bool> running{true};
+    // The feed runs on its own thread and hands samples to the server through server::push (posted
+    // to the io thread). It pushes one batch per stream every 20 ms, timestamped with the first
+    // sample's time, so the server sees the same samples at the same rate as one-by-one pushes.
+    std::thread producer([&] {
+      feed f(o);
+      std::vector<double> batch;
+      const auto tick = std::chrono::milliseconds(20);
+      const auto start = std::chrono::steady_clock::now();
+      const double start_unix = unix_now();
+      auto next = start;
+      while (running.load(std::memory_order_relaxed)) {
+        next += tick;
+        std::this_thread::sleep_until(next);
+        const double elapsed =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (o.duration > 0 && elapsed >= o.duration) {
+          server.stop();
+          break;
+        }
+        for (std::size_t k = 0; k < f.streams().size(); ++k) {
+          // Samples owed since the start, so a late wake-up catches up instead of drifting.
+          const double due = elapsed * o.rate - static_cast<double>(f.streams()[k].index);
+          const auto n = static_cast<std::size_t>(std::max(0.0, std::floor(due)));
+          if (n == 0) {
+            continue;
+          }
+          const double t0 = start_unix + static_cast<double>(f.streams()[k].index) / o.rate;
+          f.next(k, n, batch);
+          server.push(f.streams()[k].name, batch, t0);
+        }
+      }
+    });
+
+    server.run();  // returns after stop(): Ctrl-C, SIGTERM, or the end of --duration
+    running.store(false, std::memory_order_relaxed);
+    producer.join();
+    const auto st = server.stats();
+    std::fprintf(stderr, "dashboard_server: stopped; %llu samples, %llu alerts sent, %llu rejected\n",
+                 static_cast<unsigned long long>(st.samples), static_cast<unsigned long long>(st.alerts_sent),
+                 static_cast<unsigned long long>(st.rejected));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dashboard_server: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
