@@ -194,39 +194,34 @@ class request_parser {
       const simdjson::dom::element v = field.value;
       if (k == "id") {
         if (!write_id(v)) {
-          err = {error_code::wrong_type, "\"id\" must be a string or a number"};
-          return false;
+          id_.clear();
+          return fail(obj, out, err, error_code::wrong_type, "\"id\" must be a string or a number");
         }
         out.id = id_;
       } else if (k == "type") {
         if (v.get_string().get(type_name) != simdjson::SUCCESS) {
-          err = {error_code::wrong_type, "\"type\" must be a string"};
-          return false;
+          return fail(obj, out, err, error_code::wrong_type, "\"type\" must be a string");
         }
         has_type = true;
       } else if (k == "stream") {
         if (v.get_string().get(out.stream) != simdjson::SUCCESS) {
-          err = {error_code::wrong_type, "\"stream\" must be a string"};
-          return false;
+          return fail(obj, out, err, error_code::wrong_type, "\"stream\" must be a string");
         }
         out.has_stream = true;
       } else if (k == "value") {
         if (!to_double(v, out.value)) {
-          err = {error_code::wrong_type, "\"value\" must be a number"};
-          return false;
+          return fail(obj, out, err, error_code::wrong_type, "\"value\" must be a number");
         }
         has_value = true;
       } else if (k == "values") {
         if (!v.is_array()) {
-          err = {error_code::wrong_type, "\"values\" must be an array of numbers"};
-          return false;
+          return fail(obj, out, err, error_code::wrong_type, "\"values\" must be an array of numbers");
         }
         values_elem = v;
         has_values = true;
       } else if (k == "t") {
         if (!to_double(v, out.t)) {
-          err = {error_code::wrong_type, "\"t\" must be a number (Unix time in seconds)"};
-          return false;
+          return fail(obj, out, err, error_code::wrong_type, "\"t\" must be a number (Unix time in seconds)");
         }
         out.has_t = true;
       }
@@ -236,18 +231,15 @@ class request_parser {
     if (!has_type || type_name == "push") {
       out.type = request_type::push;
       if (has_value && has_values) {
-        err = {error_code::wrong_type, "a push has \"value\" or \"values\", not both"};
-        return false;
+        return fail(obj, out, err, error_code::wrong_type, "a push has \"value\" or \"values\", not both");
       }
       if (!has_value && !has_values) {
-        err = has_type ? request_error{error_code::missing_field, "a push needs \"value\" or \"values\""}
-                       : request_error{error_code::missing_field,
-                                       "missing \"type\" (or \"value\"/\"values\" for a push)"};
-        return false;
+        return fail(obj, out, err, error_code::missing_field,
+                    has_type ? "a push needs \"value\" or \"values\""
+                             : "missing \"type\" (or \"value\"/\"values\" for a push)");
       }
       if (!out.has_stream) {
-        err = {error_code::missing_field, "a push needs \"stream\""};
-        return false;
+        return fail(obj, out, err, error_code::missing_field, "a push needs \"stream\"");
       }
       if (has_value) {
         out.single = true;
@@ -257,15 +249,13 @@ class request_parser {
         for (simdjson::dom::element x : arr) {
           double d = 0.0;
           if (!to_double(x, d)) {
-            values_.clear();
-            err = {error_code::wrong_type, "\"values\" must contain numbers only"};
-            return false;
+            return fail(obj, out, err, error_code::wrong_type, "\"values\" must contain numbers only");
           }
           values_.push_back(d);
         }
         if (values_.empty()) {
-          err = {error_code::wrong_type, "\"values\" must be a non-empty array of numbers"};
-          return false;
+          return fail(obj, out, err, error_code::wrong_type,
+                      "\"values\" must be a non-empty array of numbers");
         }
       }
       return true;
@@ -280,12 +270,11 @@ class request_parser {
       out.type = request_type::list;
       return true;
     } else {
-      err = {error_code::unknown_type, "unknown \"type\" (push, subscribe, unsubscribe, snapshot, list)"};
-      return false;
+      return fail(obj, out, err, error_code::unknown_type,
+                  "unknown \"type\" (push, subscribe, unsubscribe, snapshot, list)");
     }
     if (!out.has_stream) {
-      err = {error_code::missing_field, "missing \"stream\""};
-      return false;
+      return fail(obj, out, err, error_code::missing_field, "missing \"stream\"");
     }
     return true;
   }
@@ -294,6 +283,25 @@ class request_parser {
   [[nodiscard]] const std::vector<double>& values() const noexcept { return values_; }
 
  private:
+  // Reports an error found after the message parsed as an object: the stream and the id are still
+  // read (whatever the order of the fields), so that the reply echoes the id and the rejection is
+  // counted on the stream.
+  bool fail(simdjson::dom::object obj, request& out, request_error& err, error_code code,
+            const char* message) {
+    err = {code, message};
+    values_.clear();
+    std::string_view name;
+    if (obj["stream"].get_string().get(name) == simdjson::SUCCESS) {
+      out.stream = name;
+      out.has_stream = true;
+    }
+    simdjson::dom::element id;
+    if (out.id.empty() && obj["id"].get(id) == simdjson::SUCCESS && write_id(id)) {
+      out.id = id_;
+    }
+    return false;
+  }
+
   static bool to_double(simdjson::dom::element v, double& out) noexcept {
     switch (v.type()) {
       case simdjson::dom::element_type::DOUBLE:

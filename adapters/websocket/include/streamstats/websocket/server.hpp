@@ -91,6 +91,9 @@ struct server_stats {
   std::uint64_t snapshots_sent = 0;      // snapshot messages sent
   std::uint64_t alerts_sent = 0;         // alert messages sent (one per subscriber)
   std::uint64_t refused_handshakes = 0;  // Origin, max_connections or wrong path
+  // The largest send queue (bytes) of any connection seen at a snapshot tick: stays near
+  // max_queued_bytes however slow a reader is, since nothing is queued past that bound.
+  std::uint64_t peak_queued_bytes = 0;
 };
 
 class server {
@@ -198,7 +201,7 @@ class server {
   stream_state* find_or_create_stream(connection_state* c, std::string_view name, std::string_view id);
   void reject(connection_state* c, stream_state* s, error_code code, std::string_view message,
               std::string_view id = {});
-  void subscribe(connection_state& c, stream_state& s);
+  void subscribe(connection_state& c, stream_state& s, bool immediate = true);
   void unsubscribe(connection_state& c, stream_state& s);
   void reply_list(connection_state& c, std::string_view id);
   void send_subscription_ack(connection_state& c, const request& req);
@@ -247,7 +250,7 @@ class server {
   std::vector<double> one_;  // scratch for posted single pushes
 
   std::atomic<std::uint64_t> n_connections_{0}, n_streams_{0}, n_messages_{0}, n_samples_{0}, n_rejected_{0},
-      n_dropped_{0}, n_snapshots_{0}, n_alerts_{0}, n_refused_{0};
+      n_dropped_{0}, n_snapshots_{0}, n_alerts_{0}, n_refused_{0}, n_peak_queued_{0};
 };
 
 // ================================================================================================
@@ -345,6 +348,7 @@ inline server_stats server::stats() const noexcept {
   s.snapshots_sent = n_snapshots_.load(std::memory_order_relaxed);
   s.alerts_sent = n_alerts_.load(std::memory_order_relaxed);
   s.refused_handshakes = n_refused_.load(std::memory_order_relaxed);
+  s.peak_queued_bytes = n_peak_queued_.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -776,7 +780,7 @@ inline server::stream_state* server::find_or_create_stream(connection_state* c, 
   streams_.emplace(raw->name, std::move(s));
   n_streams_.store(streams_.size(), std::memory_order_relaxed);
   for (connection_state* w : wildcard_) {
-    subscribe(*w, *raw);
+    subscribe(*w, *raw, false);
   }
   if (c != nullptr) {
     c->last_stream = raw;
@@ -853,7 +857,7 @@ inline void server::reject(connection_state* c, stream_state* s, error_code code
   send_text(*c, out_);
 }
 
-inline void server::subscribe(connection_state& c, stream_state& s) {
+inline void server::subscribe(connection_state& c, stream_state& s, bool immediate) {
   for (const subscription& sub : c.subs) {
     if (sub.stream == &s) {
       return;
@@ -861,7 +865,11 @@ inline void server::subscribe(connection_state& c, stream_state& s) {
   }
   c.subs.push_back(subscription{&s, 0, 0});
   s.subscribers.push_back(&c);
-  // One snapshot at once, then throttled ones.
+  // One snapshot at once, then throttled ones. (A stream created under a "*" subscription is
+  // empty at this point: its first snapshot comes with the next tick.)
+  if (!immediate) {
+    return;
+  }
   if (send_prepared(c, snapshot_message(s))) {
     c.subs.back().sent_version = s.version;
     bump(n_snapshots_);
@@ -986,6 +994,10 @@ inline const server::message_ptr& server::snapshot_message(stream_state& s) {
 
 inline void server::flush_snapshots(bool final_flush) {
   for (auto& [key, c] : connections_) {
+    const std::uint64_t queued = c->con->get_buffered_amount();
+    if (queued > n_peak_queued_.load(std::memory_order_relaxed)) {
+      n_peak_queued_.store(queued, std::memory_order_relaxed);
+    }
     for (subscription& sub : c->subs) {
       stream_state& s = *sub.stream;
       if (!final_flush && sub.sent_version == s.version) {
