@@ -491,3 +491,29 @@ TEST_CASE("the Eigen layer works with float vectors", "[eigen][float]") {
   CHECK(far.anomaly);
   CHECK(far.score < 1.0F);
 }
+
+TEST_CASE("Mahalanobis refuses invalid options", "[eigen][mahalanobis]") {
+  mahalanobis_options o;
+  o.threshold = 0.0;
+  CHECK_THROWS_WITH((mahalanobis_detector<double, 2>(o)), Catch::Contains("threshold"));
+  o = mahalanobis_options{};
+  o.ridge = -1e-3;
+  CHECK_THROWS_WITH((mahalanobis_detector<double, 2>(o)), Catch::Contains("ridge"));
+  o = mahalanobis_options{};
+  o.relearn_after = 1000;
+  CHECK_THROWS_AS((mahalanobis_detector<double, 2>(o)), std::invalid_argument);
+}
+
+TEST_CASE("Eigen accumulators compose in multi<> and take batch pushes", "[eigen][multi]") {
+  const Batch3 x = correlated_batch(500, 13, 1.0);
+  std::vector<Vec3> samples;
+  for (Eigen::Index i = 0; i < x.rows(); ++i) {
+    samples.emplace_back(x.row(i).transpose());
+  }
+  streamstats::multi<streamstats::mean<Vec3>, streamstats::variance<Vec3>, covariance<double, 3>> m;
+  m.push(samples.begin(), samples.end());
+  CHECK(m.count() == 500);
+  CHECK(close_mat(m.get<0>().value(), x.colwise().mean().transpose(), 1e-14));
+  CHECK(close_mat(m.get<1>().sample_variance(), batch_covariance(x, 1.0).diagonal(), 1e-12));
+  CHECK(close_mat(m.get<2>().sample_covariance(), batch_covariance(x, 1.0), 1e-12));
+}

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <limits>
 #include <random>
+#include <stdexcept>
 #include <type_traits>
 #include <vector>
 
@@ -291,4 +292,26 @@ TEST_CASE("anomaly_detector is default-constructible, uses the rolling 64-sample
   o.threshold = 6.0;
   const streamstats::anomaly_detector<float> custom(o);
   CHECK(custom.options().threshold == 6.0);
+}
+
+TEST_CASE("invalid options are refused with std::invalid_argument naming the option", "[detector][edge]") {
+  using D = zscore_detector<variance<double>>;
+  const auto with = [](auto change) {
+    zscore_options o;
+    change(o);
+    return o;
+  };
+  CHECK_THROWS_WITH(D(variance<double>{}, with([](zscore_options& o) { o.threshold = 0.0; })),
+                    Catch::Contains("threshold"));
+  CHECK_THROWS_AS(D(variance<double>{}, with([](zscore_options& o) { o.threshold = nan_v; })),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(D(variance<double>{}, with([](zscore_options& o) { o.threshold = inf_v; })),
+                  std::invalid_argument);
+  CHECK_THROWS_WITH(D(variance<double>{}, with([](zscore_options& o) { o.min_stddev = -1.0; })),
+                    Catch::Contains("min_stddev"));
+  CHECK_THROWS_WITH(D(variance<double>{}, with([](zscore_options& o) { o.relearn_after = 65; })),
+                    Catch::Contains("relearn_after"));
+  CHECK_NOTHROW(D(variance<double>{}, with([](zscore_options& o) { o.relearn_after = 64; })));
+  CHECK_THROWS_AS(streamstats::anomaly_detector<double>(with([](zscore_options& o) { o.threshold = -2.0; })),
+                  std::invalid_argument);
 }

@@ -10,6 +10,8 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 #include <utility>
 
 namespace streamstats {
@@ -47,7 +49,7 @@ struct zscore_options {
   zscore_learning learning = zscore_learning::clipped;
   // Level-shift absorption: after this many anomalies on the same side within one episode, the
   // baseline is reset and re-learnt from the last `relearn_after` samples (all at the new level),
-  // then warms up again. 0 disables it; at most max_relearn.
+  // then warms up again. 0 disables it; at most max_relearn (the constructor refuses more).
   std::size_t relearn_after = 16;
   // An alert episode ends after this many consecutive normal samples, so one long excursion that
   // crosses the threshold on and off is one episode (one new_episode), not dozens.
@@ -94,8 +96,10 @@ class zscore_detector {
   STREAMSTATS_REQUIRE_SCALAR(value_type);
 
   zscore_detector() = default;
-  explicit zscore_detector(Baseline baseline, zscore_options options = {}) noexcept
-      : baseline_(std::move(baseline)), options_(options) {}
+  // Throws std::invalid_argument naming the option when `options` is invalid (threshold not a
+  // finite number > 0, min_stddev not finite or < 0, relearn_after > max_relearn).
+  explicit zscore_detector(Baseline baseline, zscore_options options = {})
+      : baseline_(std::move(baseline)), options_(checked(options)) {}
 
   result_type push(const value_type& x) noexcept {
     using T = value_type;
@@ -246,6 +250,23 @@ class zscore_detector {
     }
   }
 
+  static zscore_options checked(const zscore_options& o) {
+    const auto fail = [](const char* what, double got) {
+      throw std::invalid_argument(std::string("streamstats::zscore_detector: ") + what + ", got " +
+                                  std::to_string(got));
+    };
+    if (!(o.threshold > 0.0) || !detail::is_finite(o.threshold)) {
+      fail("threshold must be a finite number > 0", o.threshold);
+    }
+    if (!(o.min_stddev >= 0.0) || !detail::is_finite(o.min_stddev)) {
+      fail("min_stddev must be a finite number >= 0", o.min_stddev);
+    }
+    if (o.relearn_after > zscore_options::max_relearn) {
+      fail("relearn_after must be <= zscore_options::max_relearn (64)", static_cast<double>(o.relearn_after));
+    }
+    return o;
+  }
+
   // The last relearn_window() finite samples, for re-learning after a level shift.
   void remember(const value_type& x) noexcept {
     const std::size_t cap = relearn_window();
@@ -304,8 +325,9 @@ class anomaly_detector : public zscore_detector<rolling_variance<T, 64>> {
  public:
   static constexpr std::size_t window = 64;
 
-  anomaly_detector() noexcept : base(rolling_variance<T, 64>{}, zscore_options{}) {}
-  explicit anomaly_detector(zscore_options options) noexcept : base(rolling_variance<T, 64>{}, options) {}
+  anomaly_detector() : base(rolling_variance<T, 64>{}, zscore_options{}) {}
+  // Throws std::invalid_argument on invalid options (see zscore_detector).
+  explicit anomaly_detector(zscore_options options) : base(rolling_variance<T, 64>{}, options) {}
 };
 
 }  // namespace streamstats

@@ -15,6 +15,8 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 
 namespace streamstats {
 
@@ -72,9 +74,11 @@ class mahalanobis_detector {
   using matrix_type = typename baseline_type::matrix_type;
   using result_type = mahalanobis_result<T>;
 
-  mahalanobis_detector() noexcept : mahalanobis_detector(mahalanobis_options{}) {}
-  explicit mahalanobis_detector(mahalanobis_options options) noexcept
-      : options_(options),
+  mahalanobis_detector() : mahalanobis_detector(mahalanobis_options{}) {}
+  // Throws std::invalid_argument naming the option when `options` is invalid (threshold not a
+  // finite number > 0, ridge not finite or < 0, relearn_after > max_relearn).
+  explicit mahalanobis_detector(mahalanobis_options options)
+      : options_(checked(options)),
         log_p_threshold_(
             detail::log_chi2_upper_tail(1, static_cast<T>(options.threshold * options.threshold))),
         threshold_distance_(distance_at(log_p_threshold_)) {}
@@ -208,6 +212,24 @@ class mahalanobis_detector {
         break;
       }
     }
+  }
+
+  static mahalanobis_options checked(const mahalanobis_options& o) {
+    const auto fail = [](const char* what, double got) {
+      throw std::invalid_argument(std::string("streamstats::mahalanobis_detector: ") + what + ", got " +
+                                  std::to_string(got));
+    };
+    if (!(o.threshold > 0.0) || !::streamstats::detail::is_finite(o.threshold)) {
+      fail("threshold must be a finite number > 0", o.threshold);
+    }
+    if (!(o.ridge >= 0.0) || !::streamstats::detail::is_finite(o.ridge)) {
+      fail("ridge must be a finite number >= 0", o.ridge);
+    }
+    if (o.relearn_after > mahalanobis_options::max_relearn) {
+      fail("relearn_after must be <= mahalanobis_options::max_relearn (64)",
+           static_cast<double>(o.relearn_after));
+    }
+    return o;
   }
 
   // The distance whose tail probability is the threshold's, P(χ²_D > d²) = P(|Z| > threshold), by
