@@ -168,11 +168,17 @@ class request_parser {
         err = {error_code::malformed_json, "malformed JSON (bad number)"};
         return false;
       }
+      e = parser_.parse(rewritten_.data(), rewritten_.size()).get(root);
       if (overflow) {
+        // The out-of-range numbers were replaced by 0 in rewritten_, only so that the stream and
+        // the id can still be read for the reply and the stream's rejected count.
+        simdjson::dom::object obj;
+        if (e == simdjson::SUCCESS && root.get_object().get(obj) == simdjson::SUCCESS) {
+          return fail(obj, out, err, error_code::non_finite, "a number is outside the range of a double");
+        }
         err = {error_code::non_finite, "a number is outside the range of a double"};
         return false;
       }
-      e = parser_.parse(rewritten_.data(), rewritten_.size()).get(root);
     }
     if (e != simdjson::SUCCESS) {
       err = {error_code::malformed_json, simdjson::error_message(e)};
@@ -342,8 +348,9 @@ class request_parser {
   // The slow path after simdjson's NUMBER_ERROR: checks every number token outside strings with
   // the JSON grammar and std::from_chars. Returns false on a token that is not a JSON number;
   // sets `overflow` when one is beyond the double range (from_chars: result_out_of_range without a
-  // negative exponent; an underflow to 0 is accepted, as simdjson does). Otherwise rewrites_
-  // the text with ".0" after integers too long for 64 bits, which simdjson then reads as doubles.
+  // negative exponent; an underflow to 0 is accepted, as simdjson does) and writes 0 in its place.
+  // Writes into rewritten_ the text with ".0" after integers too long for 64 bits, which simdjson
+  // then reads as doubles.
   bool rewrite_numbers(std::string_view s, bool& overflow) {
     rewritten_.clear();
     overflow = false;
@@ -377,7 +384,8 @@ class request_parser {
               epos != std::string_view::npos && epos + 1 < tok.size() && tok[epos + 1] == '-';
           if (!negative_exponent) {
             overflow = true;
-            return true;
+            rewritten_.push_back('0');
+            continue;
           }
         }
         rewritten_.append(tok);

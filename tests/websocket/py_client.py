@@ -1,0 +1,122 @@
+#!/usr/bin/python3
+"""A client from another ecosystem: Python's `websockets` (Debian python3-websockets) against
+streamstats::websocket::server. Checks pushes (JSON and binary), acks, subscriptions, snapshots,
+errors and list; the expected statistics come from Python's `statistics` module.
+
+  /usr/bin/python3 tests/websocket/py_client.py --server build/.../ws_test_server
+  /usr/bin/python3 tests/websocket/py_client.py --port 8080        (a server already running)
+Exit status 0 on success; prints what failed otherwise.
+"""
+import argparse
+import asyncio
+import json
+import math
+import random
+import statistics
+import struct
+import subprocess
+import sys
+
+import websockets
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def close(a, b, rel=1e-12):
+    return math.isclose(a, b, rel_tol=rel, abs_tol=1e-12)
+
+
+async def recv_json(ws, timeout=5.0):
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def recv_type(ws, kind, timeout=5.0):
+    while True:
+        msg = await recv_json(ws, timeout)
+        if msg.get("type") == kind:
+            return msg
+
+
+async def run(port):
+    url = f"ws://127.0.0.1:{port}/ws"
+    rng = random.Random(6)
+    values = [rng.gauss(10.0, 2.0) for _ in range(500)]
+    async with websockets.connect(url) as prod, websockets.connect(url) as sub:
+        # JSON single pushes (fire-and-forget), a JSON batch with an id, a binary frame.
+        for v in values[:100]:
+            await prod.send(json.dumps({"stream": "py", "value": v}))
+        await prod.send(json.dumps({"stream": "py", "values": values[100:300], "id": "b1"}))
+        ack = await recv_json(prod)
+        check(ack == {"type": "ack", "stream": "py", "accepted": 200, "id": "b1"}, f"ack: {ack}")
+        frame = bytes([1, 2]) + b"py" + struct.pack("<200d", *values[300:])
+        await prod.send(frame)
+
+        # A snapshot on demand equals Python's statistics of the 500 samples.
+        await prod.send(json.dumps({"type": "snapshot", "stream": "py", "id": 5}))
+        snap = await recv_type(prod, "snapshot")
+        check(snap["id"] == 5, f"snapshot id: {snap}")
+        check(snap["count"] == 500, f"count: {snap['count']}")
+        st = snap["stats"]
+        check(close(st["mean"], statistics.fmean(values)), f"mean {st['mean']} vs {statistics.fmean(values)}")
+        check(close(st["stddev"], statistics.stdev(values), 1e-10), f"stddev {st['stddev']} vs {statistics.stdev(values)}")
+        check(st["min"] == min(values) and st["max"] == max(values), "min/max")
+        check(close(st["sma"], statistics.fmean(values[-20:]), 1e-10), f"sma {st['sma']}")
+        check(snap["last"] == values[-1], "last")
+
+        # Subscribe: the ack, an immediate snapshot, then a throttled one after a push.
+        await sub.send(json.dumps({"type": "subscribe", "stream": "py"}))
+        check(await recv_json(sub) == {"type": "subscribed", "stream": "py"}, "subscribed")
+        first = await recv_type(sub, "snapshot")
+        check(first["count"] == 500, f"first snapshot: {first['count']}")
+        await prod.send(json.dumps({"stream": "py", "value": 1.0}))
+        nxt = await recv_type(sub, "snapshot")
+        check(nxt["count"] == 501, f"next snapshot: {nxt['count']}")
+
+        # Errors keep the connection open.
+        for bad, code in [("{nope", "malformed_json"), ('{"stream":"py","value":"x"}', "wrong_type"),
+                          ('{"type":"subscribe","stream":"missing"}', "unknown_stream"),
+                          ('{"stream":"py","value":1e999}', "non_finite"),
+                          (bytes([1, 2]) + b"py" + b"\x00" * 7, "bad_binary_frame")]:
+            await prod.send(bad)
+            err = await recv_json(prod)
+            check(err["type"] == "error" and err["code"] == code, f"{bad!r}: {err}")
+        await prod.send(json.dumps({"type": "list", "id": "l"}))
+        lst = await recv_type(prod, "streams")
+        check(lst["id"] == "l", "list id")
+        # Counted on "py": wrong_type, non_finite and bad_binary_frame (they name the stream).
+        check(lst["streams"] == [{"name": "py", "count": 501, "rejected": 3, "subscribers": 1}], f"list: {lst}")
+        check(lst["rejected"] == 5, f"rejected: {lst['rejected']}")
+    print("py_client: ok (500 samples, mean %.6f, stddev %.6f)" % (statistics.fmean(values), statistics.stdev(values)))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int)
+    ap.add_argument("--server", help="a server executable that prints 'port <n>' (ws_test_server)")
+    args = ap.parse_args()
+    proc = None
+    port = args.port
+    if args.server:
+        proc = subprocess.Popen([args.server, "--interval-ms", "20"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+        line = proc.stdout.readline()
+        check(line.startswith("port "), f"server said: {line!r}")
+        port = int(line.split()[1])
+    try:
+        asyncio.run(asyncio.wait_for(run(port), 30))
+    finally:
+        if proc:
+            proc.stdin.close()  # the server stops on EOF
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
