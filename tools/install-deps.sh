@@ -7,7 +7,7 @@ set -euo pipefail
 core=(g++ cmake ninja-build)
 test=(catch2 libeigen3-dev chromium nodejs npm)
 bench=(libbenchmark-dev libboost-dev)
-demo=(libeigen3-dev libwebsocketpp-dev libasio-dev libsimdjson-dev)
+demo=(catch2 libeigen3-dev libwebsocketpp-dev libasio-dev libsimdjson-dev)
 
 want=()
 for group in "${@:-test}"; do
