@@ -65,6 +65,23 @@ async def run(port):
         check(st["min"] == min(values) and st["max"] == max(values), "min/max")
         check(close(st["sma"], statistics.fmean(values[-20:]), 1e-10), f"sma {st['sma']}")
         check(snap["last"] == values[-1], "last")
+        # EMA, span 20, pandas adjust=False: y0 = x0, y = (1 - a) y + a x with a = 2 / 21.
+        a = 2.0 / 21.0
+        ema = values[0]
+        for v in values[1:]:
+            ema = (1.0 - a) * ema + a * v
+        check(close(st["ema"], ema, 1e-12), f"ema {st['ema']} vs {ema}")
+        # The band: mean ∓ 4.5 sample stddev of the detector's baseline, the last 64 samples (no
+        # sample of this Gaussian series is beyond 4.5 sigma, so none was learned winsorised).
+        last64 = values[-64:]
+        m64, s64 = statistics.fmean(last64), statistics.stdev(last64)
+        check(close(st["band_lo"], m64 - 4.5 * s64, 1e-10), f"band_lo {st['band_lo']} vs {m64 - 4.5 * s64}")
+        check(close(st["band_hi"], m64 + 4.5 * s64, 1e-10), f"band_hi {st['band_hi']} vs {m64 + 4.5 * s64}")
+        # z of the last sample against the 64 before it.
+        prev64 = values[-65:-1]
+        z = (values[-1] - statistics.fmean(prev64)) / statistics.stdev(prev64)
+        check(close(st["z"], z, 1e-9), f"z {st['z']} vs {z}")
+        check(0.0 <= st["score"] <= 1.0, f"score {st['score']}")
 
         # Subscribe: the ack, an immediate snapshot, then a throttled one after a push.
         await sub.send(json.dumps({"type": "subscribe", "stream": "py"}))

@@ -2,32 +2,18 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <streamstats/ema.hpp>
 #include <streamstats/extrema.hpp>
+#include <streamstats/sma.hpp>
 #include <streamstats/variance.hpp>
 #include <streamstats/websocket/json_writer.hpp>
-
-#if __has_include(<streamstats/sma.hpp>)
-#include <streamstats/sma.hpp>
-#define STREAMSTATS_WS_HAS_SMA 1
-#else
-#define STREAMSTATS_WS_HAS_SMA 0
-#endif
-#if __has_include(<streamstats/ema.hpp>)
-#include <streamstats/ema.hpp>
-#define STREAMSTATS_WS_HAS_EMA 1
-#else
-#define STREAMSTATS_WS_HAS_EMA 0
-#endif
-#if __has_include(<streamstats/zscore_detector.hpp>)
 #include <streamstats/zscore_detector.hpp>
-#define STREAMSTATS_WS_HAS_DETECTOR 1
-#else
-#define STREAMSTATS_WS_HAS_DETECTOR 0
-#endif
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string_view>
 
@@ -73,106 +59,81 @@ class pipeline {
 using pipeline_factory = std::function<std::unique_ptr<pipeline>(std::string_view stream)>;
 
 struct default_pipeline_options {
-  // EMA span (pandas ewm(span=...)): alpha = 2 / (span + 1).
+  // EMA span (pandas ewm(span=..., adjust=False)): alpha = 2 / (span + 1).
   double ema_span = 20.0;
-  // band_lo / band_hi = ema ∓ band_k · stddev.
-  double band_k = 3.0;
-#if STREAMSTATS_WS_HAS_DETECTOR
+  // The detector (anomaly_detector<double>: z-score against the last 64 samples); its threshold
+  // is also the half-width of the band, in standard deviations.
   zscore_options detector{};
-#endif
 };
 
-// The default: count, mean, stddev (n − 1), min, max, SMA over the last SmaWindow samples,
-// EMA, and a z-score detector on a cumulative baseline; snapshot fields
-//   mean stddev min max sma ema z score band_lo band_hi
-// where z and score are those of the last sample (NaN → null while the detector warms up) and
-// band_lo/band_hi = ema ∓ band_k·stddev, the envelope the dashboard draws.
+// The default: count, mean, stddev (n − 1), min, max, SMA over the last SmaWindow samples, EMA,
+// and the recommended anomaly_detector<double>. Snapshot "stats" fields:
+//   mean, stddev, min, max   over every sample of the stream (Welford; stddev null below 2 samples)
+//   sma                      mean of the last SmaWindow samples (of fewer while the window fills)
+//   ema                      ema<double>::from_span(ema_span), pandas adjust=False
+//   z, score                 the detector's z and score of the last sample (null before it has a
+//                            baseline of 2 samples)
+//   band_lo, band_hi         the detector's envelope for the NEXT sample: baseline mean ∓
+//                            threshold · baseline stddev (outside it, a sample is flagged once the
+//                            detector is warm), the band the dashboard draws around the series
+// Alerts: one per detector episode (its new_episode flag), with that sample's z and score.
 template <std::size_t SmaWindow = 20>
 class basic_default_pipeline final : public pipeline {
  public:
-  explicit basic_default_pipeline(default_pipeline_options options = {}) noexcept
-      : options_(options)
-#if STREAMSTATS_WS_HAS_EMA
-        ,
-        ema_(ema<double>::from_span(options.ema_span))
-#endif
-#if STREAMSTATS_WS_HAS_DETECTOR
-        ,
-        detector_(variance<double>{}, options.detector)
-#endif
-  {
-  }
+  // Throws std::invalid_argument on an invalid ema_span or detector option.
+  explicit basic_default_pipeline(const default_pipeline_options& options = {})
+      : ema_(ema<double>::from_span(options.ema_span)), detector_(options.detector) {}
 
   bool push(double x, alert_info& alert) noexcept override {
-    bool fired = false;
-#if STREAMSTATS_WS_HAS_DETECTOR
-    // Scored before the other statistics learn x (the detector keeps its own baseline).
+    // The detector scores x against its baseline before learning it.
     const auto r = detector_.push(x);
     last_z_ = r.z;
     last_score_ = r.score;
+    variance_.push(x);
+    extrema_.push(x);
+    sma_.push(x);
+    ema_.push(x);
     if (r.new_episode) {
       alert.z = r.z;
       alert.score = r.score;
-      fired = true;
+      return true;
     }
-#else
-    (void)alert;
-#endif
-    variance_.push(x);
-    extrema_.push(x);
-#if STREAMSTATS_WS_HAS_SMA
-    sma_.push(x);
-#endif
-#if STREAMSTATS_WS_HAS_EMA
-    ema_.push(x);
-#endif
-    return fired;
+    return false;
   }
 
   void write_stats(stats_writer& out) const override {
-    const double sd = variance_.stddev();
     out.field("mean", variance_.mean());
-    out.field("stddev", sd);
+    out.field("stddev", variance_.stddev());
     out.field("min", extrema_.min());
     out.field("max", extrema_.max());
-#if STREAMSTATS_WS_HAS_SMA
     out.field("sma", sma_.value());
-#endif
-#if STREAMSTATS_WS_HAS_EMA
-    const double centre = ema_.value();
-    out.field("ema", centre);
-#else
-    const double centre = variance_.mean();
-#endif
-#if STREAMSTATS_WS_HAS_DETECTOR
+    out.field("ema", ema_.value());
     out.field("z", last_z_);
     out.field("score", last_score_);
-#endif
-    out.field("band_lo", centre - options_.band_k * sd);
-    out.field("band_hi", centre + options_.band_k * sd);
+    const auto& base = detector_.baseline();
+    const double sd = std::max(base.stddev(), detector_.options().min_stddev);
+    const double k = detector_.options().threshold;
+    out.field("band_lo", base.mean() - k * sd);
+    out.field("band_hi", base.mean() + k * sd);
   }
 
  private:
-  default_pipeline_options options_;
   variance<double> variance_{};
   extrema<double> extrema_{};
-#if STREAMSTATS_WS_HAS_SMA
   sma<double, SmaWindow> sma_{};
-#endif
-#if STREAMSTATS_WS_HAS_EMA
   ema<double> ema_;
-#endif
-#if STREAMSTATS_WS_HAS_DETECTOR
-  zscore_detector<variance<double>> detector_;
-  double last_z_ = std::nan("");
-  double last_score_ = std::nan("");
-#endif
+  anomaly_detector<double> detector_;
+  double last_z_ = std::numeric_limits<double>::quiet_NaN();
+  double last_score_ = std::numeric_limits<double>::quiet_NaN();
 };
 
 using default_pipeline = basic_default_pipeline<>;
 
 // A factory that gives every stream a default_pipeline with these options.
 [[nodiscard]] inline pipeline_factory default_pipeline_factory(default_pipeline_options options = {}) {
+  // Built once here, so that invalid options throw from this call rather than on the io thread.
+  basic_default_pipeline<> check(options);
+  (void)check;
   return [options](std::string_view /*stream*/) -> std::unique_ptr<pipeline> {
     return std::make_unique<default_pipeline>(options);
   };

@@ -772,7 +772,12 @@ inline server::stream_state* server::find_or_create_stream(connection_state* c, 
   }
   auto s = std::make_unique<stream_state>();
   s->name = std::string(name);
-  s->pipe = options_.make_pipeline(name);
+  try {
+    s->pipe = options_.make_pipeline(name);
+  } catch (...) {
+    // A throwing factory must not take the io thread down: the stream gets the default pipeline.
+    s->pipe = nullptr;
+  }
   if (!s->pipe) {
     s->pipe = std::make_unique<default_pipeline>();
   }
