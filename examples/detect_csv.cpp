@@ -3,12 +3,12 @@
 //   detect_csv [--threshold Z] [FILE]        (no FILE, or "-": read standard input)
 //
 // Writes `timestamp,value,z,score,anomaly` to standard output, one row per valid input row, in input
-// order (value echoed as written). Accepts a header row (a first row whose value is not a number), CRLF line
-// endings and blank lines. A bad row (wrong number of fields, empty timestamp, a value that is not entirely a
-// number) is reported on standard error with its line number and skipped; a NaN or infinite value is reported
-// and rejected by the detector (it never reaches the baseline). A summary goes to standard error at the end.
-// Exit status: 0 when the input was read (even with bad rows), 1 when the file cannot be opened, 2 on a usage
-// error.
+// order (value echoed as written). Accepts a header row (a first row whose value is not a number), a UTF-8
+// byte-order mark, CRLF line endings and blank lines. A bad row (wrong number of fields, empty timestamp, a
+// value that is not entirely a number) is reported on standard error with its line number and skipped; a NaN
+// or infinite value is reported and rejected by the detector (it never reaches the baseline). A summary goes
+// to standard error at the end. Exit status: 0 when the input was read (even with bad rows), 1 when the file
+// cannot be opened, 2 on a usage error.
 #include <streamstats/zscore_detector.hpp>
 
 #include <charconv>
@@ -100,7 +100,10 @@ int main(int argc, char** argv) {
   bool seen_data = false;  // a header is only recognised before the first data row
   while (std::getline(in, line)) {
     ++line_no;
-    const std::string_view text = trim(line);  // also drops the '\r' of CRLF files
+    std::string_view text = trim(line);  // also drops the '\r' of CRLF files
+    if (line_no == 1 && text.substr(0, 3) == "\xEF\xBB\xBF") {
+      text.remove_prefix(3);  // the UTF-8 byte-order mark spreadsheets put before the header
+    }
     if (text.empty()) {
       continue;
     }

@@ -1,4 +1,5 @@
-# Runs detect_csv on sensor.csv (as a file argument, then on standard input) and checks
+# Runs detect_csv on sensor.csv (as a file argument, then on standard input) and on
+# bom_no_header.csv, and checks
 #  - stdout equals sensor.expected.csv byte for byte: 113 scored rows; the only anomalies are the
 #    +8 spike at 01:00 (z ≈ 22.7) and the first 7 samples of the +5 shift at 01:30, after which the
 #    rolling baseline has absorbed the new level (checked by hand against make_sensor_csv.py);
@@ -44,6 +45,16 @@ foreach(mode file stdin)
     endif()
   endforeach()
 endforeach()
+
+# A headerless file that starts with a UTF-8 byte-order mark: the BOM is not part of the first
+# timestamp, and the first row is data. By hand: z is NaN until two samples are learned; the third
+# value 1.5 is the mean of {1, 2}, so z = 0 and score = 0.
+execute_process(COMMAND "${EXE}" "${DATA_DIR}/bom_no_header.csv" OUTPUT_VARIABLE out ERROR_VARIABLE err
+                RESULT_VARIABLE rc)
+set(bom_expected "timestamp,value,z,score,anomaly\n2026-01-01,1,nan,0.000000,0\n2026-01-02,2,nan,0.000000,0\n2026-01-03,1.5,0.0000,0.000000,0\n")
+if(NOT rc EQUAL 0 OR NOT out STREQUAL bom_expected)
+  message(FATAL_ERROR "detect_csv (BOM, no header): exit ${rc}, stdout:\n${out}\nstderr:\n${err}")
+endif()
 
 # A missing file is an error (exit 1), not a crash.
 execute_process(COMMAND "${EXE}" "${DATA_DIR}/no_such_file.csv" OUTPUT_QUIET ERROR_VARIABLE err RESULT_VARIABLE rc)

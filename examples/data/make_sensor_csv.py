@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Writes examples/data/sensor.csv, the input of the example.detect_csv test: 120 one-minute samples
-(20 + a slow sine + a deterministic ripple), a spike of +8 at minute 60, a lasting +5 level shift from
+(20 + a slow sine + a deterministic ripple), a UTF-8 byte-order mark, a spike of +8 at minute 60, a lasting +5 level shift from
 minute 90, CRLF line endings, a header, blank lines and seven bad rows (non-numeric value, missing
 value, three fields, trailing garbage, empty timestamp, NaN, one field)."""
 import math
@@ -23,4 +23,4 @@ for i in range(120):
     lines.append("2026-11-22T%02d:%02d:00,%.3f" % (i // 60, i % 60, v))
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sensor.csv")
 with open(path, "wb") as f:
-    f.write(("\r\n".join(lines) + "\r\n").encode())
+    f.write(b"\xef\xbb\xbf" + ("\r\n".join(lines) + "\r\n").encode())  # with a UTF-8 BOM, as Excel writes
