@@ -40,6 +40,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -75,7 +76,15 @@ double seconds_since(clock_type::time_point t0) {
 // ask for a snapshot (the count), exactly the reply traffic the adapter's protocol has.
 class bare_server {
  public:
-  using server_type = websocketpp::server<websocketpp::config::asio>;
+  // The adapter's transport configuration (compile-time log levels, 16 KiB read buffer), so that
+  // the two servers differ only in what they do with a message.
+  struct config : websocketpp::config::asio {
+    using type = config;
+    static const websocketpp::log::level elog_level = websocketpp::log::elevel::none;
+    static const websocketpp::log::level alog_level = websocketpp::log::alevel::none;
+    static const std::size_t connection_read_buffer_size = 16384;
+  };
+  using server_type = websocketpp::server<config>;
 
   explicit bare_server(std::uint16_t port) {
     server_.clear_access_channels(websocketpp::log::alevel::all);
@@ -120,9 +129,8 @@ class bare_server {
         return;
       }
       const std::size_t len = static_cast<unsigned char>(payload[1]);
-      const std::string name = payload.substr(2, len);
       const std::size_t n = (payload.size() - 2 - len) / 8;
-      auto& acc = streams_[name];
+      auto& acc = find(std::string_view(payload).substr(2, len));
       std::array<double, 1024> buf{};
       const char* p = payload.data() + 2 + len;
       for (std::size_t i = 0; i < n;) {
@@ -134,26 +142,44 @@ class bare_server {
       return;
     }
     const std::string_view s(payload);
-    const std::string name(field(s, "\"stream\":"));
+    const std::string_view name = field(s, "\"stream\":");
     const std::string_view id = field(s, "\"id\":");
     if (field(s, "\"type\":") == "snapshot") {
-      const auto& acc = streams_[name];
-      reply_ = "{\"type\":\"snapshot\",\"stream\":\"" + name + "\",\"count\":" + std::to_string(acc.count()) +
-               ",\"id\":\"" + std::string(id) + "\"}";
+      const auto& acc = find(name);
+      reply_ = "{\"type\":\"snapshot\",\"stream\":\"" + std::string(name) +
+               "\",\"count\":" + std::to_string(acc.count()) + ",\"id\":\"" + std::string(id) + "\"}";
       server_.send(hdl, reply_, websocketpp::frame::opcode::text);
       return;
     }
     const std::string_view v = field(s, "\"value\":");
-    const double x = std::strtod(std::string(v).c_str(), nullptr);
-    streams_[name].push(x);
+    double x = 0.0;
+    std::from_chars(v.data(), v.data() + v.size(), x);
+    find(name).push(x);
     if (!id.empty()) {
-      reply_ = "{\"type\":\"ack\",\"stream\":\"" + name + "\",\"accepted\":1,\"id\":" + std::string(id) + "}";
+      reply_.assign("{\"type\":\"ack\",\"stream\":\"")
+          .append(name)
+          .append("\",\"accepted\":1,\"id\":")
+          .append(id)
+          .append("}");
       server_.send(hdl, reply_, websocketpp::frame::opcode::text);
     }
   }
 
+  // Streams by name; the last one looked up is cached, so a run of messages to one stream costs
+  // one string comparison, not a hash and an allocation.
+  streamstats::variance<double>& find(std::string_view name) {
+    if (last_ != nullptr && name == last_name_) {
+      return *last_;
+    }
+    last_name_.assign(name);
+    last_ = &streams_[last_name_];
+    return *last_;
+  }
+
   server_type server_;
   std::unordered_map<std::string, streamstats::variance<double>> streams_;
+  std::string last_name_;
+  streamstats::variance<double>* last_ = nullptr;
   std::string reply_;
 };
 
@@ -416,7 +442,9 @@ double number_field(std::string_view msg, std::string_view key) {
 }
 
 // Pre-encoded one-sample JSON frames (values of a seeded normal distribution).
-std::vector<std::string> json_frames(const std::string& stream, bool with_id, std::size_t distinct = 4096) {
+// 65536 distinct messages (~3 MB), cycled: a short cycle would let the branch predictor learn the
+// samples' path through the detector's tail functions and flatter the server.
+std::vector<std::string> json_frames(const std::string& stream, bool with_id, std::size_t distinct = 65536) {
   std::mt19937_64 rng(42);
   std::normal_distribution<double> noise(0.0, 1.0);
   std::vector<std::string> frames;
@@ -517,7 +545,8 @@ double binary_rate(std::uint16_t port, std::size_t frames_total, std::size_t per
   std::mt19937_64 rng(7);
   std::normal_distribution<double> noise(0.0, 1.0);
   std::vector<std::string> frames;
-  for (int f = 0; f < 16; ++f) {
+  // 256 distinct frames (256 Ki samples, 2 MiB), cycled (see json_frames).
+  for (int f = 0; f < 256; ++f) {
     std::vector<double> xs(per_frame);
     for (double& x : xs) {
       x = noise(rng);
@@ -710,6 +739,42 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// In-process cost of the default pipeline per sample, and of its z-score detector alone: the
+// ceiling of one stream's ingest rate whatever the transport (binary batches approach it).
+struct pipeline_cost {
+  double pipeline_ns = 0;
+  double detector_ns = 0;
+};
+
+pipeline_cost measure_pipeline(std::size_t n) {
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> noise(0.0, 1.0);
+  std::vector<double> xs(n);
+  for (double& x : xs) {
+    x = noise(rng);
+  }
+  pipeline_cost c;
+  streamstats::websocket::default_pipeline p;
+  streamstats::websocket::alert_info a;
+  std::size_t fired = 0;
+  auto t0 = clock_type::now();
+  for (const double x : xs) {
+    fired += p.push(x, a) ? 1 : 0;
+  }
+  c.pipeline_ns = seconds_since(t0) * 1e9 / static_cast<double>(n);
+  streamstats::zscore_detector<streamstats::variance<double>> d(streamstats::variance<double>{});
+  double sink = 0;
+  t0 = clock_type::now();
+  for (const double x : xs) {
+    sink += d.push(x).score;
+  }
+  c.detector_ns = seconds_since(t0) * 1e9 / static_cast<double>(n);
+  if (sink < 0 || fired > n) {
+    std::puts("");  // keeps the loops from being optimised away
+  }
+  return c;
+}
+
 std::string si(double x) {
   char buf[64];
   if (x >= 1e6) {
@@ -727,6 +792,7 @@ std::string si(double x) {
 int main(int argc, char** argv) {
   bool quick = false;
   int runs = 3;
+  std::string profile;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") {
@@ -734,12 +800,38 @@ int main(int argc, char** argv) {
       runs = 1;
     } else if (a == "--runs" && i + 1 < argc) {
       runs = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--profile" && i + 1 < argc) {
+      profile = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: ws_bench [--quick] [--runs N]\n");
+      std::fprintf(stderr, "usage: ws_bench [--quick] [--runs N] [--profile json|acked|binary|latency]\n");
       return 2;
     }
   }
   signal(SIGPIPE, SIG_IGN);
+  if (!profile.empty()) {
+    // One long scenario against the adapter alone, for a profiler:
+    //   perf record -g -- ws_bench --profile binary; perf report --pid <the pid printed here>
+    child a = spawn(run_adapter);
+    std::fprintf(stderr, "ws_bench: adapter server pid %d\n", static_cast<int>(a.pid));
+    double rate = 0;
+    if (profile == "binary") {
+      rate = binary_rate(a.port, 50000, 1024);
+    } else if (profile == "json" || profile == "acked") {
+      rate = json_rate(a.port, 2000000, profile == "acked" ? 1000 : 0);
+    } else if (profile == "latency") {
+      const latency_result lat = alert_latency(a.port, 100000.0, 5.0);
+      stop(a);
+      std::printf("latency at 100 k msg/s: p50 %.0f us, p99 %.0f us, max %.0f us, %zu alerts / %zu spikes\n",
+                  lat.p50_us, lat.p99_us, lat.max_us, lat.alerts, lat.spikes);
+      return 0;
+    } else {
+      std::fprintf(stderr, "ws_bench: --profile json|acked|binary|latency\n");
+      return 2;
+    }
+    stop(a);
+    std::printf("%s: %s/s\n", profile.c_str(), si(rate).c_str());
+    return 0;
+  }
   const std::size_t json_n = quick ? 50000 : 400000;
   const std::size_t bin_frames = quick ? 2000 : 20000;
 
@@ -799,6 +891,11 @@ int main(int argc, char** argv) {
   std::printf("| alert latency p99 | %.0f µs |\n", lat.p99_us);
   std::printf("| alert latency max | %.0f µs |\n", lat.max_us);
   std::printf("| spikes sent / alerts received | %zu / %zu |\n", lat.spikes, lat.alerts);
+  const pipeline_cost pc = measure_pipeline(quick ? 1000000 : 5000000);
+  std::printf(
+      "| default_pipeline::push, in process (its ceiling for one stream) | %.0f ns/sample (%s samples/s) |\n",
+      pc.pipeline_ns, si(1e9 / pc.pipeline_ns).c_str());
+  std::printf("| of which zscore_detector<variance<double>>::push | %.0f ns/sample |\n", pc.detector_ns);
   std::printf("| server RSS before the stall | %.1f MiB |\n",
               static_cast<double>(st.rss_before_kib) / 1024.0);
   std::printf("| server peak RSS, stalled subscriber, %.1f s of pushes (%s samples) | %.1f MiB |\n",
