@@ -8,13 +8,14 @@
 // value that is not entirely a number) is reported on standard error with its line number and skipped; a NaN
 // or infinite value is reported and rejected by the detector (it never reaches the baseline). A summary goes
 // to standard error at the end. Exit status: 0 when the input was read (even with bad rows), 1 when the file
-// cannot be opened, 2 on a usage error.
+// cannot be opened (or on an unexpected error, reported), 2 on a usage error.
 #include <streamstats/zscore_detector.hpp>
 
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <fstream>
 #include <iostream>
 #include <istream>
@@ -55,9 +56,7 @@ void usage(const char* argv0) {
   std::fprintf(stderr, "usage: %s [--threshold Z] [FILE]   (no FILE or '-': standard input)\n", argv0);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   streamstats::zscore_options options;
   std::string path = "-";
   for (int i = 1; i < argc; ++i) {
@@ -151,4 +150,15 @@ int main(int argc, char** argv) {
                rows, detector.anomalies(), static_cast<unsigned long long>(detector.episodes()), bad,
                detector.rejected());
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // out of memory, invalid options: a message, not a crash
+    std::fprintf(stderr, "detect_csv: %s\n", e.what());
+    return 1;
+  }
 }
