@@ -110,7 +110,8 @@ TEST_CASE("t is the time of the sample, or the time of arrival without it", "[we
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   c.send_text(R"({"stream":"a","value":2})");
   const double t = snapshot_of(c, "a")["t"].get<double>();
-  CHECK(t >= before - 1e-3);
+  // The server reads the kernel's coarse clock (one scheduler tick, ≤ 4 ms at HZ = 250, behind).
+  CHECK(t >= before - 0.02);
   CHECK(t < before + 10.0);
 }
 

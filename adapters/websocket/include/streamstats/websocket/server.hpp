@@ -29,6 +29,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <functional>
 #include <initializer_list>
@@ -219,7 +220,17 @@ class server {
     // Only the io thread writes: a plain load + store, no locked read-modify-write on the hot path.
     a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
+  // The arrival time of samples sent without "t". Linux's coarse real-time clock (resolution of a
+  // scheduler tick, 1–4 ms) costs ~3 ns against ~24 ns for CLOCK_REALTIME on the test machine,
+  // which was 4–8 % of the server's time per one-sample JSON message; producers that need
+  // precise times send "t".
   static double now_seconds() noexcept {
+#if defined(CLOCK_REALTIME_COARSE)
+    timespec ts{};
+    if (clock_gettime(CLOCK_REALTIME_COARSE, &ts) == 0) {
+      return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+    }
+#endif
     using namespace std::chrono;
     return duration<double>(system_clock::now().time_since_epoch()).count();
   }
@@ -813,11 +824,22 @@ inline void server::handle_push(connection_state* c, std::string_view name, cons
     return;
   }
   const double when = std::isnan(t) ? now_seconds() : t;
-  alert_info a;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (s->pipe->push(values[i], a)) {
-      send_alert(*s, s->count + i, values[i], when, a);
+  if (n == 1) {
+    alert_info a;
+    if (s->pipe->push(values[0], a)) {
+      send_alert(*s, s->count, values[0], when, a);
     }
+  } else {
+    struct sink final : alert_sink {
+      server* self;
+      stream_state* stream;
+      double when;
+      sink(server* sv, stream_state* st, double w) : self(sv), stream(st), when(w) {}
+      void on_alert(std::size_t offset, double x, const alert_info& a) override {
+        self->send_alert(*stream, stream->count + offset, x, when, a);
+      }
+    } alerts(this, s, when);
+    s->pipe->push_batch(values, n, alerts);
   }
   s->count += n;
   s->last = values[n - 1];
