@@ -356,6 +356,45 @@ void register_core() {
     return q.value();
   });
 
+  // push alone and push(first, last) for the windows, smoothers and the quantile
+  add("sma64", "push", "streamstats", [](const double* p, std::size_t n) {
+    return push_loop<ss::sma<double, 64>>(p, n, [](auto& a) { return a.value(); });
+  });
+  add("sma64", "batch", "streamstats", [](const double* p, std::size_t n) {
+    return batch<ss::sma<double, 64>>(p, n, [](auto& a) { return a.value(); });
+  });
+  add("rolling_variance64", "batch", "streamstats", [](const double* p, std::size_t n) {
+    return batch<ss::rolling_variance<double, 64>>(p, n, [](auto& a) { return a.sample_variance(); });
+  });
+  add("rolling_extrema64", "push", "streamstats", [](const double* p, std::size_t n) {
+    return push_loop<ss::rolling_extrema<double, 64>>(p, n, [](auto& a) { return a.max() - a.min(); });
+  });
+  add("rolling_extrema64", "batch", "streamstats", [](const double* p, std::size_t n) {
+    return batch<ss::rolling_extrema<double, 64>>(p, n, [](auto& a) { return a.max() - a.min(); });
+  });
+  add("ema(span20)", "push", "streamstats", [](const double* p, std::size_t n) {
+    auto a = ss::ema<double>::from_span(20);
+    for (std::size_t i = 0; i < n; ++i) {
+      a.push(p[i]);
+    }
+    return a.value();
+  });
+  add("ema(span20)", "batch", "streamstats", [](const double* p, std::size_t n) {
+    auto a = ss::ema<double>::from_span(20);
+    a.push(p, p + n);
+    return a.value();
+  });
+  add("ew_variance", "batch", "streamstats", [](const double* p, std::size_t n) {
+    auto a = ss::ew_variance<double>::from_span(20);
+    a.push(p, p + n);
+    return a.sample_variance();
+  });
+  add("quantile(0.5)", "batch", "streamstats", [](const double* p, std::size_t n) {
+    ss::quantile<double> q(0.5);
+    q.push(p, p + n);
+    return q.value();
+  });
+
   add("sma64", "push+value", "limit", limit_ring_sma<64>);
   add("rolling_variance64", "push+variance", "limit", limit_ring_variance<64>);
 }
