@@ -12,6 +12,10 @@
 // compressed to --day seconds, and injected anomalies — isolated spikes at random sample indices
 // (seeded, so a run is reproducible), a level shift on "temperature", and, with --anomaly-at N, one
 // large spike on "cpu" at sample N (the browser test's deterministic anomaly).
+//
+// Every stream gets the adapter's default pipeline: count, mean, stddev, min, max, SMA(20), EMA
+// (span 20) and anomaly_detector<double> (z-score against the last 64 samples, |z| > 4.5), whose
+// envelope is the band the page draws.
 // SPDX-License-Identifier: MIT
 
 #include <streamstats/websocket/server.hpp>
@@ -224,8 +228,8 @@ int main(int argc, char** argv) {
     // First line on stdout, flushed: scripts and tests read the port from it.
     std::printf("listening on http://%s:%u/\n", o.bind.c_str(), static_cast<unsigned>(server.port()));
     std::fflush(stdout);
-    std::fprintf(stderr, "dashboard_server: %zu synthetic streams at %.0f samples/s each, page from %s%s\n",
-                 std::size_t{4}, o.rate, o.web.c_str(), o.duration > 0 ? "" : " (Ctrl-C to stop)");
+    std::fprintf(stderr, "dashboard_server: 4 synthetic streams at %.0f samples/s each, page from %s%s\n",
+                 o.rate, o.web.c_str(), o.duration > 0 ? "" : " (Ctrl-C to stop)");
 
     std::atomic<bool> running{true};
     // The feed runs on its own thread and hands samples to the server through server::push (posted

@@ -8,11 +8,13 @@
 //   mean      Σx/n;  stddev  sqrt(Σ(x − mean)²/(n − 1)) (two-pass, ddof = 1 like pandas .std())
 //   sma       mean of the last 20 samples (pandas rolling(20).mean())
 //   ema       pandas ewm(span=20, adjust=False): m₀ = x₀, m = (1 − α)m + αx, α = 2/21
-//   z         (x_n − mean(x₁..x_{n−1})) / stddev(x₁..x_{n−1}): the sample scored against the
-//             baseline BEFORE it learns it (cumulative baseline of the default pipeline)
-//   band      ema ∓ 3·stddev
+//   z         (x_n − mean(prev)) / stddev(prev), prev = the 64 samples before x_n: the sample
+//             scored against the baseline BEFORE it learns it (anomaly_detector<double>, a rolling
+//             window of 64, in the default pipeline)
+//   band      mean(last) ∓ 4.5·stddev(last), last = the 64 samples up to x_n: the detector's
+//             envelope for the next sample (threshold 4.5)
 // The samples are uniform on [0, 1) (|z| < 2 always), so the detector never fires on them and its
-// baseline is exactly "every previous sample".
+// baseline is exactly "the previous 64 samples".
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { cliOptions, startServer, Client, binaryFrame, within } from './harness.mjs';
@@ -44,12 +46,15 @@ function sdOf(xs) {
   const m = meanOf(xs);
   return Math.sqrt(xs.reduce((a, x) => a + (x - m) * (x - m), 0) / (xs.length - 1));
 }
+const WINDOW = 64;
+const THRESHOLD = 4.5;
 function reference(xs) {
   const alpha = 2 / 21;
   let ema = xs[0];
   for (const x of xs.slice(1)) ema = (1 - alpha) * ema + alpha * x;
   const sd = sdOf(xs);
-  const prev = xs.slice(0, -1);
+  const prev = xs.slice(-WINDOW - 1, -1);
+  const last = xs.slice(-WINDOW);
   return {
     count: xs.length,
     last: xs[xs.length - 1],
@@ -60,8 +65,8 @@ function reference(xs) {
     sma: meanOf(xs.slice(-20)),
     ema,
     z: (xs[xs.length - 1] - meanOf(prev)) / sdOf(prev),
-    band_lo: ema - 3 * sd,
-    band_hi: ema + 3 * sd,
+    band_lo: meanOf(last) - THRESHOLD * sdOf(last),
+    band_hi: meanOf(last) + THRESHOLD * sdOf(last),
   };
 }
 
@@ -136,7 +141,7 @@ test('a subscriber gets an ack, an immediate snapshot, coalesced snapshots and a
     const t = 1732240000.5;
     producer.send({ stream: 'spiky', value: 50, t });
     const alert = await sub.next((m) => m.type === 'alert', 2000, 'the alert');
-    const zRef = (50 - meanOf(xs)) / sdOf(xs);
+    const zRef = (50 - meanOf(xs.slice(-WINDOW))) / sdOf(xs.slice(-WINDOW));
     assert.equal(alert.stream, 'spiky');
     assert.equal(alert.index, 200, 'alert index = 0-based index of the sample in its stream');
     assert.equal(alert.value, 50);
