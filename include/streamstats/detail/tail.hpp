@@ -6,6 +6,7 @@
 #include <streamstats/detail/common.hpp>
 
 #include <cmath>
+#include <limits>
 #include <type_traits>
 
 namespace streamstats {
@@ -55,7 +56,48 @@ template <class T>
 [[nodiscard]] inline T log_normal_upper_tail(T z) noexcept {
   using C = tail_calc_t<T>;
   const C v = static_cast<C>(z) * C(0.70710678118654752440084436210485L);
+  if (v < C(0)) {
+    // P(Z > z) = 1 − erfc(−v)/2 is close to 1: log1p keeps the digits that ln(erfc(v)) − ln 2 loses.
+    return static_cast<T>(std::log1p(-std::erfc(-v) / C(2)));
+  }
   return static_cast<T>(log_erfc(v) - C(0.69314718055994530941723212145818L));
+}
+
+// ln Γ(k/2 + 1) for an integer k ≥ 0, exactly as a sum of logs (no lgamma: it is not thread-safe
+// in glibc, which writes the global signgam): k even, ln (k/2)!; k odd, ln √π + Σ_{j≤(k−1)/2} ln(j + 1/2).
+template <class C>
+[[nodiscard]] inline C log_gamma_half_plus_one(int k) noexcept {
+  C sum = C(0);
+  if (k % 2 == 0) {
+    for (int j = 2; j <= k / 2; ++j) {
+      sum += std::log(static_cast<C>(j));
+    }
+    return sum;
+  }
+  sum = C(0.57236494292470008707171367567653L);  // ln √π = ln Γ(1/2)
+  for (int j = 0; j <= (k - 1) / 2; ++j) {
+    sum += std::log(static_cast<C>(j) + C(0.5));
+  }
+  return sum;
+}
+
+// ln(1 − P(a, h)) with P the regularised lower incomplete gamma, for h < a + 1 where P is small or
+// moderate: P = h^a e^{−h} / Γ(a + 1) · Σ_{n≥0} h^n / ((a+1)(a+2)…(a+n)) (Abramowitz & Stegun
+// 6.5.29; the series of Numerical Recipes' gser), then log1p(−P) — no cancellation when Q ≈ 1.
+template <class C>
+[[nodiscard]] inline C log_upper_gamma_by_series(int k, C h) noexcept {
+  const C a = static_cast<C>(k) / C(2);
+  C term = C(1);
+  C sum = C(1);
+  for (int n = 1; n < 1000; ++n) {
+    term *= h / (a + static_cast<C>(n));
+    sum += term;
+    if (term < sum * std::numeric_limits<C>::epsilon()) {
+      break;
+    }
+  }
+  const C log_p = a * std::log(h) - h - log_gamma_half_plus_one<C>(k) + std::log(sum);
+  return std::log1p(-std::exp(log_p));
 }
 
 // ln Q(k/2, x/2) = ln P(χ²ₖ > x) for an integer k ≥ 1 and x ≥ 0, in closed form (Abramowitz &
@@ -64,6 +106,8 @@ template <class T>
 //   k = 2m:     Q = e^{−h} Σ_{i<m} h^i / i!                              (h = x/2)
 //   k = 2m + 1: Q = erfc(√h) + e^{−h} Σ_{i<m} h^{i+1/2} / Γ(i + 3/2)
 // k = 1 is the two-sided Gaussian tail erfc(|z|/√2) with x = z²; k = 2 is e^{−x/2}.
+// Below h = k/2 + 1, where Q is close to 1 and ln Q ≈ −P would cancel, ln Q = log1p(−P) with P from
+// its power series instead (the switch point of Numerical Recipes' gammq).
 // 0 for x ≤ 0, −Inf for x = +Inf, NaN for NaN.
 template <class T>
 [[nodiscard]] inline T log_chi2_upper_tail(int k, T x) noexcept {
@@ -79,6 +123,9 @@ template <class T>
     return -infinity<T>();
   }
   const C h = xc / C(2);
+  if (h < static_cast<C>(k) / C(2) + C(1)) {
+    return static_cast<T>(log_upper_gamma_by_series(k, h));  // Q close to 1: through P = 1 − Q
+  }
   const C ln_h = std::log(h);
   const int m = k / 2;
   C sum = -infinity<C>();  // ln Σ, built term by term
