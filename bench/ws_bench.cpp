@@ -185,6 +185,7 @@ class bare_server {
 
 // ---- the adapter -------------------------------------------------------------------------------
 void run_adapter(int port_fd);
+void run_adapter_no_detector(int port_fd);
 
 void run_bare(int port_fd) {
   bare_server s(0);
@@ -762,7 +763,7 @@ pipeline_cost measure_pipeline(std::size_t n) {
     fired += p.push(x, a) ? 1 : 0;
   }
   c.pipeline_ns = seconds_since(t0) * 1e9 / static_cast<double>(n);
-  streamstats::zscore_detector<streamstats::variance<double>> d(streamstats::variance<double>{});
+  streamstats::anomaly_detector<double> d;
   double sink = 0;
   t0 = clock_type::now();
   for (const double x : xs) {
@@ -844,7 +845,7 @@ int main(int argc, char** argv) {
   std::vector<row> rows;
 
   auto measure = [&](const std::string& what, const std::string& unit,
-                     const std::function<double(std::uint16_t)>& f) {
+                     const std::function<double(std::uint16_t)>& f, void (*adapter)(int) = run_adapter) {
     std::vector<double> bare_v;
     std::vector<double> adapter_v;
     // Interleaved runs, so that load from elsewhere on the machine hits both servers alike.
@@ -852,7 +853,7 @@ int main(int argc, char** argv) {
       child b = spawn(run_bare);
       bare_v.push_back(f(b.port));
       stop(b);
-      child a = spawn(run_adapter);
+      child a = spawn(adapter);
       adapter_v.push_back(f(a.port));
       stop(a);
     }
@@ -868,6 +869,9 @@ int main(int argc, char** argv) {
           [&](std::uint16_t port) { return json_rate(port, json_n, 1000); });
   measure("binary, 1024 float64/frame, one stream", "samples/s",
           [&](std::uint16_t port) { return binary_rate(port, bin_frames, 1024); });
+  measure(
+      "binary, 1024 float64/frame, one stream, detector off (`detect = false`)", "samples/s",
+      [&](std::uint16_t port) { return binary_rate(port, bin_frames, 1024); }, run_adapter_no_detector);
 
   // Latency: pace the producer at half the adapter's fire-and-forget rate, capped at 100k/s.
   const double pace = std::min(100000.0, 0.5 * rows[0].adapter);
@@ -895,7 +899,7 @@ int main(int argc, char** argv) {
   std::printf(
       "| default_pipeline::push, in process (its ceiling for one stream) | %.0f ns/sample (%s samples/s) |\n",
       pc.pipeline_ns, si(1e9 / pc.pipeline_ns).c_str());
-  std::printf("| of which zscore_detector<variance<double>>::push | %.0f ns/sample |\n", pc.detector_ns);
+  std::printf("| of which anomaly_detector<double>::push | %.0f ns/sample |\n", pc.detector_ns);
   std::printf("| server RSS before the stall | %.1f MiB |\n",
               static_cast<double>(st.rss_before_kib) / 1024.0);
   std::printf("| server peak RSS, stalled subscriber, %.1f s of pushes (%s samples) | %.1f MiB |\n",
@@ -910,6 +914,25 @@ void run_adapter(int port_fd) {
   streamstats::websocket::server_options options;
   options.address = "127.0.0.1";
   options.port = 0;
+  streamstats::websocket::server s(options);
+  s.listen();
+  const std::uint16_t port = s.port();
+  if (write(port_fd, &port, sizeof port) != static_cast<ssize_t>(sizeof port)) {
+    die("write port");
+  }
+  close(port_fd);
+  s.run();
+}
+
+// The same without the detector (no alerts, no z/score/band): statistics only, for streams whose
+// rate matters more than alerts.
+void run_adapter_no_detector(int port_fd) {
+  streamstats::websocket::server_options options;
+  options.address = "127.0.0.1";
+  options.port = 0;
+  streamstats::websocket::default_pipeline_options pipeline;
+  pipeline.detect = false;
+  options.make_pipeline = streamstats::websocket::default_pipeline_factory(pipeline);
   streamstats::websocket::server s(options);
   s.listen();
   const std::uint16_t port = s.port();
