@@ -17,9 +17,18 @@ import { cliOptions, startServer, within } from './harness.mjs';
 
 const opts = cliOptions();
 const CHROMIUM = process.env.STREAMSTATS_CHROMIUM || '/usr/bin/chromium';
-// Sample index of the injected "cpu" spike: 3 s after the server starts at 100 samples/s. Alerts
-// are live-only, so the page must be subscribed by then: Chromium is launched before the server.
-const ANOMALY_AT = 300;
+// Sample index of the injected "cpu" spike: 6 s after the server starts at 100 samples/s. Alerts
+// are live-only, so the page must be subscribed by then: Chromium is launched before the server,
+// and the page usually subscribes within half a second of it.
+const ANOMALY_AT = 600;
+
+// Whatever happens, the test ends within 55 s (the harness kills the server on exit, and Chromium
+// exits when its pipe to this process closes).
+const watchdog = setTimeout(() => {
+  console.error('dashboard_test: watchdog: 55 s elapsed, giving up');
+  process.exit(1);
+}, 55000);
+watchdog.unref();
 const STREAMS = ['cpu', 'latency_ms', 'requests_per_s', 'temperature'];
 
 test('the dashboard connects, draws every stream, marks the injected anomaly and reconnects', async () => {
