@@ -47,6 +47,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -54,6 +55,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -833,8 +835,8 @@ int main(int argc, char** argv) {
     std::printf("%s: %s/s\n", profile.c_str(), si(rate).c_str());
     return 0;
   }
-  const std::size_t json_n = quick ? 50000 : 400000;
-  const std::size_t bin_frames = quick ? 2000 : 20000;
+  const std::size_t json_n = quick ? 50000 : 2000000;
+  const std::size_t bin_frames = quick ? 2000 : 40000;
 
   struct row {
     std::string what;
@@ -882,6 +884,18 @@ int main(int argc, char** argv) {
   const stall_result st = stalled_subscriber(s, quick ? 1.0 : 3.0);
   stop(s);
 
+  {
+    // The context a reader needs to weigh the numbers: the machine is shared, and loopback rates
+    // move with whatever else runs.
+    std::ifstream loadavg("/proc/loadavg");
+    std::string load;
+    std::getline(loadavg, load);
+    const std::time_t now = std::time(nullptr);
+    char date[32];
+    std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
+    std::printf("ws_bench, %s, %u hardware threads, load average at the end: %s\n\n", date,
+                std::thread::hardware_concurrency(), load.substr(0, load.find(' ')).c_str());
+  }
   std::printf("| loopback, %d run(s), median | bare websocketpp | streamstats adapter | adapter / bare |\n",
               runs);
   std::printf("|---|---:|---:|---:|\n");
