@@ -567,6 +567,28 @@ TEST_CASE("a stalled subscriber is bounded and never slows producers or other su
   CHECK(st.peak_queued_bytes <= o.max_queued_bytes + 64 * 1024);
   // The stalled client is still connected (it is slow, not misbehaving).
   CHECK(st.connections == 3);
+
+  // The readers that kept up lost nothing; the stalled one, once it reads again, sees its own
+  // drops in its list reply (per connection) and the same total as stats().
+  good.send_text(R"({"type":"list","id":"g"})");
+  json gl = good.next_of_type("streams");
+  CHECK(gl["dropped"] == 0);
+  CHECK(gl["dropped_total"].get<std::uint64_t>() >= st.dropped);
+  // (While its queue is still over the bound a reply may itself be dropped: ask again as it drains.)
+  json sl;
+  for (int frames = 0; frames < 100000; ++frames) {
+    if (frames % 200 == 0) {
+      stalled.send_frame(0x1, R"({"type":"list","id":"stalled"})");
+    }
+    auto [op, payload] = stalled.read_frame();
+    if (op == 1 && payload.find(R"("id":"stalled")") != std::string::npos) {
+      sl = json::parse(payload);
+      break;
+    }
+  }
+  REQUIRE(sl.is_object());
+  CHECK(sl["dropped"].get<std::uint64_t>() > 0);
+  CHECK(sl["dropped"].get<std::uint64_t>() <= sl["dropped_total"].get<std::uint64_t>());
 }
 
 TEST_CASE("stop() sends a final snapshot and a close frame to every client", "[websocket]") {

@@ -410,9 +410,15 @@ inline void server::do_stop() {
     endpoint_.stop_listening(ec);
   }
   flush_snapshots(true);
+  // Closed from a copy: the handlers that a close may trigger erase from connections_.
+  std::vector<connection_ptr> open;
+  open.reserve(connections_.size());
   for (auto& [key, c] : connections_) {
+    open.push_back(c->con);
+  }
+  for (const connection_ptr& con : open) {
     std::error_code ec;
-    c->con->close(websocketpp::close::status::going_away, "server shutting down", ec);
+    con->close(websocketpp::close::status::going_away, "server shutting down", ec);
   }
   // Clients that never answer the close handshake (or never read) are cut off after the timeout.
   shutdown_timer_.expires_after(options_.shutdown_timeout);
@@ -427,9 +433,13 @@ inline void server::do_stop() {
 }
 
 inline void server::force_close() {
+  std::vector<connection_ptr> open;
   for (auto& [key, c] : connections_) {
+    open.push_back(c->con);
+  }
+  for (const connection_ptr& con : open) {
     std::error_code ec;
-    c->con->get_raw_socket().close(ec);
+    con->get_raw_socket().close(ec);
   }
 }
 
