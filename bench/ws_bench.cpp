@@ -625,6 +625,7 @@ latency_result alert_latency(std::uint16_t port, double rate, double seconds) {
   }
 
   constexpr std::size_t spike_every = 500;
+  const auto noise_frames = json_frames(stream, false);              // pre-encoded: the client stays cheap
   std::unordered_map<long long, clock_type::time_point> spike_sent;  // key: spike value × 1000
   std::vector<double> lat_us;
   latency_result r;
@@ -657,8 +658,7 @@ latency_result alert_latency(std::uint16_t port, double rate, double seconds) {
         spike_sent.emplace(std::llround(v * 1000), clock_type::now());
         spike_now = true;
       } else {
-        std::snprintf(buf, sizeof buf, "{\"stream\":\"%s\",\"value\":%.6f}", stream.c_str(), noise(rng));
-        prod.queue(raw_client::text(buf));
+        prod.queue(noise_frames[sent % noise_frames.size()]);
       }
     }
     (void)spike_now;
@@ -867,6 +867,9 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "ws_bench: %d run(s) per cell, median reported\n", runs);
   measure("JSON, 1 sample/message, fire-and-forget", "messages/s",
           [&](std::uint16_t port) { return json_rate(port, json_n, 0); });
+  measure(
+      "JSON, 1 sample/message, fire-and-forget, detector off (`detect = false`)", "messages/s",
+      [&](std::uint16_t port) { return json_rate(port, json_n, 0); }, run_adapter_no_detector);
   measure("JSON, 1 sample/message, acked, 1000 in flight", "messages/s",
           [&](std::uint16_t port) { return json_rate(port, json_n, 1000); });
   measure("binary, 1024 float64/frame, one stream", "samples/s",
@@ -875,11 +878,17 @@ int main(int argc, char** argv) {
       "binary, 1024 float64/frame, one stream, detector off (`detect = false`)", "samples/s",
       [&](std::uint16_t port) { return binary_rate(port, bin_frames, 1024); }, run_adapter_no_detector);
 
-  // Latency: pace the producer at half the adapter's fire-and-forget rate, capped at 100k/s.
-  const double pace = std::min(100000.0, 0.5 * rows[0].adapter);
-  child a = spawn(run_adapter);
-  const latency_result lat = alert_latency(a.port, pace, quick ? 2.0 : 5.0);
-  stop(a);
+  // Latency, two paces: 100 k msg/s (the server mostly waits, so part of the figure is its wake-up)
+  // and a quarter of the adapter's measured fire-and-forget rate, at most 400 k msg/s (busier,
+  // with headroom left for the rest of the machine; at half the rate a shared 2-core box queues).
+  // The client never sleeps, so its own wake-ups are never in the figure.
+  const std::array<double, 2> paces{100000.0, std::clamp(0.25 * rows[0].adapter, 100000.0, 400000.0)};
+  std::array<latency_result, 2> lats{};
+  for (std::size_t i = 0; i < paces.size(); ++i) {
+    child a = spawn(run_adapter);
+    lats[i] = alert_latency(a.port, paces[i], quick ? 2.0 : 5.0);
+    stop(a);
+  }
   child s = spawn(run_adapter);
   const stall_result st = stalled_subscriber(s, quick ? 1.0 : 3.0);
   stop(s);
@@ -904,11 +913,14 @@ int main(int argc, char** argv) {
                 si(r.adapter).c_str(), r.unit.c_str(), 100.0 * r.adapter / r.bare);
   }
   std::printf("\n| adapter, default pipeline | value |\n|---|---:|\n");
-  std::printf("| alert latency p50 (sample sent → alert received, producer at %s msg/s) | %.0f µs |\n",
-              si(pace).c_str(), lat.p50_us);
-  std::printf("| alert latency p99 | %.0f µs |\n", lat.p99_us);
-  std::printf("| alert latency max | %.0f µs |\n", lat.max_us);
-  std::printf("| spikes sent / alerts received | %zu / %zu |\n", lat.spikes, lat.alerts);
+  for (std::size_t i = 0; i < paces.size(); ++i) {
+    const latency_result& lat = lats[i];
+    std::printf(
+        "| alert latency, sample sent → alert received, producer at %s msg/s: p50 / p99 / max | %.0f / "
+        "%.0f / %.0f µs |\n",
+        si(paces[i]).c_str(), lat.p50_us, lat.p99_us, lat.max_us);
+    std::printf("| … spikes sent / alerts received | %zu / %zu |\n", lat.spikes, lat.alerts);
+  }
   const pipeline_cost pc = measure_pipeline(quick ? 1000000 : 5000000);
   std::printf(
       "| default_pipeline::push, in process (its ceiling for one stream) | %.0f ns/sample (%s samples/s) |\n",
