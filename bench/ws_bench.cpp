@@ -523,7 +523,7 @@ double json_rate(std::uint16_t port, std::size_t n, std::size_t window) {
           errno = 0;
           die("error reply: " + std::string(m));
         }
-        acked += has_type(m, "ack") ? 1 : 0;
+        acked += has_type(m, "ack") ? 1U : 0U;
       });
     }
     if (c.pending() > 0 || (window > 0 && sent - acked >= window)) {
@@ -762,7 +762,7 @@ pipeline_cost measure_pipeline(std::size_t n) {
   std::size_t fired = 0;
   auto t0 = clock_type::now();
   for (const double x : xs) {
-    fired += p.push(x, a) ? 1 : 0;
+    fired += p.push(x, a) ? 1U : 0U;
   }
   c.pipeline_ns = seconds_since(t0) * 1e9 / static_cast<double>(n);
   streamstats::anomaly_detector<double> d;
