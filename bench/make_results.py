@@ -108,6 +108,7 @@ def main():
     ap.add_argument("--compiler", default="unknown compiler")
     ap.add_argument("--flags", default="-O2")
     ap.add_argument("--repetitions", default="?")
+    ap.add_argument("--order", help="output of --benchmark_list_tests: row order (registration order)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
@@ -117,8 +118,21 @@ def main():
     def get(group, variant, impl, n, table=None):
         return (table if table is not None else med).get((group, variant, impl, n))
 
-    groups = []  # (group, variant) in registration order
-    for (g, v, _i, _n) in med:
+    # Rows follow the registration order (interleaved repetitions shuffle the JSON), then anything else.
+    names = []
+    if args.order:
+        with open(args.order, encoding="utf-8") as f:
+            names = [line.strip() for line in f if line.strip()]
+    rank = {}
+    for name in names:
+        m = re.match(r"^(.*)/([^/]+)/([^/]+)/(\d+)$", name)
+        if m:
+            rank.setdefault((m.group(1), m.group(2)), len(rank))
+            rank.setdefault((m.group(1), m.group(2), m.group(3), int(m.group(4))), len(rank))
+    keys = sorted(med, key=lambda k: (rank.get(k, len(rank)), k))
+    med = {k: med[k] for k in keys}
+    groups = []  # (group, variant)
+    for (g, v, _i, _n) in sorted(med, key=lambda k: (rank.get((k[0], k[1]), len(rank)), k)):
         if (g, v) not in groups:
             groups.append((g, v))
 

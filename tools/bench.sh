@@ -43,9 +43,10 @@ if [ "$native" = 1 ]; then
   native_args=(--native "$out/native.json")
 fi
 "$build/bench/streamstats_bench_report" >"$out/report.md"
+"$build/bench/streamstats_bench" --benchmark_list_tests=true --benchmark_filter="$filter" >"$out/order.txt"
 
 cxx="$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt")"
 compiler="$("${cxx:-c++}" --version | head -n 1)"
-/usr/bin/python3 bench/make_results.py --json "$out/bench.json" "${native_args[@]}" --extra "$out/report.md" \
+/usr/bin/python3 bench/make_results.py --json "$out/bench.json" "${native_args[@]}" --extra "$out/report.md" --order "$out/order.txt" \
   --compiler "$compiler" --flags=-O2 --repetitions "$reps" --out bench/results.md
 echo "=== streamstats: wrote bench/results.md ==="
