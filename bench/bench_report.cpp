@@ -3,10 +3,14 @@
 //   memory:   sizeof of each accumulator and of Boost's accumulator_set, plus the heap Boost allocates
 //   accuracy: the same data shifted by 1e9, each library's answer against the exact one
 // SPDX-License-Identifier: MIT
+#include <streamstats/ema.hpp>
+#include <streamstats/ew_variance.hpp>
 #include <streamstats/quantile.hpp>
+#include <streamstats/rolling_extrema.hpp>
 #include <streamstats/rolling_variance.hpp>
 #include <streamstats/sma.hpp>
 #include <streamstats/streamstats.hpp>
+#include <streamstats/zscore_detector.hpp>
 
 #include <boost/accumulators/accumulators.hpp>
 #include <boost/accumulators/statistics/kurtosis.hpp>
@@ -110,13 +114,24 @@ void print_memory() {
     std::printf("| `%s` | %zu | `%s` | %zu | %zu |\n", r.what.c_str(), r.ss_size, r.boost_what.c_str(),
                 r.boost_size, r.boost_heap);
   }
-  std::printf("| `autocorrelation<double>` | %zu | — | | |\n", sizeof(ss::autocorrelation<double>));
-  std::printf("| (Boost, window 64) | | `stats<tag::rolling_mean>` | %zu | %zu |\n", sizeof(b_rmean),
+  std::printf("| `sma<double, 64>` | %zu | `stats<tag::rolling_mean>`, window 64 | %zu | %zu |\n",
+              sizeof(ss::sma<double, 64>), sizeof(b_rmean),
               heap_of([] { return b_rmean(ba::tag::rolling_window::window_size = 64); }));
-  std::printf("| (Boost, window 64) | | `stats<tag::rolling_variance>` | %zu | %zu |\n", sizeof(b_rvar),
-              heap_of([] { return b_rvar(ba::tag::rolling_window::window_size = 64); }));
-  std::printf("| (Boost) | | `stats<tag::p_square_quantile>` | %zu | %zu |\n", sizeof(b_p2),
+  std::printf(
+      "| `rolling_variance<double, 64>` | %zu | `stats<tag::rolling_variance>`, window 64 | %zu | %zu |\n",
+      sizeof(ss::rolling_variance<double, 64>), sizeof(b_rvar),
+      heap_of([] { return b_rvar(ba::tag::rolling_window::window_size = 64); }));
+  std::printf("| `quantile<double>` | %zu | `stats<tag::p_square_quantile>` | %zu | %zu |\n",
+              sizeof(ss::quantile<double>), sizeof(b_p2),
               heap_of([] { return b_p2(ba::quantile_probability = 0.5); }));
+  // No Boost.Accumulators counterpart.
+  std::printf("| `autocorrelation<double>` | %zu | — | | |\n", sizeof(ss::autocorrelation<double>));
+  std::printf("| `rolling_extrema<double, 64>` | %zu | — | | |\n", sizeof(ss::rolling_extrema<double, 64>));
+  std::printf("| `ema<double>` | %zu | — | | |\n", sizeof(ss::ema<double>));
+  std::printf("| `ew_variance<double>` | %zu | — | | |\n", sizeof(ss::ew_variance<double>));
+  std::printf("| `zscore_detector<variance<double>>` | %zu | — | | |\n",
+              sizeof(ss::zscore_detector<ss::variance<double>>));
+  std::printf("| `anomaly_detector<double>` | %zu | — | | |\n", sizeof(ss::anomaly_detector<double>));
   std::printf("\n");
 }
 
