@@ -54,10 +54,11 @@ TEST_CASE("50 producers and 20 subscribers at once: every sample counted once, e
       hi[static_cast<std::size_t>(p % streams)] = std::max(hi[static_cast<std::size_t>(p % streams)], x);
     }
   }
-  const double per_stream = static_cast<double>(producers / streams * samples_per_producer);
+  const auto per_stream = static_cast<double>(producers) / streams * samples_per_producer;
 
   ws_test::client_pool sub_pool;
   std::vector<ws_test::client> subs;
+  subs.reserve(subscribers);
   for (int k = 0; k < subscribers; ++k) {
     subs.push_back(sub_pool.connect(srv.port()));
     REQUIRE(subs.back().is_open());
@@ -72,11 +73,13 @@ TEST_CASE("50 producers and 20 subscribers at once: every sample counted once, e
     pools.push_back(std::make_unique<ws_test::client_pool>());
   }
   std::vector<ws_test::client> prods;
+  prods.reserve(producers);
   for (int p = 0; p < producers; ++p) {
     prods.push_back(pools[static_cast<std::size_t>(p % 5)]->connect(srv.port()));
     REQUIRE(prods.back().is_open());
   }
   std::vector<std::thread> threads;
+  threads.reserve(producers);
   for (int p = 0; p < producers; ++p) {
     threads.emplace_back([&, p] {
       auto& c = prods[static_cast<std::size_t>(p)];

@@ -7,11 +7,14 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <iostream>
 #include <string>
 #include <thread>
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   streamstats::websocket::server_options o;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
@@ -56,4 +59,15 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(st.messages), static_cast<unsigned long long>(st.samples),
               static_cast<unsigned long long>(st.rejected), static_cast<unsigned long long>(st.dropped));
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "ws_test_server: " << e.what() << "\n";
+    return 1;
+  }
 }

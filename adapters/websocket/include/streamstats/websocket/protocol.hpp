@@ -237,12 +237,12 @@ class request_parser {
     if (!has_type || type_name == "push") {
       out.type = request_type::push;
       if (has_value && has_values) {
-        return fail(obj, out, err, error_code::wrong_type, "a push has \"value\" or \"values\", not both");
+        return fail(obj, out, err, error_code::wrong_type, R"(a push has "value" or "values", not both)");
       }
       if (!has_value && !has_values) {
         return fail(obj, out, err, error_code::missing_field,
-                    has_type ? "a push needs \"value\" or \"values\""
-                             : "missing \"type\" (or \"value\"/\"values\" for a push)");
+                    has_type ? R"(a push needs "value" or "values")"
+                             : R"(missing "type" (or "value"/"values" for a push))");
       }
       if (!out.has_stream) {
         return fail(obj, out, err, error_code::missing_field, "a push needs \"stream\"");

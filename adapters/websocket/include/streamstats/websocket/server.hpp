@@ -185,10 +185,10 @@ class server {
   // ---- setup ---------------------------------------------------------------------------------
   void on_tick(const std::error_code& ec);
   void schedule_tick();
-  bool on_validate(hdl_type hdl);
-  void on_open(hdl_type hdl);
-  void on_close(hdl_type hdl);
-  void on_http(hdl_type hdl);
+  bool on_validate(const hdl_type& hdl);
+  void on_open(const hdl_type& hdl);
+  void on_close(const hdl_type& hdl);
+  void on_http(const hdl_type& hdl);
   void on_message(connection_state& c, const message_ptr& msg);
   void do_stop();
   void force_close();
@@ -203,16 +203,16 @@ class server {
   void reject(connection_state* c, stream_state* s, error_code code, std::string_view message,
               std::string_view id = {});
   void subscribe(connection_state& c, stream_state& s, bool immediate = true);
-  void unsubscribe(connection_state& c, stream_state& s);
+  static void unsubscribe(connection_state& c, stream_state& s);
   void reply_list(connection_state& c, std::string_view id);
   void send_subscription_ack(connection_state& c, const request& req);
 
   // ---- outgoing ------------------------------------------------------------------------------
   bool send_text(connection_state& c, std::string_view payload);
   bool send_prepared(connection_state& c, const message_ptr& msg);
-  message_ptr prepare(std::string_view payload) const;
+  static message_ptr prepare(std::string_view payload);
   const message_ptr& snapshot_message(stream_state& s);
-  void write_snapshot(stream_state& s, std::string& out, std::string_view id);
+  static void write_snapshot(stream_state& s, std::string& out, std::string_view id);
   void flush_snapshots(bool final_flush);
   void send_alert(stream_state& s, std::uint64_t index, double value, double t, const alert_info& a);
 
@@ -277,11 +277,11 @@ inline server::server(server_options options)
   endpoint_.set_max_message_size(options_.max_message_size);
   endpoint_.set_max_http_body_size(options_.max_message_size);
   endpoint_.set_close_handshake_timeout(static_cast<long>(options_.shutdown_timeout.count()));
-  endpoint_.set_validate_handler([this](hdl_type h) { return on_validate(std::move(h)); });
-  endpoint_.set_open_handler([this](hdl_type h) { on_open(std::move(h)); });
-  endpoint_.set_close_handler([this](hdl_type h) { on_close(std::move(h)); });
-  endpoint_.set_fail_handler([this](hdl_type h) { on_close(std::move(h)); });
-  endpoint_.set_http_handler([this](hdl_type h) { on_http(std::move(h)); });
+  endpoint_.set_validate_handler([this](const hdl_type& h) { return on_validate(h); });
+  endpoint_.set_open_handler([this](const hdl_type& h) { on_open(h); });
+  endpoint_.set_close_handler([this](const hdl_type& h) { on_close(h); });
+  endpoint_.set_fail_handler([this](const hdl_type& h) { on_close(h); });
+  endpoint_.set_http_handler([this](const hdl_type& h) { on_http(h); });
 }
 
 inline server::~server() {
@@ -445,7 +445,7 @@ inline void server::force_close() {
 
 // ---- handshake and connections -------------------------------------------------------------------
 
-inline bool server::on_validate(hdl_type hdl) {
+inline bool server::on_validate(const hdl_type& hdl) {
   connection_ptr con = endpoint_.get_con_from_hdl(hdl);
   auto refuse = [&](websocketpp::http::status_code::value status) {
     bump(n_refused_);
@@ -521,7 +521,7 @@ inline bool server::on_validate(hdl_type hdl) {
   return true;
 }
 
-inline void server::on_open(hdl_type hdl) {
+inline void server::on_open(const hdl_type& hdl) {
   connection_ptr con = endpoint_.get_con_from_hdl(hdl);
   bool authorized = false;
   if (auto it = admitted_.find(hdl); it != admitted_.end()) {
@@ -539,7 +539,7 @@ inline void server::on_open(hdl_type hdl) {
   state->tokens = options_.max_messages_per_second;
   state->refill = std::chrono::steady_clock::now();
   connection_state* c = state.get();
-  con->set_message_handler([this, c](hdl_type /*h*/, message_ptr msg) { on_message(*c, msg); });
+  con->set_message_handler([this, c](const hdl_type& /*h*/, const message_ptr& msg) { on_message(*c, msg); });
   connections_.emplace(con.get(), std::move(state));
   n_connections_.store(connections_.size(), std::memory_order_relaxed);
   if (stopping_) {
@@ -547,7 +547,7 @@ inline void server::on_open(hdl_type hdl) {
   }
 }
 
-inline void server::on_close(hdl_type hdl) {
+inline void server::on_close(const hdl_type& hdl) {
   admitted_.erase(hdl);
   const auto sp = hdl.lock();
   const auto it = connections_.find(sp.get());
@@ -566,7 +566,7 @@ inline void server::on_close(hdl_type hdl) {
   }
 }
 
-inline void server::on_http(hdl_type hdl) {
+inline void server::on_http(const hdl_type& hdl) {
   connection_ptr con = endpoint_.get_con_from_hdl(hdl);
   const std::string& resource = con->get_resource();
   std::string path = resource.substr(0, resource.find_first_of("?#"));
@@ -973,7 +973,7 @@ inline bool server::send_prepared(connection_state& c, const message_ptr& msg) {
 // A message framed once and queued on any number of connections: server frames are unmasked
 // (RFC 6455 §5.1), so the bytes are the same for every subscriber and websocketpp sends a
 // "prepared" message without copying it.
-inline server::message_ptr server::prepare(std::string_view payload) const {
+inline server::message_ptr server::prepare(std::string_view payload) {
   auto msg = std::make_shared<config::message_type>(config::con_msg_manager_type::ptr(),
                                                     websocketpp::frame::opcode::text, payload.size());
   std::string header;
