@@ -130,18 +130,23 @@ struct synthetic_stream {
   double ou = 0.0;
   std::uint64_t index = 0;
   std::uint64_t next_spike = 0;
+  // One generator per stream: its samples depend on the seed and the sample index only, not on
+  // how the feed's batches happen to interleave the streams.
+  std::mt19937_64 rng{};
 };
 
 class feed {
  public:
-  explicit feed(const options& o) : o_(o), rng_(o.seed) {
+  explicit feed(const options& o) : o_(o) {
     streams_ = {
         {"cpu", 45.0, 18.0, 0.00, 0.02, 0.6, 1.5, 30.0, 2500.0, false},
         {"latency_ms", 3.0, 0.25, 0.10, 0.05, 0.04, 0.05, 1.6, 3500.0, true},
         {"temperature", 21.0, 2.5, 0.35, 0.01, 0.05, 0.15, 4.0, 0.0, false},
         {"requests_per_s", 500.0, 220.0, 0.05, 0.03, 8.0, 20.0, -300.0, 5000.0, false},
     };
+    std::uint64_t k = 0;
     for (auto& s : streams_) {
+      s.rng.seed(o.seed * 1000003ULL + k++);
       s.next_spike = draw_gap(s);
     }
   }
@@ -159,19 +164,23 @@ class feed {
   }
 
  private:
-  std::uint64_t draw_gap(const synthetic_stream& s) {
+  std::uint64_t draw_gap(synthetic_stream& s) {
     if (s.spike_every <= 0.0) {
       return UINT64_MAX;
     }
     std::exponential_distribution<double> gap(1.0 / s.spike_every);
-    return s.index + 200 + static_cast<std::uint64_t>(gap(rng_));
+    return s.index + 200 + static_cast<std::uint64_t>(gap(s.rng));
   }
+
+  // A fresh distribution per draw: std::normal_distribution caches the second value of each pair,
+  // and a cache shared by the streams would tie each stream's samples to the others'.
+  static double normal(std::mt19937_64& rng) { return std::normal_distribution<double>(0.0, 1.0)(rng); }
 
   double sample(synthetic_stream& s) {
     const double t = static_cast<double>(s.index) / o_.rate;  // seconds since start, by sample count
     const double season = s.amplitude * std::sin(two_pi * (t / o_.day + s.phase_offset));
-    s.ou += -s.ou_theta * s.ou + s.ou_sigma * normal_(rng_);
-    double x = s.level + season + s.ou + s.noise * normal_(rng_);
+    s.ou += -s.ou_theta * s.ou + s.ou_sigma * normal(s.rng);
+    double x = s.level + season + s.ou + s.noise * normal(s.rng);
     if (s.multiplicative) {
       x = std::exp(x);
     }
@@ -189,7 +198,8 @@ class feed {
       if (s.multiplicative) {
         x *= s.spike;
       } else {
-        const double sign = (scheduled || s.spike < 0 || coin_(rng_)) ? 1.0 : -1.0;
+        const double sign =
+            (scheduled || s.spike < 0 || std::bernoulli_distribution(0.5)(s.rng)) ? 1.0 : -1.0;
         x += sign * s.spike;
       }
       if (s.index == s.next_spike) {
@@ -200,9 +210,6 @@ class feed {
   }
 
   options o_;
-  std::mt19937_64 rng_;
-  std::normal_distribution<double> normal_{0.0, 1.0};
-  std::bernoulli_distribution coin_{0.5};
   std::vector<synthetic_stream> streams_;
 };
 
