@@ -272,7 +272,7 @@ void register_core() {
     ss::zscore_detector<ss::variance<double>> d;
     double sink = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      sink += d.push(p[i]).score;
+      sink += d.push(p[i]).score();
     }
     return sink;
   });
@@ -315,7 +315,7 @@ void register_core() {
     ss::zscore_detector<ss::rolling_variance<double, 64>> d;
     double sink = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      sink += d.push(p[i]).score;
+      sink += d.push(p[i]).score();
     }
     return sink;
   });
@@ -323,7 +323,7 @@ void register_core() {
     ss::zscore_detector<ss::ew_variance<double>> d(ss::ew_variance<double>::from_span(20));
     double sink = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      sink += d.push(p[i]).score;
+      sink += d.push(p[i]).score();
     }
     return sink;
   });
@@ -331,7 +331,7 @@ void register_core() {
     ss::anomaly_detector<double> d;
     double sink = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      sink += d.push(p[i]).score;
+      sink += d.push(p[i]).score();
     }
     return sink;
   });

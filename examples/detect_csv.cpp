@@ -143,7 +143,7 @@ int run(int argc, char** argv) {
     // constant run (see zscore_detector).
     std::printf("%.*s,%.*s,%.4f,%.6f,%d\n", static_cast<int>(stamp.size()), stamp.data(),
                 static_cast<int>(field.size()), field.data(), static_cast<double>(r.z),
-                static_cast<double>(r.score), r.anomaly ? 1 : 0);
+                static_cast<double>(r.score()), r.anomaly ? 1 : 0);
   }
   std::fprintf(stderr,
                "detect_csv: %zu rows scored, %zu anomalies in %llu episodes, %zu bad rows, %zu rejected\n",

@@ -362,7 +362,7 @@ TEST_CASE("Mahalanobis in one dimension is the two-sided z-score detector", "[ei
     const auto b = zd.push(v);
     if (i >= 40) {
       REQUIRE(a.distance == Approx(std::fabs(b.z)).epsilon(1e-9));
-      REQUIRE(a.score == Approx(b.score).epsilon(1e-9));
+      REQUIRE(a.score() == Approx(b.score()).epsilon(1e-9));
       REQUIRE(a.anomaly == b.anomaly);
       agree += a.anomaly ? 1U : 0U;
     }
@@ -402,7 +402,7 @@ TEST_CASE("Mahalanobis survives a singular covariance through the ridge", "[eige
   const auto across = d.push(m + Vec3(0.0, 0.0, 0.01));  // the constant component moved
   CHECK(std::isfinite(across.distance));
   CHECK(across.anomaly);
-  CHECK(across.score < 1.0);
+  CHECK(across.score() < 1.0);
 }
 
 TEST_CASE("Mahalanobis on an all-constant baseline: 0 for the same vector, +Inf otherwise",
@@ -413,10 +413,10 @@ TEST_CASE("Mahalanobis on an all-constant baseline: 0 for the same vector, +Inf 
   }
   const auto same_r = d.push(Eigen::Vector2d(1.0, 2.0));
   CHECK(same_r.distance == 0.0);
-  CHECK(same_r.score == 0.0);
+  CHECK(same_r.score() == 0.0);
   const auto moved = d.push(Eigen::Vector2d(1.0, 2.5));
   CHECK(moved.distance == inf_v);
-  CHECK(moved.score == 1.0);
+  CHECK(moved.score() == 1.0);
   CHECK(moved.anomaly);
   CHECK(moved.new_episode);
 }
@@ -489,7 +489,7 @@ TEST_CASE("the Eigen layer works with float vectors", "[eigen][float]") {
   CHECK(close_mat(c.sample_covariance().cast<double>(), s, 1e-5));
   const auto far = d.push(Eigen::Vector2f(0.0F, 40.0F));
   CHECK(far.anomaly);
-  CHECK(far.score < 1.0F);
+  CHECK(far.score() < 1.0F);
 }
 
 TEST_CASE("Mahalanobis refuses invalid options", "[eigen][mahalanobis]") {

@@ -63,20 +63,44 @@ struct zscore_options {
   static constexpr std::size_t max_relearn = 64;
 };
 
+// anomaly_score() of the tail probability of z on `side` (two-sided: P(|Z| > |z|) = P(χ²₁ > z²);
+// upper: P(Z > z); lower: P(Z < z)); 0 when z is NaN.
+template <class T>
+[[nodiscard]] inline T zscore_anomaly_score(T z, zscore_side side) noexcept {
+  if (z != z) {
+    return T(0);
+  }
+  switch (side) {
+    case zscore_side::upper:
+      return anomaly_score(detail::log_normal_upper_tail(z));
+    case zscore_side::lower:
+      return anomaly_score(detail::log_normal_upper_tail(-z));
+    case zscore_side::both:
+    default:
+      return anomaly_score(detail::log_chi2_upper_tail(1, z * z));
+  }
+}
+
 template <class T>
 struct zscore_result {
   // (x − mean) / max(stddev, min_stddev) of the baseline before x was learned; NaN when rejected
-  // or when the baseline has fewer than 2 samples; ±Inf for a change after a zero-variance baseline.
+  // or when the baseline has fewer than 2 learned samples; ±Inf for a change after a zero-variance
+  // baseline.
   T z;
-  // anomaly_score() of the tail probability of z (two-sided, or the side's one-sided tail):
-  // in [0, 1], strictly increasing in |z|, comparable across series; 0 when z is NaN.
-  T score;
   bool anomaly;
   // True on the first anomaly of an episode (the one to alert on).
   bool new_episode;
   // The episode this sample belongs to (1, 2, …), 0 when no episode is open.
   std::uint64_t episode;
   zscore_status status;
+  // The detector's side option, which decides the tail score() uses.
+  zscore_side side;
+
+  // anomaly_score() of the tail probability of z (two-sided, or the side's one-sided tail):
+  // in [0, 1], strictly increasing in |z|, comparable across series; 0 when z is NaN.
+  // Computed on request, not in push(): the exact far-tail probability (erfc, log) costs several
+  // times a baseline update, and most callers need it only for the samples they report.
+  [[nodiscard]] T score() const noexcept { return zscore_anomaly_score(z, side); }
 };
 
 // Scores each sample against a baseline — variance<T> (cumulative), rolling_variance<T, N>,
@@ -84,7 +108,7 @@ struct zscore_result {
 // sample is never compared with a statistic it has already moved.
 //
 //   zscore_detector<ew_variance<double>> d(ew_variance<double>::from_span(100));
-//   if (auto r = d.push(x); r.new_episode) alert(r.z, r.score);
+//   if (auto r = d.push(x); r.new_episode) alert(r.z, r.score());
 //
 // Not allocating, copyable, O(1) per sample (a re-learn replays at most max_relearn samples).
 template <class Baseline>
@@ -105,17 +129,16 @@ class zscore_detector {
     using T = value_type;
     if (!detail::is_finite(x)) {
       ++rejected_;
-      return {detail::quiet_nan<T>(), T(0), false, false, in_episode_ ? episode_ : 0,
-              zscore_status::rejected};
+      return {detail::quiet_nan<T>(),  false,        false, in_episode_ ? episode_ : 0,
+              zscore_status::rejected, options_.side};
     }
     ++count_;
     remember(x);
 
     const T z = z_of(x);
-    const T score = score_of(z);
     if (learned_ < warmup()) {
       learn(x);
-      return {z, score, false, false, in_episode_ ? episode_ : 0, zscore_status::warming_up};
+      return {z, false, false, in_episode_ ? episode_ : 0, zscore_status::warming_up, options_.side};
     }
 
     const T thr = static_cast<T>(options_.threshold);
@@ -149,7 +172,7 @@ class zscore_detector {
         run_side_ = 0;
       }
     }
-    return {z, score, anomaly, new_episode, in_episode_ ? episode_ : 0, zscore_status::scored};
+    return {z, anomaly, new_episode, in_episode_ ? episode_ : 0, zscore_status::scored, options_.side};
   }
   result_type operator()(const value_type& x) noexcept { return push(x); }
 
@@ -202,21 +225,6 @@ class zscore_detector {
   [[nodiscard]] std::size_t relearn_window() const noexcept {
     return options_.relearn_after < zscore_options::max_relearn ? options_.relearn_after
                                                                 : zscore_options::max_relearn;
-  }
-
-  [[nodiscard]] value_type score_of(value_type z) const noexcept {
-    if (z != z) {
-      return value_type(0);
-    }
-    switch (options_.side) {
-      case zscore_side::upper:
-        return anomaly_score(detail::log_normal_upper_tail(z));
-      case zscore_side::lower:
-        return anomaly_score(detail::log_normal_upper_tail(-z));
-      case zscore_side::both:
-      default:
-        return anomaly_score(detail::log_chi2_upper_tail(1, z * z));
-    }
   }
 
   void learn(const value_type& x) noexcept {

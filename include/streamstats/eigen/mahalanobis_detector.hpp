@@ -49,12 +49,15 @@ struct mahalanobis_result {
   // sqrt(δᵀ Σ_reg⁻¹ δ) against the baseline before the sample was learned (NaN when rejected or
   // with fewer than 2 learned samples).
   T distance;
-  // anomaly_score() of P(χ²_D > distance²): in [0, 1], comparable with zscore_result::score.
-  T score;
+  // ln P(χ²_D > distance²), the tail probability the anomaly decision uses (0 when rejected).
+  T log_p;
   bool anomaly;
   bool new_episode;
   std::uint64_t episode;
   zscore_status status;
+
+  // anomaly_score() of P(χ²_D > distance²): in [0, 1], comparable with zscore_result::score().
+  [[nodiscard]] T score() const noexcept { return anomaly_score(log_p); }
 };
 
 // Scores D-dimensional samples (Eigen::Matrix<T, D, 1>) against the running mean and sample
@@ -93,10 +96,9 @@ class mahalanobis_detector {
     remember(x);
     const T dist = distance_of(x);
     const T log_p = dist == dist ? detail::log_chi2_upper_tail(D, dist * dist) : T(0);
-    const T score = anomaly_score(log_p);
     if (learned_ < warmup()) {
       learn(x);
-      return {dist, score, false, false, in_episode_ ? episode_ : 0, zscore_status::warming_up};
+      return {dist, log_p, false, false, in_episode_ ? episode_ : 0, zscore_status::warming_up};
     }
     const bool anomaly = log_p < log_p_threshold_;
     bool new_episode = false;
@@ -122,7 +124,7 @@ class mahalanobis_detector {
         run_ = 0;
       }
     }
-    return {dist, score, anomaly, new_episode, in_episode_ ? episode_ : 0, zscore_status::scored};
+    return {dist, log_p, anomaly, new_episode, in_episode_ ? episode_ : 0, zscore_status::scored};
   }
   result_type operator()(const value_type& x) noexcept { return push(x); }
 
