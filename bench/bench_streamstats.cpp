@@ -272,7 +272,16 @@ void register_core() {
     ss::zscore_detector<ss::variance<double>> d;
     double sink = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      sink += d.push(p[i]).score();
+      const auto r = d.push(p[i]);  // z and the decision; the score is computed on request
+      sink += r.anomaly ? 1.0 : r.z;
+    }
+    return sink;
+  });
+  add("zscore_detector<variance>", "push+score", "streamstats", [](const double* p, std::size_t n) {
+    ss::zscore_detector<ss::variance<double>> d;
+    double sink = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      sink += d.push(p[i]).z;
     }
     return sink;
   });
@@ -315,7 +324,16 @@ void register_core() {
     ss::zscore_detector<ss::rolling_variance<double, 64>> d;
     double sink = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      sink += d.push(p[i]).score();
+      const auto r = d.push(p[i]);  // z and the decision; the score is computed on request
+      sink += r.anomaly ? 1.0 : r.z;
+    }
+    return sink;
+  });
+  add("zscore_detector<rolling_variance64>", "push+score", "streamstats", [](const double* p, std::size_t n) {
+    ss::zscore_detector<ss::rolling_variance<double, 64>> d;
+    double sink = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      sink += d.push(p[i]).z;
     }
     return sink;
   });
@@ -323,11 +341,38 @@ void register_core() {
     ss::zscore_detector<ss::ew_variance<double>> d(ss::ew_variance<double>::from_span(20));
     double sink = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      sink += d.push(p[i]).score();
+      const auto r = d.push(p[i]);  // z and the decision; the score is computed on request
+      sink += r.anomaly ? 1.0 : r.z;
+    }
+    return sink;
+  });
+  add("zscore_detector<ew_variance>", "push+score", "streamstats", [](const double* p, std::size_t n) {
+    ss::zscore_detector<ss::ew_variance<double>> d(ss::ew_variance<double>::from_span(20));
+    double sink = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      sink += d.push(p[i]).z;
     }
     return sink;
   });
   add("anomaly_detector", "push", "streamstats", [](const double* p, std::size_t n) {
+    ss::anomaly_detector<double> d;
+    double sink = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto r = d.push(p[i]);  // z and the decision; the score is computed on request
+      sink += r.anomaly ? 1.0 : r.z;
+    }
+    return sink;
+  });
+  add("anomaly_detector", "push+score", "streamstats", [](const double* p, std::size_t n) {
+    ss::anomaly_detector<double> d;
+    double sink = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      sink += d.push(p[i]).z;
+    }
+    return sink;
+  });
+  // score() is computed on request; this row prices it for a caller that ranks every sample
+  add("anomaly_detector", "push+score", "streamstats", [](const double* p, std::size_t n) {
     ss::anomaly_detector<double> d;
     double sink = 0;
     for (std::size_t i = 0; i < n; ++i) {
