@@ -277,11 +277,12 @@ void register_core() {
     }
     return sink;
   });
+  // score() is computed on request; this row prices it for a caller that ranks every sample
   add("zscore_detector<variance>", "push+score", "streamstats", [](const double* p, std::size_t n) {
     ss::zscore_detector<ss::variance<double>> d;
     double sink = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      sink += d.push(p[i]).z;
+      sink += d.push(p[i]).score();
     }
     return sink;
   });
@@ -333,7 +334,7 @@ void register_core() {
     ss::zscore_detector<ss::rolling_variance<double, 64>> d;
     double sink = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      sink += d.push(p[i]).z;
+      sink += d.push(p[i]).score();
     }
     return sink;
   });
@@ -350,7 +351,7 @@ void register_core() {
     ss::zscore_detector<ss::ew_variance<double>> d(ss::ew_variance<double>::from_span(20));
     double sink = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      sink += d.push(p[i]).z;
+      sink += d.push(p[i]).score();
     }
     return sink;
   });
@@ -363,15 +364,6 @@ void register_core() {
     }
     return sink;
   });
-  add("anomaly_detector", "push+score", "streamstats", [](const double* p, std::size_t n) {
-    ss::anomaly_detector<double> d;
-    double sink = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      sink += d.push(p[i]).z;
-    }
-    return sink;
-  });
-  // score() is computed on request; this row prices it for a caller that ranks every sample
   add("anomaly_detector", "push+score", "streamstats", [](const double* p, std::size_t n) {
     ss::anomaly_detector<double> d;
     double sink = 0;
