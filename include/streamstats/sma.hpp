@@ -42,32 +42,33 @@ class sma {
   constexpr sma() noexcept = default;
 
   constexpr void push(const T& x) noexcept {
-    const bool x_finite = detail::is_finite(x);
-    if (size_ == N) {
-      const T old = ring_[head_];
-      const bool old_finite = detail::is_finite(old);
-      if (x_finite && old_finite) {
-        replace(old, x);
+    // The slot about to be overwritten holds the leaving sample, or 0 while the window fills (the
+    // ring is value-initialised and reset() restores that), so filling and sliding share one path.
+    const T old = ring_[head_];
+    // x − old as an exact pair (TwoSum). Its high part is finite exactly when both samples are
+    // finite and the difference does not overflow: one test covers the common case.
+    const auto d = detail::two_sum(x, -old);
+    if (detail::is_finite(d.sum)) {
+      if constexpr (Sum == window_sum::compensated) {
+        const auto s = detail::two_sum(sum_, d.sum);
+        sum_ = s.sum;
+        comp_ += d.err + s.err;
       } else {
-        if (old_finite) {
-          add(-old);
-        } else {
-          count_nonfinite(old, false);
-        }
-        if (x_finite) {
-          add(x);
-        } else {
-          count_nonfinite(x, true);
-        }
+        sum_ += d.sum;
       }
     } else {
-      ++size_;
-      if (x_finite) {
+      if (detail::is_finite(old)) {
+        add(-old);
+      } else {
+        count_nonfinite(old, false);
+      }
+      if (detail::is_finite(x)) {
         add(x);
       } else {
         count_nonfinite(x, true);
       }
     }
+    size_ += size_ < N ? 1 : 0;
     ring_[head_] = x;
     head_ = head_ + 1 == N ? 0 : head_ + 1;
     ++n_;
@@ -138,14 +139,17 @@ class sma {
   }
 
   constexpr void count_nonfinite(T x, bool entering) noexcept {
-    std::size_t& c = x != x ? nan_ : (x > T(0) ? pos_inf_ : neg_inf_);
-    if (entering) {
-      ++c;
+    // Direct increments, not a reference to the member chosen at run time: a pointer into *this
+    // makes the whole state escape, and GCC then keeps it in memory.
+    const std::size_t step = entering ? std::size_t{1} : ~std::size_t{0};  // +1 or −1 (mod 2^64)
+    if (x != x) {
+      nan_ += step;
+    } else if (x > T(0)) {
+      pos_inf_ += step;
     } else {
-      --c;
+      neg_inf_ += step;
     }
   }
-
   // Exact re-summation of the window (recompute policy), resetting the accumulated drift.
   constexpr void recompute() noexcept {
     since_recompute_ = 0;
@@ -159,7 +163,6 @@ class sma {
     comp_ = T(0);
   }
 
-  std::array<T, N> ring_{};
   std::size_t head_ = 0;  // slot of the next write (= the oldest sample once full)
   std::size_t size_ = 0;
   std::size_t n_ = 0;
@@ -169,6 +172,11 @@ class sma {
   std::size_t neg_inf_ = 0;
   T sum_{};
   T comp_{};
+  // Last on purpose: std::array's element array is a trailing array, which GCC assumes may extend past
+  // its declared size, so a store to ring_[head_] may alias every member declared after it and pins
+  // them in memory (a store-to-load round trip on the running sum at every push). Declared last, the
+  // scalar state can stay in registers across the caller's loop.
+  std::array<T, N> ring_{};
 };
 
 }  // namespace streamstats
