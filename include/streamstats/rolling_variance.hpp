@@ -3,6 +3,7 @@
 #pragma once
 
 #include <streamstats/detail/common.hpp>
+#include <streamstats/detail/lanes.hpp>
 #include <streamstats/variance.hpp>
 
 #include <array>
@@ -196,11 +197,15 @@ class rolling_variance {
   }
 
   constexpr void count_nonfinite(T x, bool entering) noexcept {
-    std::size_t& c = x != x ? nan_ : (x > T(0) ? pos_inf_ : neg_inf_);
-    if (entering) {
-      ++c;
+    // Direct increments, not a reference to the member chosen at run time: a pointer into *this
+    // makes the whole state escape, and GCC then keeps it in memory.
+    const std::size_t step = entering ? std::size_t{1} : ~std::size_t{0};  // +1 or −1 (mod 2^64)
+    if (x != x) {
+      nan_ += step;
+    } else if (x > T(0)) {
+      pos_inf_ += step;
     } else {
-      --c;
+      neg_inf_ += step;
     }
   }
 
@@ -213,21 +218,43 @@ class rolling_variance {
       return;
     }
     const T k = shift_ + mean_;
-    T s = T(0);
-    for (std::size_t i = 0; i < size_; ++i) {
-      if (detail::is_finite(ring_[i])) {
+    const T m = static_cast<T>(m_);
+    T mu;
+    T sd;
+    T sq;
+    if (!has_nonfinite()) {
+      // Every slot of the window is finite (size_ == m_): eight independent lanes and no branch
+      // (detail/lanes.hpp) instead of two latency-bound chains of N dependent adds.
+      const std::size_t body = size_ - size_ % detail::lane_count;
+      T s = detail::shifted_lane_sum(ring_.data(), body, k);
+      for (std::size_t i = body; i < size_; ++i) {
         s += ring_[i] - k;
       }
-    }
-    const T m = static_cast<T>(m_);
-    const T mu = s / m;
-    T sd = T(0);
-    T sq = T(0);
-    for (std::size_t i = 0; i < size_; ++i) {
-      if (detail::is_finite(ring_[i])) {
-        const T dev = (ring_[i] - k) - mu;
-        sd += dev;
-        sq += dev * dev;
+      mu = s / m;
+      const auto dev = detail::lane_deviation_sums(ring_.data(), body, k, mu);
+      sd = dev.sum;
+      sq = dev.sum_sq;
+      for (std::size_t i = body; i < size_; ++i) {
+        const T e = (ring_[i] - k) - mu;
+        sd += e;
+        sq += e * e;
+      }
+    } else {
+      T s = T(0);
+      for (std::size_t i = 0; i < size_; ++i) {
+        if (detail::is_finite(ring_[i])) {
+          s += ring_[i] - k;
+        }
+      }
+      mu = s / m;
+      sd = T(0);
+      sq = T(0);
+      for (std::size_t i = 0; i < size_; ++i) {
+        if (detail::is_finite(ring_[i])) {
+          const T dev = (ring_[i] - k) - mu;
+          sd += dev;
+          sq += dev * dev;
+        }
       }
     }
     shift_ = k;
@@ -236,7 +263,6 @@ class rolling_variance {
     m2_ = m2 < T(0) ? T(0) : m2;
   }
 
-  std::array<T, N> ring_{};
   std::size_t head_ = 0;  // slot of the next write (= the oldest sample once full)
   std::size_t size_ = 0;
   std::size_t n_ = 0;
@@ -249,6 +275,10 @@ class rolling_variance {
   T mean_{};  // mean of x − shift_ over the finite samples in the window
   T m2_{};
   T churn_{};  // Σ|ΔM2| of the remove/replace steps since the last recomputation
+  // Last on purpose: std::array's element array is a trailing array, which GCC assumes may extend
+  // past its declared size, so a store to ring_[head_] may alias every member declared after it;
+  // declared last, the scalar state can stay in registers across a caller's loop.
+  std::array<T, N> ring_{};
 };
 
 }  // namespace streamstats
