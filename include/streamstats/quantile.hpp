@@ -66,24 +66,17 @@ class quantile {
       q_[i] = x;
       return;
     }
-    // 1. Find the cell k with q[k] ≤ x < q[k+1], extending the extreme markers if needed.
-    std::size_t k = 0;
-    if (x < q_[0]) {
-      q_[0] = x;
-      k = 0;
-    } else if (x >= q_[4]) {
-      q_[4] = x;
-      k = 3;
-    } else {
-      k = 0;
-      while (k < 3 && x >= q_[k + 1]) {
-        ++k;
-      }
-    }
-    // 2. Markers above the cell shift one position; every desired position advances.
-    for (std::size_t i = k + 1; i < 5; ++i) {
-      pos_[i] += 1;
-    }
+    // 1–2. Extend the extreme markers, shift the positions of the markers above x's cell, advance
+    // every desired position. Branch-free: with k the cell (q[k] ≤ x < q[k+1]), marker i (1 ≤ i ≤ 3)
+    // moves up exactly when x < q[i], so each position takes a 0/1 add instead of a search loop
+    // whose exit mispredicts on random data (for the median the cell is uniformly one of four).
+    // The markers, and so the estimate, are bit-for-bit those of the search.
+    q_[0] = x < q_[0] ? x : q_[0];
+    q_[4] = x >= q_[4] ? x : q_[4];
+    pos_[1] += static_cast<position>(x < q_[1]);
+    pos_[2] += static_cast<position>(x < q_[2]);
+    pos_[3] += static_cast<position>(x < q_[3]);
+    pos_[4] += 1;
     for (std::size_t i = 0; i < 5; ++i) {
       desired_[i] += increment_[i];
     }
