@@ -282,7 +282,7 @@ class zscore_detector {
       return;
     }
     ring_[ring_head_] = x;
-    ring_head_ = (ring_head_ + 1) % cap;
+    ring_head_ = ring_head_ + 1 == cap ? 0 : ring_head_ + 1;  // no 64-bit division per push
     if (ring_size_ < cap) {
       ++ring_size_;
     }
