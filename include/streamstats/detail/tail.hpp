@@ -123,6 +123,13 @@ template <class T>
     return -infinity<T>();
   }
   const C h = xc / C(2);
+  if (k == 1) {
+    // The two-sided Gaussian tail, every z-score's case: Q = erfc(v), v = √h = |z|/√2. Where Q is
+    // close to 1 (v < 0.5, Q > 0.48) ln Q = log1p(−erf v), erf having no cancellation there; above,
+    // ln erfc(v) directly. Two libm calls instead of the series (a division per term) and four.
+    const C v = std::sqrt(h);
+    return static_cast<T>(v < C(0.5) ? std::log1p(-std::erf(v)) : log_erfc(v));
+  }
   if (h < static_cast<C>(k) / C(2) + C(1)) {
     return static_cast<T>(log_upper_gamma_by_series(k, h));  // Q close to 1: through P = 1 − Q
   }
