@@ -13,9 +13,12 @@ namespace streamstats {
 //   compensated  compensated (TwoSum/Neumaier) add of the new sample and subtract of the leaving one:
 //                every rounding error is carried in the compensation term, so the sum is correct to
 //                a few ulps after any number of pushes, with a strictly O(1) push (no latency spike).
-//   recompute    plain running sum, re-summed exactly (Neumaier over the ring) every N pushes: the
-//                drift between two recomputations is at most ~N·eps relative; O(1) amortised, but
-//                one push in N costs O(N).
+//   recompute    plain running sum, replaced every N pushes by a fresh sum of exactly the samples
+//                then in the window. The fresh sum is built one add per push as samples arrive (it
+//                never subtracts, so it carries no cancellation from samples that left), so the
+//                "recomputation" costs O(1) per push, with no O(N) spike. The drift of the running
+//                sum is bounded by ~2N·eps·Σ|x| of one window and is discarded every N pushes.
+//                Two independent adds per push: about half the cost of `compensated`.
 enum class window_sum { compensated, recompute };
 
 // Arithmetic mean of the last N samples (simple moving average), in a fixed std::array ring: no heap.
@@ -31,7 +34,9 @@ enum class window_sum { compensated, recompute };
 // it). pandas instead skips NaN (min_periods counting): this is a deliberate difference.
 //
 // Not mergeable: two windows over different streams do not combine into a window of either.
-template <class T, std::size_t N, window_sum Sum = window_sum::compensated>
+// The default, window_sum::recompute, is the fast one (bench/results.md); choose
+// window_sum::compensated for a sum correct to a few ulps at every push whatever the data's range.
+template <class T, std::size_t N, window_sum Sum = window_sum::recompute>
 class sma {
   STREAMSTATS_REQUIRE_SCALAR(T);
   static_assert(N > 0, "streamstats: the window size N of sma<T, N> must be at least 1");
@@ -55,6 +60,7 @@ class sma {
         comp_ += d.err + s.err;
       } else {
         sum_ += d.sum;
+        fresh_ += x;
       }
     } else {
       if (detail::is_finite(old)) {
@@ -63,18 +69,19 @@ class sma {
         count_nonfinite(old, false);
       }
       if (detail::is_finite(x)) {
-        add(x);
+        enter(x);
       } else {
         count_nonfinite(x, true);
       }
     }
-    size_ += size_ < N ? 1 : 0;
     ring_[head_] = x;
     head_ = head_ + 1 == N ? 0 : head_ + 1;
     ++n_;
     if constexpr (Sum == window_sum::recompute) {
-      if (++since_recompute_ == N) {
-        recompute();
+      if (head_ == 0) {
+        // The last N pushes are exactly the window: their fresh sum replaces the running one.
+        sum_ = fresh_;
+        fresh_ = T(0);
       }
     }
   }
@@ -90,13 +97,19 @@ class sma {
   // Samples pushed since construction or reset().
   [[nodiscard]] constexpr std::size_t count() const noexcept { return n_; }
   // Samples in the window: min(count(), N).
-  [[nodiscard]] constexpr std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] constexpr std::size_t size() const noexcept { return n_ < N ? n_ : N; }
   [[nodiscard]] static constexpr std::size_t capacity() noexcept { return N; }
-  [[nodiscard]] constexpr bool full() const noexcept { return size_ == N; }
+  [[nodiscard]] constexpr bool full() const noexcept { return n_ >= N; }
 
   // Mean of the samples in the window; NaN when empty (see the class comment for non-finite input).
   [[nodiscard]] constexpr T value() const noexcept {
-    if (size_ == 0 || nan_ > 0 || (pos_inf_ > 0 && neg_inf_ > 0)) {
+    // The common case first, with one test: a full window of finite samples. A multiplication by
+    // the constant 1/N replaces the division (≤ 1 ulp apart, exact for a power-of-two N): the
+    // division would be the costliest instruction of a push + value().
+    if (n_ >= N && (nan_ | pos_inf_ | neg_inf_) == 0) {
+      return sum() * inv_n;
+    }
+    if (n_ == 0 || nan_ > 0 || (pos_inf_ > 0 && neg_inf_ > 0)) {
       return detail::quiet_nan<T>();
     }
     if (pos_inf_ > 0) {
@@ -105,7 +118,7 @@ class sma {
     if (neg_inf_ > 0) {
       return -detail::infinity<T>();
     }
-    return sum() / static_cast<T>(size_);
+    return n_ >= N ? sum() * inv_n : sum() / static_cast<T>(n_);
   }
   // Sum of the finite samples in the window (0 when empty).
   [[nodiscard]] constexpr T sum() const noexcept { return detail::is_finite(sum_) ? sum_ + comp_ : sum_; }
@@ -125,19 +138,13 @@ class sma {
       sum_ += x;
     }
   }
-  // x_new − x_old enters as one exact pair (TwoSum), so the running sum sees one addition per push:
-  // half the loop-carried latency of subtracting and adding separately.
-  constexpr void replace(T x_old, T x_new) noexcept {
-    if constexpr (Sum == window_sum::compensated) {
-      const auto d = detail::two_sum(x_new, -x_old);
-      const auto s = detail::two_sum(sum_, d.sum);
-      sum_ = s.sum;
-      comp_ += d.err + s.err;
-    } else {
-      sum_ += x_new - x_old;
+  // A finite sample entering the window (the slow path's half of what push's fast path does).
+  constexpr void enter(T x) noexcept {
+    add(x);
+    if constexpr (Sum == window_sum::recompute) {
+      fresh_ += x;
     }
   }
-
   constexpr void count_nonfinite(T x, bool entering) noexcept {
     // Direct increments, not a reference to the member chosen at run time: a pointer into *this
     // makes the whole state escape, and GCC then keeps it in memory.
@@ -150,28 +157,15 @@ class sma {
       neg_inf_ += step;
     }
   }
-  // Exact re-summation of the window (recompute policy), resetting the accumulated drift.
-  constexpr void recompute() noexcept {
-    since_recompute_ = 0;
-    detail::neumaier_sum<T> s;
-    for (std::size_t i = 0; i < size_; ++i) {
-      if (detail::is_finite(ring_[i])) {
-        s.add(ring_[i]);
-      }
-    }
-    sum_ = s.value();
-    comp_ = T(0);
-  }
-
   std::size_t head_ = 0;  // slot of the next write (= the oldest sample once full)
-  std::size_t size_ = 0;
   std::size_t n_ = 0;
-  std::size_t since_recompute_ = 0;
   std::size_t nan_ = 0;
   std::size_t pos_inf_ = 0;
   std::size_t neg_inf_ = 0;
   T sum_{};
-  T comp_{};
+  T comp_{};   // compensated: the running sum's error term
+  T fresh_{};  // recompute: sum of the samples pushed since head_ was last 0
+  static constexpr T inv_n = T(1) / static_cast<T>(N);
   // Last on purpose: std::array's element array is a trailing array, which GCC assumes may extend past
   // its declared size, so a store to ring_[head_] may alias every member declared after it and pins
   // them in memory (a store-to-load round trip on the running sum at every push). Declared last, the
