@@ -123,6 +123,11 @@ class rolling_variance {
   }
   // M2 / (size() − 1); NaN when size() < 2 or a non-finite sample is in the window.
   [[nodiscard]] constexpr T sample_variance() const noexcept {
+    if constexpr (N > 1) {
+      if (m_ == N) {  // full and finite (m_ counts the finite samples in the window)
+        return m2_ * inv_n_minus_1;
+      }
+    }
     return has_nonfinite() ? detail::quiet_nan<T>() : detail::variance_from_m2(m2_, m_, 1);
   }
   // M2 / size(); NaN when empty or a non-finite sample is in the window, 0 for one sample.
@@ -147,6 +152,9 @@ class rolling_variance {
   // this does not fire; data that collapses its variance by more than 256× at every push can make
   // every push O(N).
   static constexpr T cancellation_limit = T(256);
+  static constexpr T inv_n = T(1) / static_cast<T>(N);
+  // 1/(N − 1) for the full-window sample variance (unused when N == 1).
+  static constexpr T inv_n_minus_1 = N > 1 ? T(1) / static_cast<T>(N - 1) : T(0);
 
   [[nodiscard]] constexpr bool has_nonfinite() const noexcept { return nan_ + pos_inf_ + neg_inf_ > 0; }
 
@@ -158,8 +166,9 @@ class rolling_variance {
     }
     const T y = x - shift_;
     ++m_;
+    inv_m_ = T(1) / static_cast<T>(m_);
     const T d = y - mean_;
-    mean_ += d / static_cast<T>(m_);
+    mean_ += d * inv_m_;
     m2_ += d * (y - mean_);
   }
 
@@ -173,7 +182,8 @@ class rolling_variance {
     const T y = x - shift_;
     const T old_mean = mean_;
     --m_;
-    mean_ = old_mean - (y - old_mean) / static_cast<T>(m_);
+    inv_m_ = T(1) / static_cast<T>(m_);
+    mean_ = old_mean - (y - old_mean) * inv_m_;
     const T term = (y - mean_) * (y - old_mean);
     m2_ -= term;
     churn_ += detail::abs(term);
@@ -187,7 +197,10 @@ class rolling_variance {
     const T y_new = x_new - shift_;
     const T old_mean = mean_;
     const T d = y_new - y_old;
-    mean_ = old_mean + d / static_cast<T>(m_);
+    // 1/m is kept beside m (which changes only while the window fills or a non-finite sample
+    // passes), so a sliding push multiplies (≤ 1 ulp of the increment from d / m) and keeps the
+    // divider, the slowest unit, out of the push.
+    mean_ = old_mean + d * inv_m_;
     const T term = d * ((y_new - mean_) + (y_old - old_mean));
     m2_ += term;
     churn_ += detail::abs(term);
@@ -267,6 +280,7 @@ class rolling_variance {
   std::size_t size_ = 0;
   std::size_t n_ = 0;
   std::size_t m_ = 0;  // finite samples in the window
+  T inv_m_{};          // 1 / m_ (when m_ > 0)
   std::size_t since_recompute_ = 0;
   std::size_t nan_ = 0;
   std::size_t pos_inf_ = 0;
