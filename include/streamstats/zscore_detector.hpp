@@ -123,7 +123,7 @@ class zscore_detector {
   // Throws std::invalid_argument naming the option when `options` is invalid (threshold not a
   // finite number > 0, min_stddev not finite or < 0, relearn_after > max_relearn).
   explicit zscore_detector(Baseline baseline, zscore_options options = {})
-      : baseline_(std::move(baseline)), options_(checked(options)) {}
+      : options_(checked(options)), baseline_(std::move(baseline)) {}
 
   result_type push(const value_type& x) noexcept {
     using T = value_type;
@@ -301,7 +301,6 @@ class zscore_detector {
     run_ = 0;
   }
 
-  Baseline baseline_{};
   zscore_options options_{};
   std::size_t count_ = 0;
   std::size_t rejected_ = 0;
@@ -313,9 +312,12 @@ class zscore_detector {
   std::size_t quiet_ = 0;
   std::size_t run_ = 0;
   int run_side_ = 0;
-  std::array<value_type, zscore_options::max_relearn> ring_{};
   std::size_t ring_size_ = 0;
   std::size_t ring_head_ = 0;
+  // The arrays last (the baseline's ring, then ours): GCC assumes a store into a std::array member
+  // may reach every member declared after it, which would pin the counters above in memory.
+  Baseline baseline_{};
+  std::array<value_type, zscore_options::max_relearn> ring_{};
 };
 
 // The recommended detector: a z-score against the last 64 samples (rolling_variance<T, 64>) with the
