@@ -33,10 +33,15 @@ class moments {
   constexpr moments() noexcept = default;
 
   constexpr void push(const T& x) noexcept {
+    if (n_ == 0 && detail::is_finite(x)) {
+      shift_ = x;
+    }
     const T n1 = static_cast<T>(n_);
     ++n_;
     const T n = static_cast<T>(n_);
-    const T delta = x - mean_;
+    // Updates run on y = x − K, K the first finite sample (as variance<T>): the running mean of data
+    // offset by 1e9 would otherwise be rounded to ulp(1e9) at every update, and M2..M4 inherit it.
+    const T delta = (x - shift_) - mean_;
     const T delta_n = delta / n;
     const T delta_n2 = delta_n * delta_n;
     const T term1 = delta * delta_n * n1;
@@ -57,7 +62,9 @@ class moments {
 
   [[nodiscard]] constexpr std::size_t count() const noexcept { return n_; }
   // NaN when count() == 0.
-  [[nodiscard]] constexpr T mean() const noexcept { return n_ == 0 ? detail::quiet_nan<T>() : mean_; }
+  [[nodiscard]] constexpr T mean() const noexcept {
+    return n_ == 0 ? detail::quiet_nan<T>() : shift_ + mean_;
+  }
   // M2 / (n − 1); NaN when count() < 2.
   [[nodiscard]] constexpr T sample_variance() const noexcept { return detail::variance_from_m2(m2_, n_, 1); }
   // M2 / n; NaN when count() == 0.
@@ -122,7 +129,8 @@ class moments {
     const T na = static_cast<T>(n_);
     const T nb = static_cast<T>(o.n_);
     const T n = na + nb;
-    const T d = o.mean_ - mean_;
+    // Both means are kept around their own shift; express the other's around ours.
+    const T d = ((o.shift_ - shift_) + o.mean_) - mean_;
     const T d2 = d * d;
     const T m2 = m2_ + o.m2_ + d2 * na * nb / n;
     const T m3 =
@@ -147,6 +155,7 @@ class moments {
   T m2_{};
   T m3_{};
   T m4_{};
+  T shift_{};  // K: the first finite sample (0 until then)
 };
 
 }  // namespace streamstats
