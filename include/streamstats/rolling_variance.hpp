@@ -4,6 +4,7 @@
 
 #include <streamstats/detail/common.hpp>
 #include <streamstats/detail/lanes.hpp>
+#include <streamstats/detail/nonfinite.hpp>
 #include <streamstats/variance.hpp>
 
 #include <array>
@@ -69,12 +70,12 @@ class rolling_variance {
         if (old_finite) {
           remove(old);
         } else {
-          count_nonfinite(old, false);
+          nonfinite_.leave(old);
         }
         if (x_finite) {
           add(x);
         } else {
-          count_nonfinite(x, true);
+          nonfinite_.enter(x);
         }
       }
     } else {
@@ -82,7 +83,7 @@ class rolling_variance {
       if (x_finite) {
         add(x);
       } else {
-        count_nonfinite(x, true);
+        nonfinite_.enter(x);
       }
     }
     ring_[head_] = x;
@@ -110,14 +111,11 @@ class rolling_variance {
 
   // Mean of the window; NaN when empty (non-finite input: see the class comment).
   [[nodiscard]] constexpr T mean() const noexcept {
-    if (size_ == 0 || nan_ > 0 || (pos_inf_ > 0 && neg_inf_ > 0)) {
+    if (size_ == 0) {
       return detail::quiet_nan<T>();
     }
-    if (pos_inf_ > 0) {
-      return detail::infinity<T>();
-    }
-    if (neg_inf_ > 0) {
-      return -detail::infinity<T>();
+    if (nonfinite_.any()) {
+      return nonfinite_.mean();
     }
     return shift_ + mean_;
   }
@@ -156,7 +154,7 @@ class rolling_variance {
   // 1/(N − 1) for the full-window sample variance (unused when N == 1).
   static constexpr T inv_n_minus_1 = N > 1 ? T(1) / static_cast<T>(N - 1) : T(0);
 
-  [[nodiscard]] constexpr bool has_nonfinite() const noexcept { return nan_ + pos_inf_ + neg_inf_ > 0; }
+  [[nodiscard]] constexpr bool has_nonfinite() const noexcept { return nonfinite_.any(); }
 
   constexpr void add(T x) noexcept {
     if (m_ == 0) {
@@ -206,19 +204,6 @@ class rolling_variance {
     churn_ += detail::abs(term);
     if (m2_ < T(0)) {
       m2_ = T(0);
-    }
-  }
-
-  constexpr void count_nonfinite(T x, bool entering) noexcept {
-    // Direct increments, not a reference to the member chosen at run time: a pointer into *this
-    // makes the whole state escape, and GCC then keeps it in memory.
-    const std::size_t step = entering ? std::size_t{1} : ~std::size_t{0};  // +1 or −1 (mod 2^64)
-    if (x != x) {
-      nan_ += step;
-    } else if (x > T(0)) {
-      pos_inf_ += step;
-    } else {
-      neg_inf_ += step;
     }
   }
 
@@ -282,9 +267,7 @@ class rolling_variance {
   std::size_t m_ = 0;  // finite samples in the window
   T inv_m_{};          // 1 / m_ (when m_ > 0)
   std::size_t since_recompute_ = 0;
-  std::size_t nan_ = 0;
-  std::size_t pos_inf_ = 0;
-  std::size_t neg_inf_ = 0;
+  detail::nonfinite_counts<T> nonfinite_{};
   T shift_{};
   T mean_{};  // mean of x − shift_ over the finite samples in the window
   T m2_{};

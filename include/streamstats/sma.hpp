@@ -3,6 +3,7 @@
 #pragma once
 
 #include <streamstats/detail/common.hpp>
+#include <streamstats/detail/nonfinite.hpp>
 
 #include <array>
 #include <cstddef>
@@ -66,12 +67,12 @@ class sma {
       if (detail::is_finite(old)) {
         add(-old);
       } else {
-        count_nonfinite(old, false);
+        nonfinite_.leave(old);
       }
       if (detail::is_finite(x)) {
         enter(x);
       } else {
-        count_nonfinite(x, true);
+        nonfinite_.enter(x);
       }
     }
     ring_[head_] = x;
@@ -106,19 +107,16 @@ class sma {
     // The common case first, with one test: a full window of finite samples. A multiplication by
     // the constant 1/N replaces the division (≤ 1 ulp apart, exact for a power-of-two N): the
     // division would be the costliest instruction of a push + value().
-    if (n_ >= N && (nan_ | pos_inf_ | neg_inf_) == 0) {
+    if (n_ >= N && !nonfinite_.any()) {
       return sum() * inv_n;
     }
-    if (n_ == 0 || nan_ > 0 || (pos_inf_ > 0 && neg_inf_ > 0)) {
+    if (n_ == 0) {
       return detail::quiet_nan<T>();
     }
-    if (pos_inf_ > 0) {
-      return detail::infinity<T>();
+    if (nonfinite_.any()) {
+      return nonfinite_.mean();
     }
-    if (neg_inf_ > 0) {
-      return -detail::infinity<T>();
-    }
-    return n_ >= N ? sum() * inv_n : sum() / static_cast<T>(n_);
+    return sum() / static_cast<T>(n_);
   }
   // Sum of the finite samples in the window (0 when empty).
   [[nodiscard]] constexpr T sum() const noexcept { return detail::is_finite(sum_) ? sum_ + comp_ : sum_; }
@@ -145,23 +143,9 @@ class sma {
       fresh_ += x;
     }
   }
-  constexpr void count_nonfinite(T x, bool entering) noexcept {
-    // Direct increments, not a reference to the member chosen at run time: a pointer into *this
-    // makes the whole state escape, and GCC then keeps it in memory.
-    const std::size_t step = entering ? std::size_t{1} : ~std::size_t{0};  // +1 or −1 (mod 2^64)
-    if (x != x) {
-      nan_ += step;
-    } else if (x > T(0)) {
-      pos_inf_ += step;
-    } else {
-      neg_inf_ += step;
-    }
-  }
   std::size_t head_ = 0;  // slot of the next write (= the oldest sample once full)
   std::size_t n_ = 0;
-  std::size_t nan_ = 0;
-  std::size_t pos_inf_ = 0;
-  std::size_t neg_inf_ = 0;
+  detail::nonfinite_counts<T> nonfinite_{};
   T sum_{};
   T comp_{};   // compensated: the running sum's error term
   T fresh_{};  // recompute: sum of the samples pushed since head_ was last 0
