@@ -1,7 +1,7 @@
 // Pushing 10⁶ samples through every core accumulator allocates nothing.
 #include <catch2/catch.hpp>
 
-#include "counting_new.hpp"
+#include "require_allocation_free.hpp"
 
 #include <streamstats/streamstats.hpp>
 
@@ -10,24 +10,7 @@
 
 using namespace streamstats;
 using streamstats_test::allocations_during;
-
-namespace {
-constexpr std::size_t n_samples = 1'000'000;
-
-// Scalar pushes and one contiguous batch push, each under the counter.
-template <class A>
-void require_allocation_free(A& acc, const std::vector<double>& batch) {
-  const std::size_t scalar = allocations_during([&] {
-    for (std::size_t i = 0; i < n_samples; ++i) {
-      acc.push(static_cast<double>(i % 1000) * 0.5);
-    }
-  });
-  const std::size_t batched = allocations_during([&] { acc.push(batch.begin(), batch.end()); });
-  REQUIRE(acc.count() == n_samples + batch.size());
-  CHECK(scalar == 0);
-  CHECK(batched == 0);
-}
-}  // namespace
+using streamstats_test::require_allocation_free;
 
 TEST_CASE("the counter sees allocations (the proof can fail)", "[alloc]") {
   const std::size_t n = allocations_during([] {

@@ -1,7 +1,7 @@
 // Pushing 10⁶ samples through every window, smoothing and quantile accumulator allocates nothing.
 #include <catch2/catch.hpp>
 
-#include "counting_new.hpp"
+#include "require_allocation_free.hpp"
 
 #include <streamstats/streamstats.hpp>
 
@@ -11,30 +11,13 @@
 
 using namespace streamstats;
 using streamstats_test::allocations_during;
-
-namespace {
-constexpr std::size_t n_samples = 1'000'000;
-
-// Scalar pushes and one contiguous batch push, each under the counter.
-template <class A>
-void require_allocation_free(A& acc, const std::vector<double>& batch) {
-  const std::size_t scalar = allocations_during([&] {
-    for (std::size_t i = 0; i < n_samples; ++i) {
-      acc.push(static_cast<double>(i % 1000) * 0.5);
-    }
-  });
-  const std::size_t batched = allocations_during([&] { acc.push(batch.begin(), batch.end()); });
-  REQUIRE(acc.count() == n_samples + batch.size());
-  CHECK(scalar == 0);
-  CHECK(batched == 0);
-}
-}  // namespace
+using streamstats_test::require_allocation_free;
 
 TEST_CASE("window, smoothing and quantile accumulators allocate nothing while pushing 10^6 samples",
           "[alloc]") {
   const std::vector<double> batch(65536, 1.25);
   SECTION("sma (compensated)") {
-    sma<double, 1000> a;
+    sma<double, 1000, window_sum::compensated> a;
     require_allocation_free(a, batch);
   }
   SECTION("sma (recompute)") {
@@ -69,11 +52,11 @@ TEST_CASE("window, smoothing and quantile accumulators allocate nothing while pu
     time_ema<double> a(std::chrono::milliseconds(250));
     const auto t0 = std::chrono::steady_clock::time_point{};
     const std::size_t scalar = allocations_during([&] {
-      for (std::size_t i = 0; i < n_samples; ++i) {
+      for (std::size_t i = 0; i < streamstats_test::alloc_test_samples; ++i) {
         a.push(static_cast<double>(i % 1000) * 0.5, t0 + std::chrono::microseconds(i * 37 % 5000 + i * 100));
       }
     });
-    CHECK(a.count() + a.rejected() == n_samples);
+    CHECK(a.count() + a.rejected() == streamstats_test::alloc_test_samples);
     CHECK(scalar == 0);
   }
   SECTION("multi of windows") {
