@@ -3,6 +3,7 @@
 #pragma once
 
 #include <streamstats/detail/common.hpp>
+#include <streamstats/detail/episodes.hpp>
 #include <streamstats/detail/tail.hpp>
 #include <streamstats/rolling_variance.hpp>
 
@@ -129,16 +130,16 @@ class zscore_detector {
     using T = value_type;
     if (!detail::is_finite(x)) {
       ++rejected_;
-      return {detail::quiet_nan<T>(),  false,        false, in_episode_ ? episode_ : 0,
+      return {detail::quiet_nan<T>(),  false,        false, episodes_.current(),
               zscore_status::rejected, options_.side};
     }
     ++count_;
-    remember(x);
+    recent_.remember(x, relearn_window());
 
     const T z = z_of(x);
     if (learned_ < warmup()) {
       learn(x);
-      return {z, false, false, in_episode_ ? episode_ : 0, zscore_status::warming_up, options_.side};
+      return {z, false, false, episodes_.current(), zscore_status::warming_up, options_.side};
     }
 
     const T thr = static_cast<T>(options_.threshold);
@@ -148,31 +149,17 @@ class zscore_detector {
         (options_.side != zscore_side::lower && above) || (options_.side != zscore_side::upper && below);
     bool new_episode = false;
     if (anomaly) {
-      ++anomalies_;
-      quiet_ = 0;
-      if (!in_episode_) {
-        in_episode_ = true;
-        new_episode = true;
-        ++episode_;
-        run_ = 0;
-      }
-      const int side = above ? 1 : -1;
-      run_ = (side == run_side_) ? run_ + 1 : 1;
-      run_side_ = side;
-      if (relearn_window() > 0 && run_ >= relearn_window()) {
+      new_episode = episodes_.flag(above ? 1 : -1);
+      if (relearn_window() > 0 && episodes_.run >= relearn_window()) {
         relearn();
       } else {
         learn_flagged(x);
       }
     } else {
       learn(x);
-      if (in_episode_ && ++quiet_ >= options_.cooldown) {
-        in_episode_ = false;
-        run_ = 0;
-        run_side_ = 0;
-      }
+      episodes_.calm(options_.cooldown);
     }
-    return {z, anomaly, new_episode, in_episode_ ? episode_ : 0, zscore_status::scored, options_.side};
+    return {z, anomaly, new_episode, episodes_.current(), zscore_status::scored, options_.side};
   }
   result_type operator()(const value_type& x) noexcept { return push(x); }
 
@@ -181,11 +168,11 @@ class zscore_detector {
   // Non-finite samples refused since construction or reset().
   [[nodiscard]] std::size_t rejected() const noexcept { return rejected_; }
   // Samples flagged, and alert episodes opened.
-  [[nodiscard]] std::size_t anomalies() const noexcept { return anomalies_; }
-  [[nodiscard]] std::uint64_t episodes() const noexcept { return episode_; }
+  [[nodiscard]] std::size_t anomalies() const noexcept { return episodes_.anomalies; }
+  [[nodiscard]] std::uint64_t episodes() const noexcept { return episodes_.episode; }
   // Times a lasting shift made the baseline re-learn.
   [[nodiscard]] std::size_t relearns() const noexcept { return relearns_; }
-  [[nodiscard]] bool in_episode() const noexcept { return in_episode_; }
+  [[nodiscard]] bool in_episode() const noexcept { return episodes_.open; }
   [[nodiscard]] const Baseline& baseline() const noexcept { return baseline_; }
   [[nodiscard]] const zscore_options& options() const noexcept { return options_; }
 
@@ -213,11 +200,9 @@ class zscore_detector {
   // Back to empty: baseline reset, counters cleared, options kept.
   void reset() noexcept {
     baseline_.reset();
-    count_ = rejected_ = anomalies_ = relearns_ = learned_ = 0;
-    episode_ = 0;
-    in_episode_ = false;
-    quiet_ = run_ = ring_size_ = ring_head_ = 0;
-    run_side_ = 0;
+    count_ = rejected_ = relearns_ = learned_ = 0;
+    episodes_ = detail::episode_tracker{};
+    recent_.clear();
   }
 
  private:
@@ -275,49 +260,25 @@ class zscore_detector {
     return o;
   }
 
-  // The last relearn_window() finite samples, for re-learning after a level shift.
-  void remember(const value_type& x) noexcept {
-    const std::size_t cap = relearn_window();
-    if (cap == 0) {
-      return;
-    }
-    ring_[ring_head_] = x;
-    ring_head_ = ring_head_ + 1 == cap ? 0 : ring_head_ + 1;  // no 64-bit division per push
-    if (ring_size_ < cap) {
-      ++ring_size_;
-    }
-  }
-
   // The run of same-side anomalies spans the last `cap` samples, so all of them are at the new level.
   void relearn() noexcept {
-    const std::size_t cap = relearn_window();
     baseline_.reset();
     learned_ = 0;
-    const std::size_t start = ring_size_ < cap ? 0 : ring_head_;
-    for (std::size_t i = 0; i < ring_size_; ++i) {
-      learn(ring_[(start + i) % cap]);
-    }
+    recent_.replay(relearn_window(), [this](const value_type& x) { learn(x); });
     ++relearns_;
-    run_ = 0;
+    episodes_.run = 0;
   }
 
   zscore_options options_{};
   std::size_t count_ = 0;
   std::size_t rejected_ = 0;
-  std::size_t anomalies_ = 0;
   std::size_t relearns_ = 0;
   std::size_t learned_ = 0;  // samples in the baseline since construction, reset() or a re-learn
-  std::uint64_t episode_ = 0;
-  bool in_episode_ = false;
-  std::size_t quiet_ = 0;
-  std::size_t run_ = 0;
-  int run_side_ = 0;
-  std::size_t ring_size_ = 0;
-  std::size_t ring_head_ = 0;
+  detail::episode_tracker episodes_{};
   // The arrays last (the baseline's ring, then ours): GCC assumes a store into a std::array member
   // may reach every member declared after it, which would pin the counters above in memory.
   Baseline baseline_{};
-  std::array<value_type, zscore_options::max_relearn> ring_{};
+  detail::recent_samples<value_type, zscore_options::max_relearn> recent_{};
 };
 
 // The recommended detector: a z-score against the last 64 samples (rolling_variance<T, 64>) with the

@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <streamstats/detail/episodes.hpp>
 #include <streamstats/detail/tail.hpp>
 #include <streamstats/eigen/covariance.hpp>
 #include <streamstats/eigen/traits.hpp>
@@ -89,42 +90,30 @@ class mahalanobis_detector {
   result_type push(const value_type& x) noexcept {
     if (!eigen::detail::all_finite(x)) {
       ++rejected_;
-      return {detail::quiet_nan<T>(), T(0), false, false, in_episode_ ? episode_ : 0,
-              zscore_status::rejected};
+      return {detail::quiet_nan<T>(), T(0), false, false, episodes_.current(), zscore_status::rejected};
     }
     ++count_;
-    remember(x);
+    recent_.remember(x, relearn_window());
     const T dist = distance_of(x);
     const T log_p = dist == dist ? detail::log_chi2_upper_tail(D, dist * dist) : T(0);
     if (learned_ < warmup()) {
       learn(x);
-      return {dist, log_p, false, false, in_episode_ ? episode_ : 0, zscore_status::warming_up};
+      return {dist, log_p, false, false, episodes_.current(), zscore_status::warming_up};
     }
     const bool anomaly = log_p < log_p_threshold_;
     bool new_episode = false;
     if (anomaly) {
-      ++anomalies_;
-      quiet_ = 0;
-      if (!in_episode_) {
-        in_episode_ = true;
-        new_episode = true;
-        ++episode_;
-        run_ = 0;
-      }
-      ++run_;
-      if (relearn_window() > 0 && run_ >= relearn_window()) {
+      new_episode = episodes_.flag(0);  // no sides in a distance
+      if (relearn_window() > 0 && episodes_.run >= relearn_window()) {
         relearn();
       } else {
         learn_flagged(x, dist);
       }
     } else {
       learn(x);
-      if (in_episode_ && ++quiet_ >= options_.cooldown) {
-        in_episode_ = false;
-        run_ = 0;
-      }
+      episodes_.calm(options_.cooldown);
     }
-    return {dist, log_p, anomaly, new_episode, in_episode_ ? episode_ : 0, zscore_status::scored};
+    return {dist, log_p, anomaly, new_episode, episodes_.current(), zscore_status::scored};
   }
   result_type operator()(const value_type& x) noexcept { return push(x); }
 
@@ -154,10 +143,10 @@ class mahalanobis_detector {
 
   [[nodiscard]] std::size_t count() const noexcept { return count_; }
   [[nodiscard]] std::size_t rejected() const noexcept { return rejected_; }
-  [[nodiscard]] std::size_t anomalies() const noexcept { return anomalies_; }
-  [[nodiscard]] std::uint64_t episodes() const noexcept { return episode_; }
+  [[nodiscard]] std::size_t anomalies() const noexcept { return episodes_.anomalies; }
+  [[nodiscard]] std::uint64_t episodes() const noexcept { return episodes_.episode; }
   [[nodiscard]] std::size_t relearns() const noexcept { return relearns_; }
-  [[nodiscard]] bool in_episode() const noexcept { return in_episode_; }
+  [[nodiscard]] bool in_episode() const noexcept { return episodes_.open; }
   [[nodiscard]] const baseline_type& baseline() const noexcept { return baseline_; }
   [[nodiscard]] const mahalanobis_options& options() const noexcept { return options_; }
   // The distance at which a sample becomes an anomaly (the threshold in Mahalanobis units).
@@ -165,10 +154,9 @@ class mahalanobis_detector {
 
   void reset() noexcept {
     baseline_.reset();
-    count_ = rejected_ = anomalies_ = relearns_ = learned_ = 0;
-    episode_ = 0;
-    in_episode_ = false;
-    quiet_ = run_ = ring_size_ = ring_head_ = 0;
+    count_ = rejected_ = relearns_ = learned_ = 0;
+    episodes_ = ::streamstats::detail::episode_tracker{};
+    recent_.clear();
   }
 
  private:
@@ -253,34 +241,12 @@ class mahalanobis_detector {
     return std::sqrt(hi);
   }
 
-  void remember(const value_type& x) noexcept {
-    const std::size_t cap = relearn_window();
-    if (cap == 0) {
-      return;
-    }
-    ring_[ring_head_] = x;
-    ring_head_ = (ring_head_ + 1) % cap;
-    if (ring_size_ < cap) {
-      ++ring_size_;
-    }
-  }
-
   void relearn() noexcept {
-    const std::size_t cap = relearn_window();
     baseline_.reset();
     learned_ = 0;
-    const std::size_t start = ring_size_ < cap ? 0 : ring_head_;
-    for (std::size_t i = 0; i < ring_size_; ++i) {
-      learn(ring_[(start + i) % cap]);
-    }
+    recent_.replay(relearn_window(), [this](const value_type& x) { learn(x); });
     ++relearns_;
-    run_ = 0;
-  }
-
-  static std::array<value_type, mahalanobis_options::max_relearn> zero_ring() noexcept {
-    std::array<value_type, mahalanobis_options::max_relearn> r;
-    r.fill(eigen::detail::zero<value_type>());
-    return r;
+    episodes_.run = 0;
   }
 
   baseline_type baseline_{};
@@ -289,16 +255,12 @@ class mahalanobis_detector {
   T threshold_distance_ = T(0);  // the distance at the threshold (clipped learning)
   std::size_t count_ = 0;
   std::size_t rejected_ = 0;
-  std::size_t anomalies_ = 0;
   std::size_t relearns_ = 0;
   std::size_t learned_ = 0;
-  std::uint64_t episode_ = 0;
-  bool in_episode_ = false;
-  std::size_t quiet_ = 0;
-  std::size_t run_ = 0;
-  std::array<value_type, mahalanobis_options::max_relearn> ring_ = zero_ring();
-  std::size_t ring_size_ = 0;
-  std::size_t ring_head_ = 0;
+  ::streamstats::detail::episode_tracker episodes_{};
+  // Zero-filled: a fixed-size Eigen vector member is otherwise left uninitialised.
+  ::streamstats::detail::recent_samples<value_type, mahalanobis_options::max_relearn> recent_{
+      eigen::detail::zero<value_type>()};
 };
 
 }  // namespace streamstats
