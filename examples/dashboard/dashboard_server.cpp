@@ -51,6 +51,7 @@ struct options {
   long long anomaly_at = -1;  // sample index of the deterministic "cpu" spike, -1 = none
   std::string web = STREAMSTATS_DASHBOARD_WEB_DIR;
   std::string token;
+  std::size_t max_message_size = 0;  // 0 = the adapter's default (1 MiB)
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -59,7 +60,8 @@ struct options {
       "dashboard_server: %s\n"
       "usage: dashboard_server [--port N (8080; 0 = any free port)] [--bind ADDR (127.0.0.1)]\n"
       "                        [--duration SECONDS] [--rate SAMPLES_PER_S (100)] [--day SECONDS (60)]\n"
-      "                        [--seed N] [--anomaly-at SAMPLE] [--web DIR] [--token TOKEN]\n",
+      "                        [--seed N] [--anomaly-at SAMPLE] [--web DIR] [--token TOKEN]\n"
+      "                        [--max-message-size BYTES (1 MiB)]\n",
       why);
   std::exit(2);
 }
@@ -102,6 +104,8 @@ options parse(int argc, char** argv) {
       o.web = v;
     } else if (a == "--token") {
       o.token = v;
+    } else if (a == "--max-message-size") {
+      o.max_message_size = static_cast<std::size_t>(parse_number(v, "--max-message-size", 64, 1 << 30));
     } else {
       usage(("unknown option " + a).c_str());
     }
@@ -227,6 +231,9 @@ int main(int argc, char** argv) {
   so.port = o.port;
   so.document_root = o.web;
   so.producer_token = o.token;
+  if (o.max_message_size != 0) {
+    so.max_message_size = o.max_message_size;
+  }
 
   try {
     streamstats::websocket::server server(so);
