@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <support/tail_reference.hpp>
+
 #include <streamstats/eigen.hpp>
 #include <streamstats/zscore_detector.hpp>
 
@@ -20,17 +22,11 @@ using streamstats::mahalanobis_detector;
 using streamstats::mahalanobis_options;
 using streamstats::zscore_status;
 
+using streamstats_test::chi2_rows;
+using streamstats_test::normal_row;
+using streamstats_test::tail_row;
+
 namespace {
-struct tail_row {
-  int k;
-  double x;
-  double log_sf;
-};
-struct normal_row {
-  double z;
-  double log_sf;
-};
-#include "data/tail_reference.inc"
 
 constexpr double nan_v = std::numeric_limits<double>::quiet_NaN();
 constexpr double inf_v = std::numeric_limits<double>::infinity();
