@@ -1,5 +1,5 @@
 // Allocation-free proof for the statistics of issue 16: run-time window lengths (constructing one
-// and pushing 10⁶ samples allocates nothing).
+// and pushing 10⁶ samples allocates nothing), weighted statistics.
 #include <catch2/catch.hpp>
 
 #include "require_allocation_free.hpp"
@@ -46,4 +46,28 @@ TEST_CASE("windows with a run-time length allocate nothing, constructed or pushe
     rolling_extrema<double, 4096> a(300);
     require_allocation_free(a, batch);
   }
+}
+
+TEST_CASE("weighted_mean and weighted_variance allocate nothing while pushing and merging 10^6 samples",
+          "[alloc]") {
+  weighted_mean<double> m;
+  weighted_variance<double> v;
+  weighted_mean<double> m2;
+  weighted_variance<double> v2;
+  const std::size_t made = allocations_during([&] {
+    for (std::size_t i = 0; i < streamstats_test::alloc_test_samples; ++i) {
+      const double x = static_cast<double>(i % 1000) * 0.5;
+      const double w = 1.0 + static_cast<double>(i % 7);
+      m.push(x, w);
+      v.push(x, w);
+      m2(x, -w);  // rejected pushes too
+      v2(x, 0.0);
+    }
+    m += m2;
+    v.merge(v2);
+  });
+  CHECK(made == 0);
+  CHECK(m.count() == streamstats_test::alloc_test_samples);
+  CHECK(v.count() == streamstats_test::alloc_test_samples);
+  CHECK(m.rejected() == streamstats_test::alloc_test_samples);
 }
