@@ -447,6 +447,22 @@ void register_core() {
   add("sma64", "push+value", "limit", limit_ring_sma<64>);
   add("rolling_variance64", "push+variance", "limit", limit_ring_variance<64>);
 
+  // weighted statistics (issue 16), the weights of bench_weight(i); the peer is Boost's
+  add("weighted_mean", "push", "streamstats", [](const double* p, std::size_t n) {
+    ss::weighted_mean<double> a;
+    for (std::size_t i = 0; i < n; ++i) {
+      a.push(p[i], bench_weight(i));
+    }
+    return a.mean();
+  });
+  add("weighted_variance", "push", "streamstats", [](const double* p, std::size_t n) {
+    ss::weighted_variance<double> a;
+    for (std::size_t i = 0; i < n; ++i) {
+      a.push(p[i], bench_weight(i));
+    }
+    return a.population_variance();
+  });
+
   // run-time window lengths (issue 16): a window of 64 chosen at construction in a ring of
   // capacity 4096, beside the compile-time rows above (same group, impl "streamstats-runtime")
   add("sma64", "push+value", "streamstats-runtime", [](const double* p, std::size_t n) {
