@@ -826,6 +826,14 @@ struct state_access {
     return io.require(alpha > T(0) && alpha <= T(1), "ema: alpha is not in (0, 1]");
   }
 
+  // An upper bound of the decayed weight sums of the exponential accumulators, with room for rounding.
+  template <class T>
+  [[nodiscard]] static T weight_bound(T alpha, std::size_t n) noexcept {
+    const T by_alpha = T(2) / alpha + T(2);
+    const T by_count = static_cast<T>(n) + T(2);
+    return by_alpha < by_count ? by_alpha : by_count;
+  }
+
   template <class T, class Io>
   static void fields(ema<T>& a, Io& io) noexcept {
     io(a.alpha_);
@@ -842,8 +850,8 @@ struct state_access {
                             a.convention_ == ema_convention::pandas_adjust_true ||
                             a.convention_ == ema_convention::talib,
                         "ema: unknown convention") ||
-            !io.require(a.old_wt_ >= T(0) && is_finite(a.old_wt_),
-                        "ema: the history's weight is not a finite number >= 0")) {
+            !io.require(a.old_wt_ >= T(0) && a.old_wt_ <= weight_bound(a.alpha_, a.n_),
+                        "ema: the history's weight is not a number in [0, min(2/alpha, count) + 2]")) {
           return;
         }
         if (a.convention_ == ema_convention::talib) {
@@ -879,11 +887,16 @@ struct state_access {
     io(a.sum_wt2_);
     io(a.old_wt_);
     if constexpr (Io::loading) {
-      const auto weight = [](T w) { return w >= T(0) && is_finite(w); };
+      // Each push decays the weights and adds at most one sample's weight, so they never exceed
+      // min(1/α, count + 1) (West's recurrence; adjust=False renormalises below the same bound), and
+      // Σw² ≤ (Σw)². A larger weight is no state this class can reach, and would overflow later.
+      const T bound = weight_bound(a.alpha_, a.n_);
+      const auto weight = [bound](T w) { return w >= T(0) && w <= bound; };
       if (!check_alpha(a.alpha_, io) ||
           !io.require(a.observations_ <= a.n_, "ew_variance: more observations than samples") ||
-          !io.require(weight(a.sum_wt_) && weight(a.sum_wt2_) && weight(a.old_wt_),
-                      "ew_variance: a weight is not a finite number >= 0") ||
+          !io.require(
+              weight(a.sum_wt_) && weight(a.old_wt_) && a.sum_wt2_ >= T(0) && a.sum_wt2_ <= bound * bound,
+              "ew_variance: a weight is not a number in [0, min(2/alpha, count) + 2]") ||
           !io.require(!(a.var_ < T(0)), "ew_variance: negative variance")) {
         return;
       }
@@ -901,8 +914,8 @@ struct state_access {
     io(a.last_t_);
     if constexpr (Io::loading) {
       if (!io.require(a.halflife_.count() > 0, "time_ema: the half-life is not > 0") ||
-          !io.require(a.old_wt_ >= T(0) && is_finite(a.old_wt_),
-                      "time_ema: the history's weight is not a finite number >= 0")) {
+          !io.require(a.old_wt_ >= T(0) && a.old_wt_ <= static_cast<T>(a.n_) + T(2),
+                      "time_ema: the history's weight is not a number in [0, count + 2]")) {
         return;
       }
     }
