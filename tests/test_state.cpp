@@ -406,6 +406,10 @@ TEST_CASE("inconsistent fields are refused with a reason, even with a valid chec
   put_f64(b, qp + 17 + 5 * 8 + 2 * 8, std::numeric_limits<double>::quiet_NaN());
   require_load_error(reseal(b), ss::state_errc::invalid_field, q, "marker position is not a count");
   b = q_good;
+  put_f64(b, qp + 17 + 2 * 8,
+          -1e9);  // marker heights out of order (found by fuzz_state: positions then cross)
+  require_load_error(reseal(b), ss::state_errc::invalid_field, q, "out of order");
+  b = q_good;
   b[qp + 16] = 2;  // the NaN flag is a boolean
   require_load_error(reseal(b), ss::state_errc::invalid_field, q, "boolean");
   b = q_good;

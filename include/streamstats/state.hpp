@@ -158,7 +158,34 @@ struct crc32c_tables {
 
 inline constexpr crc32c_tables crc32c_table = make_crc32c_tables();
 
-[[nodiscard]] inline std::uint32_t crc32c(const unsigned char* p, std::size_t n) noexcept {
+// The SSE4.2 crc32 instruction computes the same CRC-32C eight bytes at a time (~3× the tables'
+// speed: a 1 KiB detector state in ~100 ns); chosen at run time, so builds without -msse4.2 use it too.
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define STREAMSTATS_STATE_CRC32C_SSE42 1
+__attribute__((target("sse4.2"))) inline std::uint32_t crc32c_sse42(const unsigned char* p,
+                                                                    std::size_t n) noexcept {
+  std::uint32_t c = 0xFFFFFFFFU;
+#if defined(__x86_64__)
+  std::uint64_t c64 = c;
+  for (; n >= 8; n -= 8, p += 8) {
+    std::uint64_t v = 0;
+    std::memcpy(&v, p, 8);
+    c64 = __builtin_ia32_crc32di(c64, v);
+  }
+  c = static_cast<std::uint32_t>(c64);
+#endif
+  for (; n > 0; --n, ++p) {
+    c = __builtin_ia32_crc32qi(c, *p);
+  }
+  return c ^ 0xFFFFFFFFU;
+}
+[[nodiscard]] inline bool cpu_has_sse42() noexcept {
+  static const bool has = __builtin_cpu_supports("sse4.2") != 0;
+  return has;
+}
+#endif
+
+[[nodiscard]] inline std::uint32_t crc32c_portable(const unsigned char* p, std::size_t n) noexcept {
   const auto& t = crc32c_table.t;
   std::uint32_t c = 0xFFFFFFFFU;
   for (; n >= 8; n -= 8, p += 8) {
@@ -172,6 +199,25 @@ inline constexpr crc32c_tables crc32c_table = make_crc32c_tables();
   }
   return c ^ 0xFFFFFFFFU;
 }
+
+[[nodiscard]] inline std::uint32_t crc32c(const unsigned char* p, std::size_t n) noexcept {
+#if defined(STREAMSTATS_STATE_CRC32C_SSE42)
+  if (cpu_has_sse42()) {
+    return crc32c_sse42(p, n);
+  }
+#endif
+  return crc32c_portable(p, n);
+}
+
+// Arrays of floats are copied whole where the host is little-endian (the bytes are those of the
+// element-by-element encoding: IEEE binary32/64, little-endian).
+template <class X>
+inline constexpr bool state_bulk_copy_v =
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    (std::is_same_v<X, double> || std::is_same_v<X, float>)&&std::numeric_limits<X>::is_iec559;
+#else
+    false;
+#endif
 
 // ---- layout constants ---------------------------------------------------------------------------
 inline constexpr unsigned char state_magic[4] = {'S', 'S', 'T', 'A'};
@@ -269,8 +315,16 @@ class state_writer {
 
   template <class X>
   void items(X* p, std::size_t count, std::size_t /*capacity*/) noexcept {
-    for (std::size_t i = 0; i < count; ++i) {
-      (*this)(p[i]);
+    if constexpr (state_bulk_copy_v<X>) {
+      const std::size_t n = count * sizeof(X);
+      if (buf_ != nullptr && pos_ + n <= cap_ && n > 0) {
+        std::memcpy(buf_ + pos_, p, n);
+      }
+      pos_ += n;
+    } else {
+      for (std::size_t i = 0; i < count; ++i) {
+        (*this)(p[i]);
+      }
     }
   }
 
@@ -348,8 +402,20 @@ class state_reader {
     if (!require(count <= capacity, "a stored item count exceeds the container's capacity")) {
       return;
     }
-    for (std::size_t i = 0; i < count && ok(); ++i) {
-      (*this)(p[i]);
+    if constexpr (state_bulk_copy_v<X>) {
+      const std::size_t n = count * sizeof(X);
+      if (n_ - pos_ < n) {
+        fail(state_errc::invalid_field, "the payload ends before the type's last field");
+        return;
+      }
+      if (n > 0) {
+        std::memcpy(p, p_ + pos_, n);
+      }
+      pos_ += n;
+    } else {
+      for (std::size_t i = 0; i < count && ok(); ++i) {
+        (*this)(p[i]);
+      }
     }
   }
 
@@ -760,6 +826,14 @@ struct state_access {
     return io.require(alpha > T(0) && alpha <= T(1), "ema: alpha is not in (0, 1]");
   }
 
+  // An upper bound of the decayed weight sums of the exponential accumulators, with room for rounding.
+  template <class T>
+  [[nodiscard]] static T weight_bound(T alpha, std::size_t n) noexcept {
+    const T by_alpha = T(2) / alpha + T(2);
+    const T by_count = static_cast<T>(n) + T(2);
+    return by_alpha < by_count ? by_alpha : by_count;
+  }
+
   template <class T, class Io>
   static void fields(ema<T>& a, Io& io) noexcept {
     io(a.alpha_);
@@ -776,8 +850,8 @@ struct state_access {
                             a.convention_ == ema_convention::pandas_adjust_true ||
                             a.convention_ == ema_convention::talib,
                         "ema: unknown convention") ||
-            !io.require(a.old_wt_ >= T(0) && is_finite(a.old_wt_),
-                        "ema: the history's weight is not a finite number >= 0")) {
+            !io.require(a.old_wt_ >= T(0) && a.old_wt_ <= weight_bound(a.alpha_, a.n_),
+                        "ema: the history's weight is not a number in [0, min(2/alpha, count) + 2]")) {
           return;
         }
         if (a.convention_ == ema_convention::talib) {
@@ -813,11 +887,16 @@ struct state_access {
     io(a.sum_wt2_);
     io(a.old_wt_);
     if constexpr (Io::loading) {
-      const auto weight = [](T w) { return w >= T(0) && is_finite(w); };
+      // Each push decays the weights and adds at most one sample's weight, so they never exceed
+      // min(1/α, count + 1) (West's recurrence; adjust=False renormalises below the same bound), and
+      // Σw² ≤ (Σw)². A larger weight is no state this class can reach, and would overflow later.
+      const T bound = weight_bound(a.alpha_, a.n_);
+      const auto weight = [bound](T w) { return w >= T(0) && w <= bound; };
       if (!check_alpha(a.alpha_, io) ||
           !io.require(a.observations_ <= a.n_, "ew_variance: more observations than samples") ||
-          !io.require(weight(a.sum_wt_) && weight(a.sum_wt2_) && weight(a.old_wt_),
-                      "ew_variance: a weight is not a finite number >= 0") ||
+          !io.require(
+              weight(a.sum_wt_) && weight(a.old_wt_) && a.sum_wt2_ >= T(0) && a.sum_wt2_ <= bound * bound,
+              "ew_variance: a weight is not a number in [0, min(2/alpha, count) + 2]") ||
           !io.require(!(a.var_ < T(0)), "ew_variance: negative variance")) {
         return;
       }
@@ -835,8 +914,8 @@ struct state_access {
     io(a.last_t_);
     if constexpr (Io::loading) {
       if (!io.require(a.halflife_.count() > 0, "time_ema: the half-life is not > 0") ||
-          !io.require(a.old_wt_ >= T(0) && is_finite(a.old_wt_),
-                      "time_ema: the history's weight is not a finite number >= 0")) {
+          !io.require(a.old_wt_ >= T(0) && a.old_wt_ <= static_cast<T>(a.n_) + T(2),
+                      "time_ema: the history's weight is not a number in [0, count + 2]")) {
         return;
       }
     }
@@ -854,26 +933,37 @@ struct state_access {
       if (!io.require(a.p_ > T(0) && a.p_ < T(1), "quantile: p is not in (0, 1)")) {
         return;
       }
-      // The increments follow from p (as reset() sets them); positions are integers that count
-      // samples, strictly increasing from 0, and never beyond the samples seen.
+      // The increments follow from p (as reset() sets them). Positions count samples: finite
+      // integers from 0. While every marker height is a number, the heights are sorted and the
+      // positions strictly increasing, never beyond the samples seen — push() keeps both (a marker
+      // moves up exactly when the sample is below it, so unsorted heights would let positions
+      // cross). A NaN height (after ±Inf samples: ∞ − ∞) stays NaN, and with it these two invariants.
       using position = std::remove_reference_t<decltype(a.pos_[0])>;
       const auto p = static_cast<position>(a.p_);
       a.increment_ = {0, p / 2, p, (1 + p) / 2, 1};
-      bool ok = a.pos_[0] == position(0);
+      bool counts = a.pos_[0] == position(0);
+      bool numbers = true;
+      bool sorted = true;
       for (std::size_t i = 0; i < 5; ++i) {
         const position x = a.pos_[i];
-        ok = ok && x >= position(0) && x < position(9007199254740992.0) &&
-             x == static_cast<position>(static_cast<std::uint64_t>(x));
-        ok = ok && is_finite(a.desired_[i]);
+        counts = counts && x >= position(0) && x < position(9007199254740992.0) &&
+                 x == static_cast<position>(static_cast<std::uint64_t>(x)) && is_finite(a.desired_[i]);
+        numbers = numbers && a.q_[i] == a.q_[i];
         if (i > 0) {
-          ok = ok && a.pos_[i - 1] < x;
+          sorted = sorted && a.pos_[i - 1] < x && !(a.q_[i] < a.q_[i - 1]);
         }
       }
-      if (!io.require(ok, "quantile: a marker position is not a count (NaN, fractional, or out of order)")) {
+      if (!io.require(counts, "quantile: a marker position is not a count (NaN, negative or fractional)")) {
         return;
       }
-      io.require(a.n_ <= 5 ? a.pos_[4] == position(4) : a.pos_[4] < static_cast<position>(a.n_),
-                 "quantile: the marker positions disagree with the count");
+      if (a.n_ <= 5) {
+        io.require(a.pos_[1] == position(1) && a.pos_[2] == position(2) && a.pos_[3] == position(3) &&
+                       a.pos_[4] == position(4),
+                   "quantile: the marker positions disagree with the count");
+      } else if (numbers) {
+        io.require(sorted && a.pos_[4] < static_cast<position>(a.n_),
+                   "quantile: the markers are out of order or beyond the count");
+      }
     }
   }
 
