@@ -6,6 +6,7 @@
 #include <streamstats/version.hpp>
 
 #include <streamstats/autocorrelation.hpp>
+#include <streamstats/ddsketch.hpp>
 #include <streamstats/ema.hpp>
 #include <streamstats/ew_variance.hpp>
 #include <streamstats/extrema.hpp>
