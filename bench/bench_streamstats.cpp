@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <cstddef>
 
@@ -493,6 +494,27 @@ void register_core() {
     }
     return all.quantile(0.99);
   });
+
+  // time_window (issue 16): variance over 5 minutes in 60 buckets of 5 s, one sample per 10 ms;
+  // push alone, and push + a snapshot (O(Buckets) merges) every 100 samples (a 1 Hz dashboard)
+  add("time_window<variance,60>", "push", "streamstats", [](const double* p, std::size_t n) {
+    ss::time_window<ss::variance<double>, 60> w(std::chrono::minutes(5));
+    for (std::size_t i = 0; i < n; ++i) {
+      w.push(p[i], std::chrono::steady_clock::time_point(std::chrono::milliseconds(10 * i)));
+    }
+    return w.snapshot().sample_variance();
+  });
+  benchmark::RegisterBenchmark("time_window<variance,60>/snapshot/streamstats", [](benchmark::State& st) {
+    ss::time_window<ss::variance<double>, 60> w(std::chrono::minutes(5));
+    const auto& xs = samples(in_cache_n);
+    for (std::size_t i = 0; i < 60000; ++i) {  // 10 minutes at 100 Hz: every bucket occupied
+      w.push(xs[i], std::chrono::steady_clock::time_point(std::chrono::milliseconds(10 * i)));
+    }
+    for (auto _ : st) {
+      double v = w.snapshot().sample_variance();
+      benchmark::DoNotOptimize(v);
+    }
+  })->Unit(benchmark::kNanosecond);
 
   // weighted statistics (issue 16), the weights of bench_weight(i); the peer is Boost's
   add("weighted_mean", "push", "streamstats", [](const double* p, std::size_t n) {

@@ -18,6 +18,7 @@
 #include <streamstats/rolling_variance.hpp>
 #include <streamstats/sma.hpp>
 #include <streamstats/time_ema.hpp>
+#include <streamstats/time_window.hpp>
 #include <streamstats/variance.hpp>
 #include <streamstats/weighted_mean.hpp>
 #include <streamstats/weighted_variance.hpp>
