@@ -17,6 +17,7 @@
 #include <streamstats/rolling_extrema.hpp>
 #include <streamstats/rolling_variance.hpp>
 #include <streamstats/sma.hpp>
+#include <streamstats/state.hpp>
 #include <streamstats/time_ema.hpp>
 #include <streamstats/time_window.hpp>
 #include <streamstats/variance.hpp>
