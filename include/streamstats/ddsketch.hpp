@@ -64,6 +64,8 @@ struct cubic_log_mapping {
 // always gets its own slot), so any order of pushes and merges gives bit-identical bins.
 template <std::size_t Bins>
 class ddsketch_store {
+  friend struct detail::state_access;
+
  public:
   static constexpr auto span = static_cast<std::int64_t>(Bins);
 
@@ -208,6 +210,7 @@ class ddsketch_store {
 // α_this + α_other for those samples.
 template <class T, std::size_t Bins>
 class ddsketch {
+  friend struct detail::state_access;
   STREAMSTATS_REQUIRE_SCALAR(T);
   static_assert(Bins >= 2 && (Bins & (Bins - 1)) == 0,
                 "streamstats: ddsketch<T, Bins> needs Bins to be a power of two (e.g. 512, 1024, 2048)");

@@ -48,6 +48,7 @@ namespace streamstats {
 // holds no sample.
 template <class Acc, std::size_t Buckets, class Clock = std::chrono::steady_clock>
 class time_window {
+  friend struct detail::state_access;
   static_assert(Buckets >= 1, "streamstats: time_window<Acc, Buckets> needs at least one bucket");
 
  public:

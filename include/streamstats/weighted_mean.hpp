@@ -46,6 +46,7 @@ template <class T>
 // Mergeable exactly (Chan et al. with weights, see merge()).
 template <class T>
 class weighted_mean {
+  friend struct detail::state_access;
   STREAMSTATS_REQUIRE_SCALAR(T);
 
  public:

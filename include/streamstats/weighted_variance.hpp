@@ -41,6 +41,7 @@ namespace streamstats {
 // Mergeable exactly (Chan, Golub & LeVeque with weights, see merge()).
 template <class T>
 class weighted_variance {
+  friend struct detail::state_access;
   STREAMSTATS_REQUIRE_SCALAR(T);
 
  public:
