@@ -371,14 +371,14 @@ TEST_CASE("a state of another type, value type or template parameters is refused
 }
 
 TEST_CASE("inconsistent fields are refused with a reason, even with a valid checksum") {
-  // rolling_variance payload: n, size, head, m, since_recompute, nan, +inf, -inf, 1/m, shift, mean,
-  // M2, churn, then the window.
+  // rolling_variance payload: window length, then n, size, head, m, since_recompute, nan, +inf, -inf,
+  // 1/m, shift, mean, M2, churn, then the window's samples (p: after the window length).
   ss::rolling_variance<double, 8> rv;
   for (int i = 0; i < 20; ++i) {
     rv.push(i * 0.5);
   }
   const std::string rv_good = ss::save_state(rv);
-  const std::size_t p = payload_offset(rv_good);
+  const std::size_t p = payload_offset(rv_good) + 8;
   std::string b = rv_good;
   put_u64(b, p + 8, 7);  // a fill of 7 after 20 pushes
   require_load_error(reseal(b), ss::state_errc::invalid_field, rv, "fill disagrees with the count");
@@ -437,7 +437,7 @@ TEST_CASE("inconsistent fields are refused with a reason, even with a valid chec
     s.push(i);
   }
   const std::string s_good = ss::save_state(s);
-  const std::size_t sp = payload_offset(s_good);
+  const std::size_t sp = payload_offset(s_good) + 8;  // after the window length
   b = s_good;
   put_u64(b, sp, 7);  // count 7 with the write position of count 6
   require_load_error(reseal(b), ss::state_errc::invalid_field, s, "write position disagrees");

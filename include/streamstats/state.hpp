@@ -676,6 +676,15 @@ struct state_access {
 
   template <class T, std::size_t N, window_sum S, class Io>
   static void fields(sma<T, N, S>& a, Io& io) noexcept {
+    // The window length chosen at run time (≤ N) is a run-time parameter: first, and 1/window is
+    // derived from it rather than stored.
+    io(a.window_);
+    if constexpr (Io::loading) {
+      if (!io.require(a.window_ >= 1 && a.window_ <= N, "sma: the window length is not in [1, N]")) {
+        return;
+      }
+      a.inv_w_ = T(1) / static_cast<T>(a.window_);
+    }
     io(a.n_);
     io(a.head_);
     counts(a.nonfinite_, io);
@@ -683,11 +692,12 @@ struct state_access {
     io(a.comp_);
     io(a.fresh_);
     if constexpr (Io::loading) {
-      if (!io.require(a.head_ == a.n_ % N, "sma: the ring's write position disagrees with the count")) {
+      if (!io.require(a.head_ == a.n_ % a.window_,
+                      "sma: the ring's write position disagrees with the count")) {
         return;
       }
     }
-    const std::size_t size = a.n_ < N ? a.n_ : N;
+    const std::size_t size = a.n_ < a.window_ ? a.n_ : a.window_;
     io.items(a.ring_.data(), size, N);
     if constexpr (Io::loading) {
       if (!io.ok()) {
@@ -723,6 +733,14 @@ struct state_access {
 
   template <class T, std::size_t N, class Io>
   static void fields(rolling_variance<T, N>& a, Io& io) noexcept {
+    io(a.window_);  // the run-time window length (≤ N); 1/(window − 1) is derived from it
+    if constexpr (Io::loading) {
+      if (!io.require(a.window_ >= 1 && a.window_ <= N,
+                      "rolling_variance: the window length is not in [1, N]")) {
+        return;
+      }
+      a.inv_w_minus_1_ = rolling_variance<T, N>::inv_minus_1(a.window_);
+    }
     io(a.n_);
     io(a.size_);
     io(a.head_);
@@ -735,11 +753,11 @@ struct state_access {
     io(a.m2_);
     io(a.churn_);
     if constexpr (Io::loading) {
-      if (!io.require(a.size_ == (a.n_ < N ? a.n_ : N),
+      if (!io.require(a.size_ == (a.n_ < a.window_ ? a.n_ : a.window_),
                       "rolling_variance: the window's fill disagrees with the count") ||
-          !io.require(a.head_ == a.n_ % N,
+          !io.require(a.head_ == a.n_ % a.window_,
                       "rolling_variance: the ring's write position disagrees with the count") ||
-          !io.require(a.since_recompute_ < N,
+          !io.require(a.since_recompute_ < a.window_,
                       "rolling_variance: pushes since the last recomputation exceed the window") ||
           !io.require(a.m_ <= a.size_, "rolling_variance: more finite samples than the window holds") ||
           !io.require(a.m_ == 0 || same_bits(a.inv_m_, T(1) / static_cast<T>(a.m_)),
@@ -767,11 +785,12 @@ struct state_access {
 
   // A wedge of rolling_extrema: (head, length), then its live entries front to back.
   template <class T, class W, class Io, class Dominated>
-  static void wedge_fields(W& w, std::size_t n, std::size_t N, Io& io, Dominated dominated) noexcept {
+  static void wedge_fields(W& w, std::size_t n, std::size_t N, std::size_t window, Io& io,
+                           Dominated dominated) noexcept {
     io(w.head_);
     io(w.len_);
     if constexpr (Io::loading) {
-      if (!io.require(w.head_ < N && w.len_ <= N,
+      if (!io.require(w.head_ < N && w.len_ <= window,
                       "rolling_extrema: a wedge's head or length exceeds the window")) {
         return;
       }
@@ -782,7 +801,8 @@ struct state_access {
       io(w.positions_[slot]);
       if constexpr (Io::loading) {
         const std::size_t pos = w.positions_[slot];
-        if (!io.require(pos < n && n - pos <= N, "rolling_extrema: a wedge entry lies outside the window") ||
+        if (!io.require(pos < n && n - pos <= window,
+                        "rolling_extrema: a wedge entry lies outside the window") ||
             !io.require(w.values_[slot] == w.values_[slot], "rolling_extrema: NaN in a wedge")) {
           return;
         }
@@ -799,6 +819,13 @@ struct state_access {
 
   template <class T, std::size_t N, class Io>
   static void fields(rolling_extrema<T, N>& a, Io& io) noexcept {
+    io(a.window_);  // the run-time window length (≤ N; the wedge rings keep N slots)
+    if constexpr (Io::loading) {
+      if (!io.require(a.window_ >= 1 && a.window_ <= N,
+                      "rolling_extrema: the window length is not in [1, N]")) {
+        return;
+      }
+    }
     io(a.n_);
     io(a.last_nan_);
     if constexpr (Io::loading) {
@@ -806,8 +833,8 @@ struct state_access {
         return;
       }
     }
-    wedge_fields<T>(a.min_, a.n_, N, io, [](T back, T v) { return back >= v; });
-    wedge_fields<T>(a.max_, a.n_, N, io, [](T back, T v) { return back <= v; });
+    wedge_fields<T>(a.min_, a.n_, N, a.window_, io, [](T back, T v) { return back >= v; });
+    wedge_fields<T>(a.max_, a.n_, N, a.window_, io, [](T back, T v) { return back <= v; });
     if constexpr (Io::loading) {
       if (io.ok() && a.n_ > 0 && a.last_nan_ != a.n_) {
         // The newest sample is a number: it is the back of both wedges.

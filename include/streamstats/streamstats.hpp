@@ -6,6 +6,7 @@
 #include <streamstats/version.hpp>
 
 #include <streamstats/autocorrelation.hpp>
+#include <streamstats/ddsketch.hpp>
 #include <streamstats/ema.hpp>
 #include <streamstats/ew_variance.hpp>
 #include <streamstats/extrema.hpp>
@@ -18,6 +19,7 @@
 #include <streamstats/sma.hpp>
 #include <streamstats/state.hpp>
 #include <streamstats/time_ema.hpp>
+#include <streamstats/time_window.hpp>
 #include <streamstats/variance.hpp>
 #include <streamstats/weighted_mean.hpp>
 #include <streamstats/weighted_variance.hpp>
