@@ -135,9 +135,6 @@ scores run_config(const std::string& name, settings& s, const std::vector<row>& 
     c.span = s.num("rank_span", c.span);
     c.learning = static_cast<std::size_t>(s.num("learning", static_cast<double>(c.learning)));
     c.alert_p = s.num("alert_p", c.alert_p);
-    c.min_z = s.num("min_z", c.min_z);
-    c.cooldown = static_cast<std::size_t>(s.num("alert_cooldown", static_cast<double>(c.cooldown)));
-    c.rank_alerts = s.num("rank_alerts", 0.0) != 0.0;
     const auto o = zscore_options_from(s);
     switch (static_cast<int>(s.num("window", 64))) {
       case 64:

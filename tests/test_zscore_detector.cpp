@@ -293,12 +293,9 @@ TEST_CASE("anomaly_detector is default-constructible, uses the rolling 64-sample
   CHECK(plain.options().threshold == 4.5);
   CHECK(plain.options().warmup == 30);
   CHECK(plain.calibration().learning == 200);
-  CHECK_FALSE(plain.calibration().rank_alerts);
-  // The rank-alert configuration (NAB's best for alerts): after 300 samples of ±1 the window holds
-  // the last 200: sd = sqrt(200/199).
-  streamstats::calibration_options c;
-  c.rank_alerts = true;
-  streamstats::anomaly_detector<double, 200> d(zscore_options{}, c);
+  CHECK(plain.calibration().alert_p == 0.01);
+  // The 200-sample window: after 300 samples of ±1 it holds the last 200, sd = sqrt(200/199).
+  streamstats::anomaly_detector<double, 200> d;
   for (int i = 0; i < 300; ++i) {
     (void)d.push(i % 2 == 0 ? 1.0 : -1.0);
   }
@@ -307,8 +304,8 @@ TEST_CASE("anomaly_detector is default-constructible, uses the rolling 64-sample
   const auto r = d.push(5.0);
   CHECK(r.z == Approx(5.0 / sd).epsilon(1e-12));
   // |z| ≈ 5 was never seen (every earlier |z| is ≈ 1): p is the smallest there is, 1 / n_eff with
-  // n_eff = (1 − d^299)/(1 − d) ≈ 226 effective samples (d = 1 − 2/1001), and it alerts although
-  // p > alert_p (0.004): n_eff is below the full memory (span + 1)/2, which the rule accounts for.
+  // n_eff = (1 − d^299)/(1 − d) ≈ 226 effective samples (d = 1 − 2/1001); p · n_eff / 500.5 is
+  // below alert_p (0.01): the veto lets it through.
   CHECK(r.anomaly);
   CHECK(r.new_episode);
   CHECK(std::exp(r.log_p) == Approx(1.0 / 226.0).epsilon(0.01));
@@ -317,6 +314,36 @@ TEST_CASE("anomaly_detector is default-constructible, uses the rolling 64-sample
   o.threshold = 6.0;
   const streamstats::anomaly_detector<float> custom(o);
   CHECK(custom.options().threshold == 6.0);
+}
+
+TEST_CASE("anomaly_detector stops alarming on what recurs: the rank's veto", "[detector][calibration]") {
+  // ±1 with a spike of 8 every 25 samples (4% of samples): |z| ≈ 7 each time, beyond the threshold,
+  // but after the first few it is not "rarer than 1 in 100" on this series. Over the last 1000
+  // samples zscore_detector flags all 40 spikes; anomaly_detector none, and with alert_p = 1 (no
+  // veto) all 40 again.
+  streamstats::anomaly_detector<double> d;
+  streamstats::calibration_options off;
+  off.alert_p = 1.0;
+  streamstats::anomaly_detector<double> no_veto(zscore_options{}, off);
+  std::size_t late = 0;
+  std::size_t late_z = 0;
+  std::size_t late_no_veto = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const double x = i % 25 == 24 ? 8.0 : (i % 2 == 0 ? 1.0 : -1.0);
+    const auto r = d.push(x);
+    const auto n = no_veto.push(x);
+    if (i >= 1000) {
+      late += r.anomaly ? 1U : 0U;
+      late_no_veto += n.anomaly ? 1U : 0U;
+    }
+    if (i == 999) {
+      late_z = d.zscore().anomalies();
+    }
+  }
+  late_z = d.zscore().anomalies() - late_z;
+  CHECK(late_z == 40);
+  CHECK(late_no_veto == 40);
+  CHECK(late == 0);
 }
 
 TEST_CASE("during its learning period anomaly_detector alerts on |z| > threshold with the Gaussian score",

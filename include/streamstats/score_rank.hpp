@@ -60,6 +60,19 @@ class score_rank {
     return log_p_at(pos, bin_at(pos));
   }
 
+  // ln p counting the whole bin of `raw` as "at least as large" (to within a bin, 28% of raw with
+  // the default width): never below log_p(raw), and what a recurrence test wants — a value that
+  // repeats exactly (a square wave's edge) sits anywhere in its bin, and interpolation would count
+  // only the part of its earlier copies above that point.
+  [[nodiscard]] T log_p_bin(T raw) const noexcept {
+    if (raw != raw) {
+      return T(0);
+    }
+    const T pos = position(raw);
+    const std::size_t b = bin_at(pos);
+    return log_p_at(static_cast<T>(b), b);
+  }
+
   [[nodiscard]] std::size_t count() const noexcept { return count_; }
   // The effective number of samples ranked against, the next one included: (Σw + w_new) / w_new,
   // n + 1 at first, then up to (span + 1) / 2. p is never below its inverse.
@@ -91,7 +104,7 @@ class score_rank {
     // Within its bin the sample is placed by linear interpolation of the weight (the bin's mass is
     // taken as spread evenly over it), so p is continuous in raw rather than a staircase; the open
     // last bin counts half. The sample itself is counted with the weight it will get: 0 < p ≤ 1.
-    const T into = b == Bins - 1 ? T(0.5) : pos - static_cast<T>(b);
+    const T into = b == Bins - 1 ? (pos == static_cast<T>(b) ? T(0) : T(0.5)) : pos - static_cast<T>(b);
     const T w_new = unit_ / decay_;
     const T p = (above + (T(1) - into) * weights_[b] + w_new) / (total_ + w_new);
     return p < T(1) ? std::log(p) : T(0);

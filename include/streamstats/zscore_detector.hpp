@@ -53,9 +53,6 @@ struct zscore_options {
   // baseline is reset and re-learnt from the last `relearn_after` samples (all at the new level),
   // then warms up again. 0 disables it; at most max_relearn (the constructor refuses more).
   std::size_t relearn_after = 16;
-  // And |z| (on the side that counts) must exceed min_z: on a quiet Gaussian series the rank alone
-  // would flag every |z| beyond ≈ 3.5 (a false alert per ~2000 samples). 0 disables.
-  double min_z = 4.0;
   // An alert episode ends after this many consecutive normal samples, so one long excursion that
   // crosses the threshold on and off is one episode (one new_episode), not dozens.
   std::size_t cooldown = 10;
@@ -341,25 +338,15 @@ struct calibration_options {
   // three days of 5-minute data, long against an anomaly and short against a change of regime.
   double span = 1000.0;
   // Samples before the rank is used. Until then score() is the Gaussian tail score of z and the
-  // anomaly rule is |z| > zscore_options::threshold (one-sided per `side`), as zscore_detector's.
+  // anomaly rule is zscore_detector's alone.
   std::size_t learning = 200;
-  // After learning: an anomaly when p, the recent fraction of |z| at least this large, is below
-  // alert_p (while the rank's memory still fills, below alert_p × the fraction filled). The smallest p there
-  // is, "larger than anything in the last ~span samples", is about 2 / (span + 1) = 0.002, so 0.004 flags
-  // what is unseen or nearly so.
-  double alert_p = 0.004;
-  // And |z| (on the side that counts) must exceed min_z: on a quiet Gaussian series the rank alone
-  // would flag every |z| beyond ≈ 3.5 (a false alert per ~2000 samples). 0 disables.
-  double min_z = 4.0;
-  // An alert episode ends after this many consecutive normal samples (NAB-style series: one incident
-  // often crosses and re-crosses the line for tens of samples). Only with rank_alerts.
-  std::size_t cooldown = 50;
-  // false (default): `anomaly` and the episodes are zscore_detector's (|z| > threshold, its
-  // cool-down), and only score() is calibrated. true: after learning, the anomaly rule is the rank
-  // rule above (alert_p, min_z, cooldown). The rank rule stops alarming on what recurs (a daily jump,
-  // a square wave's edges) and wins on NAB's real series, but it also stops alarming on spikes that
-  // recur every few hundred samples (README, "Anomaly detection": both are measured).
-  bool rank_alerts = false;
+  // After learning, a sample with |z| > zscore_options::threshold is an anomaly only when p, the
+  // recent (weighted) fraction of |z| at least as large, is below alert_p: "beyond the threshold AND
+  // rarer than 1 in 100 on this series". What recurs more often than that — a daily jump, a square
+  // wave's edges, the routine 5σ of heavy-tailed counts — stops alarming, while spikes a few hundred
+  // samples apart still alarm. While the rank's memory fills, p is compared with alert_p × the
+  // fraction filled (p cannot fall below 1 / the samples seen). 1 turns the veto off.
+  double alert_p = 0.01;
 };
 
 template <class T>
@@ -384,15 +371,16 @@ struct anomaly_result {
 
 // The recommended detector. A z-score against the last Window = 64 samples (zscore_detector over
 // rolling_variance<T, Window>, its σ floored at the data's resolution so that flat and quantised
-// stretches do not make every step infinitely unlikely), alerting on |z| > threshold, with a score()
-// calibrated by the rank of |z| among the series' own recent |z| (score_rank, span 1000): score()
-// means "rarer than p on this series", so one threshold on it serves every series, and what recurs
-// (a daily jump, heavy-tailed counts) stops looking extreme. With calibration_options::rank_alerts
-// the alerts follow the rank too (see there). Measured on NAB's development split and on the
-// synthetic bed (README, "Anomaly detection"; tests/test_detector_bed.cpp).
-// The first calibration_options::learning samples score with the Gaussian tail of z.
+// stretches do not make every step infinitely unlikely), calibrated by the rank of |z| among the
+// series' own recent |z| (score_rank, span 1000 samples):
+//   score()  anomaly_score of that rank p: "rarer than p on this series", so one threshold on it
+//            serves every series (NAB scores it that way);
+//   anomaly  |z| > threshold AND p < alert_p (0.01): what recurs on this series — a daily jump, a
+//            square wave's edges, the routine 5σ of heavy-tailed counts — stops alarming.
+// The first calibration_options::learning samples use the Gaussian tail score and |z| alone.
 // baseline(), options() (threshold, min_stddev, side) describe the z-score part: the band
 // baseline().mean() ± threshold · baseline().stddev() is where |z| stays below the threshold.
+// Measured on NAB's development split and the synthetic bed (README, "Anomaly detection").
 // Memory: Window samples, 64 of re-learn buffer, 64 histogram bins; no allocation; O(1).
 template <class T, std::size_t Window = 64>
 class anomaly_detector {
@@ -410,7 +398,9 @@ class anomaly_detector {
       : zscore_(baseline_type{}, options),
         rank_(static_cast<T>(checked(calibration).span)),
         calibration_(calibration),
-        log_alert_p_(static_cast<T>(std::log(calibration.alert_p))) {}
+        log_alert_p_(calibration.alert_p >= 1.0 ? detail::infinity<T>()
+                                                : static_cast<T>(std::log(calibration.alert_p))),
+        full_(static_cast<T>((calibration.span + 1.0) / 2.0)) {}
 
   result_type push(const T& x) noexcept {
     const auto r = zscore_.push(x);
@@ -423,31 +413,26 @@ class anomaly_detector {
         side == zscore_side::both ? (r.z < T(0) ? -r.z : r.z) : (side == zscore_side::upper ? r.z : -r.z);
     const bool warm = rank_.count() >= calibration_.learning;
     T log_p = T(0);
-    bool anomaly = false;
+    bool anomaly = r.anomaly;
     if (warm) {
       log_p = raw > T(0) ? rank_.log_p(raw) : T(0);
-      // p · n_eff < alert_p · n_full: "fewer than alert_p · (span + 1)/2 (≈ 2) weighted recent samples
-      // were this extreme", the same test as p < alert_p once the memory is full, and one that can
-      // pass while it still fills (p cannot go below 1/n_eff).
-      const T full = static_cast<T>((calibration_.span + 1.0) / 2.0);
+      // p · n_eff / n_full < alert_p, n_full = (span + 1)/2: the same test as p < alert_p once the
+      // memory is full, and one that can pass while it fills.
+      // The veto counts the whole bin (score_rank::log_p_bin): an exact repeat is a recurrence.
       const T n_eff = rank_.effective_count();
-      anomaly = r.status == zscore_status::scored && raw > static_cast<T>(calibration_.min_z) &&
-                log_p + std::log(n_eff < full ? n_eff / full : T(1)) < log_alert_p_;
+      anomaly = anomaly && raw > T(0) &&
+                rank_.log_p_bin(raw) + std::log(n_eff < full_ ? n_eff / full_ : T(1)) < log_alert_p_;
     } else {
       log_p = r.z == r.z ? log_tail(r.z, side) : T(0);
-      anomaly = r.anomaly;
     }
     if (r.z == r.z) {
       (void)rank_.push(raw > T(0) ? raw : T(0));
-    }
-    if (!calibration_.rank_alerts) {
-      return {r.z, r.anomaly, r.new_episode, r.episode, r.status, side, log_p};
     }
     bool new_episode = false;
     if (anomaly) {
       new_episode = episodes_.flag(0);
     } else {
-      episodes_.calm(calibration_.cooldown);
+      episodes_.calm(zscore_.options().cooldown);
     }
     return {r.z, anomaly, new_episode, episodes_.current(), r.status, side, log_p};
   }
@@ -455,16 +440,10 @@ class anomaly_detector {
 
   [[nodiscard]] std::size_t count() const noexcept { return zscore_.count(); }
   [[nodiscard]] std::size_t rejected() const noexcept { return zscore_.rejected(); }
-  // Samples flagged and alert episodes opened (by the rank rule with rank_alerts, else by the z rule).
-  [[nodiscard]] std::size_t anomalies() const noexcept {
-    return calibration_.rank_alerts ? episodes_.anomalies : zscore_.anomalies();
-  }
-  [[nodiscard]] std::uint64_t episodes() const noexcept {
-    return calibration_.rank_alerts ? episodes_.episode : zscore_.episodes();
-  }
-  [[nodiscard]] bool in_episode() const noexcept {
-    return calibration_.rank_alerts ? episodes_.open : zscore_.in_episode();
-  }
+  // Samples flagged and alert episodes opened (the z rule with the rank's veto).
+  [[nodiscard]] std::size_t anomalies() const noexcept { return episodes_.anomalies; }
+  [[nodiscard]] std::uint64_t episodes() const noexcept { return episodes_.episode; }
+  [[nodiscard]] bool in_episode() const noexcept { return episodes_.open; }
   // Re-learns of the z-score baseline after lasting shifts.
   [[nodiscard]] std::size_t relearns() const noexcept { return zscore_.relearns(); }
   [[nodiscard]] const baseline_type& baseline() const noexcept { return zscore_.baseline(); }
@@ -499,12 +478,8 @@ class anomaly_detector {
           "streamstats::anomaly_detector: calibration span must be a finite number >= 1, got " +
           std::to_string(c.span));
     }
-    if (!(c.min_z >= 0.0) || !detail::is_finite(c.min_z)) {
-      throw std::invalid_argument("streamstats::anomaly_detector: min_z must be a finite number >= 0, got " +
-                                  std::to_string(c.min_z));
-    }
-    if (!(c.alert_p > 0.0 && c.alert_p < 1.0)) {
-      throw std::invalid_argument("streamstats::anomaly_detector: alert_p must be in (0, 1), got " +
+    if (!(c.alert_p > 0.0 && c.alert_p <= 1.0)) {
+      throw std::invalid_argument("streamstats::anomaly_detector: alert_p must be in (0, 1], got " +
                                   std::to_string(c.alert_p));
     }
     return c;
@@ -513,7 +488,8 @@ class anomaly_detector {
   zscore_type zscore_;
   score_rank<T> rank_;
   calibration_options calibration_{};
-  T log_alert_p_ = T(0);
+  T log_alert_p_ = T(0);  // +Inf when alert_p = 1 (no veto)
+  T full_ = T(1);         // (span + 1)/2: the effective sample count of a full memory
   detail::episode_tracker episodes_{};
 };
 
