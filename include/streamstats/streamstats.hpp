@@ -16,6 +16,7 @@
 #include <streamstats/quantile.hpp>
 #include <streamstats/rolling_extrema.hpp>
 #include <streamstats/rolling_variance.hpp>
+#include <streamstats/score_rank.hpp>
 #include <streamstats/sma.hpp>
 #include <streamstats/state.hpp>
 #include <streamstats/time_ema.hpp>
