@@ -72,9 +72,10 @@ class raw_client {
     if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
       die("connect");
     }
-    const std::string req = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
-                            "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    const std::string req =
+        "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+        "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
     if (send(fd_, req.data(), req.size(), 0) != static_cast<ssize_t>(req.size())) {
       die("send handshake");
     }
@@ -357,8 +358,8 @@ int main(int argc, char** argv) {
     }
   }
   const double send_s = seconds_since(t0);
-  const std::string end = request(prod, &sub, "{\"type\":\"snapshot\",\"stream\":\"load\",\"id\":\"end\"}", "end", 180,
-                                  on_sub);
+  const std::string end =
+      request(prod, &sub, "{\"type\":\"snapshot\",\"stream\":\"load\",\"id\":\"end\"}", "end", 180, on_sub);
   const double elapsed = seconds_since(t0);
   const double counted = number_field(end, "count") - 1;  // minus the seed sample
   if (counted != static_cast<double>(sent)) {
@@ -427,10 +428,11 @@ int main(int argc, char** argv) {
     wait_io({&lsub}, 10);
     lsub.read(on_lsub);
   }
-  std::printf("messages=%zu send_s=%.3f elapsed_s=%.3f msgs_per_s=%.1f sub_msgs=%zu rate=%.0f spikes=%zu "
-              "alerts=%zu p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f\n",
-              sent, send_s, elapsed, msgs_per_s, sub_msgs, o.rate, spikes, alerts, percentile(lat_us, 0.5),
-              percentile(lat_us, 0.9), percentile(lat_us, 0.99),
-              lat_us.empty() ? std::nan("") : *std::max_element(lat_us.begin(), lat_us.end()));
+  std::printf(
+      "messages=%zu send_s=%.3f elapsed_s=%.3f msgs_per_s=%.1f sub_msgs=%zu rate=%.0f spikes=%zu "
+      "alerts=%zu p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f\n",
+      sent, send_s, elapsed, msgs_per_s, sub_msgs, o.rate, spikes, alerts, percentile(lat_us, 0.5),
+      percentile(lat_us, 0.9), percentile(lat_us, 0.99),
+      lat_us.empty() ? std::nan("") : *std::max_element(lat_us.begin(), lat_us.end()));
   return lat_us.size() == spikes ? 0 : 3;
 }
