@@ -270,6 +270,8 @@ export class StreamstatsClient {
     this.answered = false;
     ws.binaryType = 'arraybuffer';
     ws.onopen = () => {
+      // Every stream's next snapshot is a resync point, "*" subscriptions' included.
+      for (const t of this.trackers.values()) t.resync = true;
       this.#emit('open', { attempt: this.attempt });
       for (const stream of this.streams) this.#sendSubscribe(stream);
       if (this.unacked.size > 0) {

@@ -235,6 +235,9 @@ class Subscriber:
                     self._ws = ws
                     self._pending.clear()
                     self._retry_at.clear()
+                    # Every stream's next snapshot is a resync point, "*" subscriptions' included.
+                    for tracker in self.trackers.values():
+                        tracker.resync = True
                     yield {"type": "connected", "url": self.url, "attempt": attempt}
                     for stream in list(self.streams):
                         await self._send_subscribe(stream)

@@ -10,7 +10,7 @@ What it proves, over 127.0.0.1, every wait bounded:
     value, and an undisturbed subscription reports no gap and no restart;
  2. a network drop (a proxy cuts the subscriber's connection, the server stays up): the subscriber
     reconnects, resubscribes and reports the gap [300, 400) — exactly the samples pushed while it was
-    away, which contain the alert it did not receive;
+    away, which contain the alert it did not receive; a "*" subscriber reports the same gap;
  3. a server restart (SIGKILL, a new process on the same port): the producer reconnects and delivers
     what was pushed while the server was down; the subscriber reports `restart` (count 400 → 50) and
     the gap [0, 50), then gets live snapshots (exact mean) and alerts of the new epoch;
@@ -105,19 +105,22 @@ async def scenario(server_cmd):
     producer = Producer(url, backoff=FAST, on_event=prod_log.add)
     producer.start()
     subscriber = Subscriber(sub_url, ["rt"], backoff=FAST, poll_interval=0.1)
+    wild_log = EventLog()
+    wild = Subscriber(sub_url, ["*"], backoff=FAST)  # every stream: resynced on reconnect too
 
-    async def consume():
-        async for ev in subscriber:
-            sub_log.add(ev)
+    async def consume(sub, log):
+        async for ev in sub:
+            log.add(ev)
 
-    sub_task = None
+    sub_task = wild_task = None
     try:
         # ---- 1. round trip ----
         xs = [rng.gauss(10.0, 2.0) for _ in range(300)]
         xs[200] = 70.0  # 30 sigma: one alert, index 200
         producer.push("rt", xs[0])
         await producer.flush(10)
-        sub_task = asyncio.ensure_future(consume())
+        sub_task = asyncio.ensure_future(consume(subscriber, sub_log))
+        wild_task = asyncio.ensure_future(consume(wild, wild_log))
         await sub_log.wait_for(lambda e: e["type"] == "snapshot" and e["count"] == 1, 10, what="first snapshot")
         i = 1
         while i < len(xs):
@@ -131,6 +134,7 @@ async def scenario(server_cmd):
         alert = await sub_log.wait_for(lambda e: e["type"] == "alert", 10, what="the spike's alert")
         check(alert["index"] == 200 and alert["value"] == 70.0 and alert["z"] > 4.5, f"alert: {alert}")
         check(not sub_log.of("gap") and not sub_log.of("restart"), "no gap or restart on a live subscription")
+        await wild_log.wait_for(lambda e: e["type"] == "snapshot" and e["count"] == 300, 10, what="'*' snapshot 300")
         print("py_clients: round trip ok")
 
         # ---- 2. network drop, server up: a gap, exactly ----
@@ -149,6 +153,9 @@ async def scenario(server_cmd):
         check(not sub_log.of("alert", mark), "the alert of index 350 was not delivered")
         check(not sub_log.of("restart", mark), "a network drop is not a restart")
         check(len(sub_log.of("connected", mark)) == 1, "one reconnect")
+        wgap = await wild_log.wait_for(lambda e: e["type"] == "gap", 10, what="the '*' subscriber's gap")
+        check((wgap["stream"], wgap["from_index"], wgap["to_index"]) == ("rt", 300, 400), f"'*' gap: {wgap}")
+        await wild.close()
         print("py_clients: gap ok")
 
         # ---- 3. server restart under connected clients: new epoch, count dropped ----
@@ -198,9 +205,11 @@ async def scenario(server_cmd):
         print("py_clients: stream_gone ok")
     finally:
         await subscriber.close()
-        if sub_task is not None:
-            sub_task.cancel()
-            await asyncio.gather(sub_task, return_exceptions=True)
+        await wild.close()
+        for task in (sub_task, wild_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await producer.close()
         await proxy.cut()
         server.stop()
