@@ -16,6 +16,9 @@
 #include <streamstats/rolling_extrema.hpp>
 #include <streamstats/rolling_variance.hpp>
 #include <streamstats/sma.hpp>
+#include <streamstats/state.hpp>
 #include <streamstats/time_ema.hpp>
 #include <streamstats/variance.hpp>
+#include <streamstats/weighted_mean.hpp>
+#include <streamstats/weighted_variance.hpp>
 #include <streamstats/zscore_detector.hpp>

@@ -114,6 +114,7 @@ struct zscore_result {
 // Not allocating, copyable, O(1) per sample (a re-learn replays at most max_relearn samples).
 template <class Baseline>
 class zscore_detector {
+  friend struct detail::state_access;
  public:
   using baseline_type = Baseline;
   using value_type = typename Baseline::value_type;
