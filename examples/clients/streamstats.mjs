@@ -184,10 +184,12 @@ export class StreamstatsClient {
     if (this.connected) this.ws.send(JSON.stringify({ type: 'unsubscribe', stream }));
   }
 
-  // Queues one sample or an array of samples for a stream.
+  // Queues one sample or an array of samples for a stream; throws RangeError for NaN or ±Infinity.
   push(stream, values) {
     const vals = Array.isArray(values) ? values.map(Number) : [Number(values)];
     if (vals.length === 0) return;
+    // JSON has no NaN/Infinity (JSON.stringify would send null): refuse them here, queue nothing.
+    if (!vals.every(Number.isFinite)) throw new RangeError('samples must be finite numbers');
     const last = this.queue[this.queue.length - 1];
     if (last && last.stream === stream) last.values.push(...vals);
     else this.queue.push({ stream, values: vals });

@@ -39,6 +39,7 @@ import asyncio
 import collections
 import itertools
 import json
+import math
 import random
 import urllib.parse
 from dataclasses import dataclass
@@ -329,10 +330,16 @@ class Producer:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     def push(self, stream: str, values: Union[float, Iterable[float]], t: Optional[float] = None) -> None:
-        """Queues one sample or several; `t` (Unix seconds) is the time of the first one."""
+        """Queues one sample or several; `t` (Unix seconds) is the time of the first one.
+
+        Raises ValueError for NaN or ±Inf (JSON cannot carry them); nothing is queued then.
+        """
         vals = [float(values)] if isinstance(values, (int, float)) else [float(v) for v in values]
         if not vals:
             return
+        if not all(math.isfinite(v) for v in vals):
+            # JSON has no NaN/Inf: json.dumps would write a token the server cannot parse.
+            raise ValueError("samples must be finite numbers")
         if t is None and self._queue and self._queue[-1][0] == stream and self._queue[-1][2] is None:
             self._queue[-1][1].extend(vals)
         else:

@@ -5,7 +5,8 @@
 // Over 127.0.0.1, every wait bounded (the same scenario as tests/clients/test_python_clients.py):
 //  1. round trip: push → server → subscriber; count, mean, stddev, min, max, sma, ema equal the
 //     definitions computed here (rel 1e-12); the spike's alert has its exact index and value; no gap
-//     and no restart on a live subscription;
+//     and no restart on a live subscription; push(NaN) throws; a refused batch is reported, flush()
+//     still resolves;
 //  2. a network drop (a proxy cuts the subscriber, the server stays up): reconnect, resubscribe,
 //     'gap' [300, 400) exactly, and the alert inside it was not delivered;
 //  3. SIGKILL of the server and a new one on the same port: the producer reconnects and delivers
@@ -57,6 +58,14 @@ async function scenario(command) {
     let alert = await log.waitFor((e) => e.type === 'alert', 10000, 0, 'the alert');
     assert.ok(alert.index === 200 && alert.value === 70 && alert.z > 4.5, JSON.stringify(alert));
     assert.equal(log.of('gap').length + log.of('restart').length, 0, 'no gap or restart while live');
+    // NaN cannot travel in JSON: refused at push(). A batch the server refuses (|x| > 1e60) is
+    // reported and counted, not resent, and flush() resolves.
+    assert.throws(() => producer.push('rt', [1, NaN]), RangeError);
+    assert.equal(producer.pending, 0);
+    producer.push('rt', [1, 1e61]);
+    await producer.flush(10000);
+    assert.deepEqual([producer.stats.rejected, producer.stats.acked], [2, 300]);
+    assert.deepEqual(plog.of('error').map((e) => e.code), ['out_of_range']);
     console.log('js_client: round trip ok');
 
     // ---- 2. network drop, the server stays up ----

@@ -7,7 +7,8 @@
 What it proves, over 127.0.0.1, every wait bounded:
  1. round trip: Producer → server → Subscriber; the snapshot's count, mean, stddev, min, max, sma,
     ema equal NumPy's on the same samples (rel 1e-12), the spike's alert carries its exact index and
-    value, and an undisturbed subscription reports no gap and no restart;
+    value, and an undisturbed subscription reports no gap and no restart; push(NaN) raises; a batch
+    the server refuses is reported and flush() still returns;
  2. a network drop (a proxy cuts the subscriber's connection, the server stays up): the subscriber
     reconnects, resubscribes and reports the gap [300, 400) — exactly the samples pushed while it was
     away, which contain the alert it did not receive; a "*" subscriber reports the same gap;
@@ -134,6 +135,19 @@ async def scenario(server_cmd):
         alert = await sub_log.wait_for(lambda e: e["type"] == "alert", 10, what="the spike's alert")
         check(alert["index"] == 200 and alert["value"] == 70.0 and alert["z"] > 4.5, f"alert: {alert}")
         check(not sub_log.of("gap") and not sub_log.of("restart"), "no gap or restart on a live subscription")
+        # NaN cannot travel in JSON: refused at push(), nothing queued. A batch the server refuses
+        # (|x| > 1e60: out_of_range) is reported and counted, not resent, and flush() returns.
+        try:
+            producer.push("rt", [1.0, float("nan")])
+            check(False, "push(NaN) must raise")
+        except ValueError:
+            pass
+        check(producer.pending == 0, "nothing queued by a refused push")
+        producer.push("rt", [1.0, 1e61])
+        await producer.flush(10)
+        check(producer.rejected == 2 and producer.acked == 300, f"rejected {producer.rejected}, acked {producer.acked}")
+        err = [e for e in prod_log.events if e.get("type") == "error"]
+        check(len(err) == 1 and err[0]["code"] == "out_of_range", f"the refusal is reported: {err}")
         await wild_log.wait_for(lambda e: e["type"] == "snapshot" and e["count"] == 300, 10, what="'*' snapshot 300")
         print("py_clients: round trip ok")
 
