@@ -51,6 +51,18 @@ double window_loop(const double* p, std::size_t n, Q query) {
   return sink;
 }
 
+// window_loop for a window whose length is chosen at run time (constructed with `window`).
+template <class A, class Q>
+double window_loop_sized(const double* p, std::size_t n, std::size_t window, Q query) {
+  A a(window);
+  double sink = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    a.push(p[i]);
+    sink += query(a);
+  }
+  return sink;
+}
+
 // --- hand-written limits ------------------------------------------------------------------------
 
 // `s += x`: one loop-carried add per sample. At -O2 without -ffast-math GCC may not reorder the
@@ -434,6 +446,36 @@ void register_core() {
 
   add("sma64", "push+value", "limit", limit_ring_sma<64>);
   add("rolling_variance64", "push+variance", "limit", limit_ring_variance<64>);
+
+  // weighted statistics (issue 16), the weights of bench_weight(i); the peer is Boost's
+  add("weighted_mean", "push", "streamstats", [](const double* p, std::size_t n) {
+    ss::weighted_mean<double> a;
+    for (std::size_t i = 0; i < n; ++i) {
+      a.push(p[i], bench_weight(i));
+    }
+    return a.mean();
+  });
+  add("weighted_variance", "push", "streamstats", [](const double* p, std::size_t n) {
+    ss::weighted_variance<double> a;
+    for (std::size_t i = 0; i < n; ++i) {
+      a.push(p[i], bench_weight(i));
+    }
+    return a.population_variance();
+  });
+
+  // run-time window lengths (issue 16): a window of 64 chosen at construction in a ring of
+  // capacity 4096, beside the compile-time rows above (same group, impl "streamstats-runtime")
+  add("sma64", "push+value", "streamstats-runtime", [](const double* p, std::size_t n) {
+    return window_loop_sized<ss::sma<double, 4096>>(p, n, 64, [](auto& a) { return a.value(); });
+  });
+  add("rolling_variance64", "push+variance", "streamstats-runtime", [](const double* p, std::size_t n) {
+    return window_loop_sized<ss::rolling_variance<double, 4096>>(p, n, 64,
+                                                                 [](auto& a) { return a.sample_variance(); });
+  });
+  add("rolling_extrema64", "push+min+max", "streamstats-runtime", [](const double* p, std::size_t n) {
+    return window_loop_sized<ss::rolling_extrema<double, 4096>>(p, n, 64,
+                                                                [](auto& a) { return a.max() - a.min(); });
+  });
 }
 
 }  // namespace streamstats_bench

@@ -42,6 +42,8 @@
 #include <streamstats/sma.hpp>
 #include <streamstats/time_ema.hpp>
 #include <streamstats/variance.hpp>
+#include <streamstats/weighted_mean.hpp>
+#include <streamstats/weighted_variance.hpp>
 #include <streamstats/zscore_detector.hpp>
 
 #include <array>
@@ -244,6 +246,8 @@ enum class state_kind : unsigned char {
   anomaly_detector = 15,
   covariance = 16,
   mahalanobis_detector = 17,
+  weighted_mean = 18,
+  weighted_variance = 19,
 };
 
 [[nodiscard]] constexpr const char* state_kind_name(unsigned kind) noexcept {
@@ -382,8 +386,11 @@ class state_reader {
         x = static_cast<X>(v);
       }
     } else if constexpr (std::is_integral_v<X>) {
+      // Every unsigned field is a count or a position. Below 2^62 on load: no stream gets there
+      // (centuries at a sample per ns), and a count near 2^64 would wrap on a later push.
       const std::uint64_t v = get(8);
-      if (require(v <= std::numeric_limits<X>::max(), "an integer field is out of its type's range")) {
+      if (require(v <= std::numeric_limits<X>::max() && v < (std::uint64_t{1} << 62),
+                  "a count or position is not below 2^62")) {
         x = static_cast<X>(v);
       }
     } else if constexpr (std::is_same_v<X, double>) {
@@ -573,6 +580,15 @@ struct state_access {
     w.put(anomaly_detector<T>::window, 8);
   }
 
+  template <class W, class T>
+  static void tag(W& w, state_type<weighted_mean<T>>) noexcept {
+    head<W, T>(w, state_kind::weighted_mean);
+  }
+  template <class W, class T>
+  static void tag(W& w, state_type<weighted_variance<T>>) noexcept {
+    head<W, T>(w, state_kind::weighted_variance);
+  }
+
   // ---- fields --------------------------------------------------------------------------------
   template <class T, class Io>
   static void fields(neumaier_sum<T>& a, Io& io) noexcept {
@@ -619,6 +635,36 @@ struct state_access {
           !io.require(!(a.m2_ < T(0)) && !(a.m4_ < T(0)), "moments: negative M2 or M4")) {
         return;
       }
+    }
+  }
+
+  template <class T, class Io>
+  static void fields(weighted_mean<T>& a, Io& io) noexcept {
+    io(a.n_);
+    io(a.rejected_);
+    io(a.shift_);
+    io(a.sum_w_);
+    io(a.sum_wy_);
+    if constexpr (Io::loading) {
+      io.require(a.n_ > 0 ? !(a.sum_w_ < T(0)) : (a.shift_ == T(0) && a.sum_w_ == T(0) && a.sum_wy_ == T(0)),
+                 "weighted_mean: a negative weight sum, or an empty state with non-zero sums");
+    }
+  }
+
+  template <class T, class Io>
+  static void fields(weighted_variance<T>& a, Io& io) noexcept {
+    io(a.n_);
+    io(a.rejected_);
+    io(a.shift_);
+    io(a.mean_);
+    io(a.s_);
+    io(a.sum_w_);
+    io(a.sum_w2_);
+    if constexpr (Io::loading) {
+      io.require(a.n_ > 0 ? !(a.sum_w_ < T(0)) && !(a.sum_w2_ < T(0))
+                          : (a.shift_ == T(0) && a.mean_ == T(0) && a.s_ == T(0) && a.sum_w_ == T(0) &&
+                             a.sum_w2_ == T(0)),
+                 "weighted_variance: a negative weight sum, or an empty state with non-zero sums");
     }
   }
 
@@ -676,6 +722,13 @@ struct state_access {
 
   template <class T, std::size_t N, window_sum S, class Io>
   static void fields(sma<T, N, S>& a, Io& io) noexcept {
+    io(a.window_);  // the run-time window length (≤ the capacity N); 1/window follows from it
+    if constexpr (Io::loading) {
+      if (!io.require(a.window_ >= 1 && a.window_ <= N, "sma: the window length is not in [1, N]")) {
+        return;
+      }
+      a.inv_w_ = T(1) / static_cast<T>(a.window_);
+    }
     io(a.n_);
     io(a.head_);
     counts(a.nonfinite_, io);
@@ -683,11 +736,12 @@ struct state_access {
     io(a.comp_);
     io(a.fresh_);
     if constexpr (Io::loading) {
-      if (!io.require(a.head_ == a.n_ % N, "sma: the ring's write position disagrees with the count")) {
+      if (!io.require(a.head_ == a.n_ % a.window_,
+                      "sma: the ring's write position disagrees with the count")) {
         return;
       }
     }
-    const std::size_t size = a.n_ < N ? a.n_ : N;
+    const std::size_t size = a.n_ < a.window_ ? a.n_ : a.window_;
     io.items(a.ring_.data(), size, N);
     if constexpr (Io::loading) {
       if (!io.ok()) {
@@ -723,6 +777,14 @@ struct state_access {
 
   template <class T, std::size_t N, class Io>
   static void fields(rolling_variance<T, N>& a, Io& io) noexcept {
+    io(a.window_);  // the run-time window length (≤ the capacity N); 1/(window − 1) follows from it
+    if constexpr (Io::loading) {
+      if (!io.require(a.window_ >= 1 && a.window_ <= N,
+                      "rolling_variance: the window length is not in [1, N]")) {
+        return;
+      }
+      a.inv_w_minus_1_ = rolling_variance<T, N>::inv_minus_1(a.window_);
+    }
     io(a.n_);
     io(a.size_);
     io(a.head_);
@@ -735,11 +797,11 @@ struct state_access {
     io(a.m2_);
     io(a.churn_);
     if constexpr (Io::loading) {
-      if (!io.require(a.size_ == (a.n_ < N ? a.n_ : N),
+      if (!io.require(a.size_ == (a.n_ < a.window_ ? a.n_ : a.window_),
                       "rolling_variance: the window's fill disagrees with the count") ||
-          !io.require(a.head_ == a.n_ % N,
+          !io.require(a.head_ == a.n_ % a.window_,
                       "rolling_variance: the ring's write position disagrees with the count") ||
-          !io.require(a.since_recompute_ < N,
+          !io.require(a.since_recompute_ < a.window_,
                       "rolling_variance: pushes since the last recomputation exceed the window") ||
           !io.require(a.m_ <= a.size_, "rolling_variance: more finite samples than the window holds") ||
           !io.require(a.m_ == 0 || same_bits(a.inv_m_, T(1) / static_cast<T>(a.m_)),
@@ -767,11 +829,12 @@ struct state_access {
 
   // A wedge of rolling_extrema: (head, length), then its live entries front to back.
   template <class T, class W, class Io, class Dominated>
-  static void wedge_fields(W& w, std::size_t n, std::size_t N, Io& io, Dominated dominated) noexcept {
+  static void wedge_fields(W& w, std::size_t n, std::size_t N, std::size_t window, Io& io,
+                           Dominated dominated) noexcept {
     io(w.head_);
     io(w.len_);
     if constexpr (Io::loading) {
-      if (!io.require(w.head_ < N && w.len_ <= N,
+      if (!io.require(w.head_ < N && w.len_ <= window,
                       "rolling_extrema: a wedge's head or length exceeds the window")) {
         return;
       }
@@ -782,7 +845,8 @@ struct state_access {
       io(w.positions_[slot]);
       if constexpr (Io::loading) {
         const std::size_t pos = w.positions_[slot];
-        if (!io.require(pos < n && n - pos <= N, "rolling_extrema: a wedge entry lies outside the window") ||
+        if (!io.require(pos < n && n - pos <= window,
+                        "rolling_extrema: a wedge entry lies outside the window") ||
             !io.require(w.values_[slot] == w.values_[slot], "rolling_extrema: NaN in a wedge")) {
           return;
         }
@@ -799,6 +863,13 @@ struct state_access {
 
   template <class T, std::size_t N, class Io>
   static void fields(rolling_extrema<T, N>& a, Io& io) noexcept {
+    io(a.window_);  // the run-time window length (≤ the capacity N of the wedge rings)
+    if constexpr (Io::loading) {
+      if (!io.require(a.window_ >= 1 && a.window_ <= N,
+                      "rolling_extrema: the window length is not in [1, N]")) {
+        return;
+      }
+    }
     io(a.n_);
     io(a.last_nan_);
     if constexpr (Io::loading) {
@@ -806,8 +877,8 @@ struct state_access {
         return;
       }
     }
-    wedge_fields<T>(a.min_, a.n_, N, io, [](T back, T v) { return back >= v; });
-    wedge_fields<T>(a.max_, a.n_, N, io, [](T back, T v) { return back <= v; });
+    wedge_fields<T>(a.min_, a.n_, N, a.window_, io, [](T back, T v) { return back >= v; });
+    wedge_fields<T>(a.max_, a.n_, N, a.window_, io, [](T back, T v) { return back <= v; });
     if constexpr (Io::loading) {
       if (io.ok() && a.n_ > 0 && a.last_nan_ != a.n_) {
         // The newest sample is a number: it is the back of both wedges.

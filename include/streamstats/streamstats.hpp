@@ -19,4 +19,6 @@
 #include <streamstats/state.hpp>
 #include <streamstats/time_ema.hpp>
 #include <streamstats/variance.hpp>
+#include <streamstats/weighted_mean.hpp>
+#include <streamstats/weighted_variance.hpp>
 #include <streamstats/zscore_detector.hpp>
