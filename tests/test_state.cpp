@@ -166,6 +166,11 @@ TEST_CASE("quantile continues bit for bit, from its five exact samples to the P2
   require_scalar_restores(ss::quantile<float>(0.5f));
 }
 
+TEST_CASE("score_rank continues bit for bit") {
+  require_scalar_restores(ss::score_rank<double>(200.0));
+  require_scalar_restores(ss::score_rank<float, 16>(50.0f, 0.5f));
+}
+
 TEST_CASE("multi continues bit for bit") {
   using M = ss::multi<ss::mean<double>, ss::variance<double>, ss::extrema<double>, ss::sma<double, 8>,
                       ss::ema<double>, ss::quantile<double>>;
@@ -476,9 +481,11 @@ TEST_CASE("inconsistent fields are refused with a reason, even with a valid chec
   // detector: learned count disagreeing with the baseline; an episode open with no episode counted.
   const auto d = busy_detector();
   const std::string d_good = ss::save_state(d);
-  const std::size_t dp = payload_offset(d_good);
-  // options: threshold 8, side 1, warmup 8, learning 1, relearn_after 8, cooldown 8, min_stddev 8
-  const std::size_t counters = dp + 8 + 1 + 8 + 1 + 8 + 8 + 8;
+  const std::size_t dp = payload_offset(d_good) + 24 + 41;  // the z-score detector inside
+  // anomaly_detector: calibration (span, learning, alert_p), episodes (5 × 8 + 1), then the z-score
+  // detector's options: threshold 8, side 1, warmup 8, learning 1, relearn_after 8, cooldown 8,
+  // min_stddev 8, resolution_floor 8
+  const std::size_t counters = dp + 8 + 1 + 8 + 1 + 8 + 8 + 8 + 8;
   b = d_good;
   put_u64(b, counters + 24, 1);  // learned = 1
   require_load_error(reseal(b), ss::state_errc::invalid_field, d, "learned count");

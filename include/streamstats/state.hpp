@@ -39,6 +39,7 @@
 #include <streamstats/quantile.hpp>
 #include <streamstats/rolling_extrema.hpp>
 #include <streamstats/rolling_variance.hpp>
+#include <streamstats/score_rank.hpp>
 #include <streamstats/sma.hpp>
 #include <streamstats/time_ema.hpp>
 #include <streamstats/variance.hpp>
@@ -48,6 +49,7 @@
 
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -248,13 +250,31 @@ enum class state_kind : unsigned char {
   mahalanobis_detector = 17,
   weighted_mean = 18,
   weighted_variance = 19,
+  score_rank = 20,
 };
 
 [[nodiscard]] constexpr const char* state_kind_name(unsigned kind) noexcept {
-  constexpr const char* names[] = {
-      "(none)",   "mean",     "variance",         "moments",          "extrema",    "autocorrelation",
-      "multi",    "sma",      "rolling_variance", "rolling_extrema",  "ema",        "ew_variance",
-      "time_ema", "quantile", "zscore_detector",  "anomaly_detector", "covariance", "mahalanobis_detector"};
+  constexpr const char* names[] = {"(none)",
+                                   "mean",
+                                   "variance",
+                                   "moments",
+                                   "extrema",
+                                   "autocorrelation",
+                                   "multi",
+                                   "sma",
+                                   "rolling_variance",
+                                   "rolling_extrema",
+                                   "ema",
+                                   "ew_variance",
+                                   "time_ema",
+                                   "quantile",
+                                   "zscore_detector",
+                                   "anomaly_detector",
+                                   "covariance",
+                                   "mahalanobis_detector",
+                                   "weighted_mean",
+                                   "weighted_variance",
+                                   "score_rank"};
   return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "(unknown)";
 }
 
@@ -574,10 +594,15 @@ struct state_access {
     head<W, typename B::value_type>(w, state_kind::zscore_detector);
     tag(w, state_type<B>{});
   }
-  template <class W, class T>
-  static void tag(W& w, state_type<anomaly_detector<T>>) noexcept {
+  template <class W, class T, std::size_t Window>
+  static void tag(W& w, state_type<anomaly_detector<T, Window>>) noexcept {
     head<W, T>(w, state_kind::anomaly_detector);
-    w.put(anomaly_detector<T>::window, 8);
+    w.put(Window, 8);
+  }
+  template <class W, class T, std::size_t Bins>
+  static void tag(W& w, state_type<score_rank<T, Bins>>) noexcept {
+    head<W, T>(w, state_kind::score_rank);
+    w.put(Bins, 8);
   }
 
   template <class W, class T>
@@ -1089,13 +1114,16 @@ struct state_access {
     io(o.relearn_after);
     io(o.cooldown);
     io(o.min_stddev);
+    io(o.resolution_floor);
     if constexpr (Io::loading) {
       if (!check_detector_options(o, io) ||
           !io.require(
               o.side == zscore_side::both || o.side == zscore_side::upper || o.side == zscore_side::lower,
               "zscore_detector: unknown side") ||
           !io.require(o.min_stddev >= 0.0 && is_binary_finite(o.min_stddev),
-                      "zscore_detector: min_stddev is not a finite number >= 0")) {
+                      "zscore_detector: min_stddev is not a finite number >= 0") ||
+          !io.require(o.resolution_floor >= 0.0 && is_binary_finite(o.resolution_floor),
+                      "zscore_detector: resolution_floor is not a finite number >= 0")) {
         return;
       }
     }
@@ -1103,16 +1131,69 @@ struct state_access {
     io(a.rejected_);
     io(a.relearns_);
     io(a.learned_);
+    io(a.changes_);
+    io(a.previous_);
+    io(a.resolution_);
     io(a.episodes_);
     io(a.baseline_);
     if constexpr (Io::loading) {
-      if (!io.ok() || !io.require(a.learned_ <= a.count_ && a.baseline_.count() == a.learned_ &&
-                                      a.episodes_.anomalies <= a.count_,
-                                  "zscore_detector: the learned count disagrees with the baseline")) {
+      using V = typename B::value_type;
+      if (!io.ok() ||
+          !io.require(a.learned_ <= a.count_ && a.baseline_.count() == a.learned_ &&
+                          a.episodes_.anomalies <= a.count_,
+                      "zscore_detector: the learned count disagrees with the baseline") ||
+          !io.require(a.changes_ <= a.count_ && is_finite(a.previous_) && a.resolution_ >= V(0) &&
+                          is_finite(a.resolution_),
+                      "zscore_detector: the resolution tracking is inconsistent")) {
         return;
       }
     }
     recent(a.recent_, a.relearn_window(), io);
+  }
+
+  template <class T, std::size_t Bins, class Io>
+  static void fields(score_rank<T, Bins>& a, Io& io) noexcept {
+    io(a.decay_);  // stored as is: span -> decay is a computation, its bits are the state
+    io(a.bin_width_);
+    io(a.count_);
+    io(a.total_);
+    io(a.unit_);
+    io(a.weights_);
+    if constexpr (Io::loading) {
+      bool weights = true;
+      for (const T w : a.weights_) {
+        weights = weights && w >= T(0) && is_finite(w);
+      }
+      io.require(a.decay_ > T(0) && a.decay_ < T(1) && a.bin_width_ > T(0) && is_finite(a.bin_width_) &&
+                     a.unit_ >= T(1) && a.unit_ <= T(1e30) / a.decay_ && weights && a.total_ >= T(0) &&
+                     is_finite(a.total_),
+                 "score_rank: decay, bin width or weights out of range");
+    }
+  }
+
+  template <class T, std::size_t Window, class Io>
+  static void fields(anomaly_detector<T, Window>& a, Io& io) noexcept {
+    auto& c = a.calibration_;
+    io(c.span);
+    io(c.learning);
+    io(c.alert_p);
+    if constexpr (Io::loading) {
+      if (!io.require(c.span >= 1.0 && is_binary_finite(c.span) && c.alert_p > 0.0 && c.alert_p <= 1.0,
+                      "anomaly_detector: calibration span or alert_p out of range")) {
+        return;
+      }
+      // Derived from the calibration, as the constructor computes them.
+      a.log_alert_p_ = c.alert_p >= 1.0 ? infinity<T>() : static_cast<T>(std::log(c.alert_p));
+      a.full_ = static_cast<T>((c.span + 1.0) / 2.0);
+    }
+    io(a.episodes_);
+    io(a.zscore_);
+    io(a.rank_);
+    if constexpr (Io::loading) {
+      io.require(
+          !io.ok() || (a.episodes_.anomalies <= a.zscore_.count() && a.rank_.count() <= a.zscore_.count()),
+          "anomaly_detector: more anomalies or ranked scores than samples");
+    }
   }
 
   // ---- instances to load into ----------------------------------------------------------------

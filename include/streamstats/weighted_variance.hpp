@@ -41,6 +41,7 @@ namespace streamstats {
 // Mergeable exactly (Chan, Golub & LeVeque with weights, see merge()).
 template <class T>
 class weighted_variance {
+  friend struct detail::state_access;
   STREAMSTATS_REQUIRE_SCALAR(T);
   friend struct detail::state_access;
 
@@ -51,10 +52,11 @@ class weighted_variance {
 
   // Adds x with weight w; false (and nothing changes) when w is negative, NaN or infinite.
   constexpr bool push(const T& x, const T& w) noexcept {
-    const auto kind = detail::classify_weight(w);
-    if (kind != detail::weight_kind::positive) {
-      rejected_ += kind == detail::weight_kind::rejected ? 1 : 0;
-      return kind == detail::weight_kind::zero;
+    // One test for the common case, a positive finite weight (false for NaN too); the rest is rare.
+    if (!detail::positive_finite_weight(w)) {
+      const bool zero = w == T(0);
+      rejected_ += zero ? 0U : 1U;
+      return zero;
     }
     if (n_ == 0) {
       shift_ = detail::is_finite(x) ? x : T(0);
