@@ -99,7 +99,7 @@ void flood_connection(std::uint16_t port, std::atomic<bool>& started, std::atomi
 
 // ---- Hixie-76 and other versions ---------------------------------------------------------------
 
-TEST_CASE("every WebSocket version but 13 is refused with HTTP 426 and Sec-WebSocket-Version: 13",
+TEST_CASE("every WebSocket version but 13 is refused with HTTP 426 naming version 13",
           "[websocket][hardening]") {
   running_server srv(fast_options());
   const std::uint16_t port = srv.s.port();
@@ -107,7 +107,6 @@ TEST_CASE("every WebSocket version but 13 is refused with HTTP 426 and Sec-WebSo
     raw::tcp t(port);
     t.send(request);
     const std::string head = t.read_until("\r\n\r\n");
-    INFO(head);
     CHECK(raw::status_of(head) == 426);
     CHECK(head.find("Sec-WebSocket-Version: 13\r\n") != std::string::npos);
   };
@@ -402,7 +401,7 @@ TEST_CASE("out of descriptors, the accept loop backs off instead of spinning", "
   std::this_thread::sleep_for(1500ms);
   const double cpu = srv.cpu_seconds() - cpu0;
   INFO("server CPU while out of descriptors: " << cpu << " s in 1.5 s");
-  CHECK(cpu < 0.3);
+  CHECK(cpu < 0.15);  // spinning, it was 0.4-1.5 s (depending on the load of the machine)
   // Descriptors back: the waiting connections are accepted (within the back-off's 1 s ceiling).
   int answered_before = 0;
   for (std::size_t i = 0; i < held.size(); ++i) {
@@ -430,7 +429,7 @@ TEST_CASE("out of descriptors, the accept loop backs off instead of spinning", "
 
 // ---- static files ------------------------------------------------------------------------------------
 
-TEST_CASE("static files: regular files under the root only", "[websocket][hardening]") {
+TEST_CASE("static files are regular files under the root only", "[websocket][hardening]") {
   namespace fs = std::filesystem;
   const fs::path root = fs::temp_directory_path() / ("streamstats-web-" + std::to_string(::getpid()));
   fs::remove_all(root);
