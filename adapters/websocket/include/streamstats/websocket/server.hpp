@@ -13,6 +13,7 @@
 #include <streamstats/websocket/access.hpp>
 #include <streamstats/websocket/http.hpp>
 #include <streamstats/websocket/json_writer.hpp>
+#include <streamstats/websocket/metrics.hpp>
 #include <streamstats/websocket/pipeline.hpp>
 #include <streamstats/websocket/protocol.hpp>
 #include <streamstats/websocket/transport.hpp>
@@ -20,6 +21,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -295,6 +297,9 @@ class server {
   std::vector<connection_state*> wildcard_;
   std::vector<double> one_;  // scratch for posted single pushes
 
+  // Rejections by error code (the code's value is the index), for /metrics; io thread only.
+  std::array<std::uint64_t, 32> rejected_by_code_{};
+  [[nodiscard]] metrics_snapshot gather_metrics() const;
   std::atomic<std::uint64_t> n_connections_{0}, n_streams_{0}, n_messages_{0}, n_samples_{0}, n_rejected_{0},
       n_dropped_{0}, n_snapshots_{0}, n_alerts_{0}, n_refused_{0}, n_peak_queued_{0};
 };
@@ -640,6 +645,28 @@ inline void server::on_http(const hdl_type& hdl) {
   connection_ptr con = endpoint_.get_con_from_hdl(hdl);
   const std::string& resource = con->get_resource();
   const std::string path = resource.substr(0, resource.find_first_of("?#"));
+  auto answer = [&](websocketpp::http::status_code::value status, const char* type, const std::string& body) {
+    con->set_status(status);
+    con->append_header("Content-Type", type);
+    con->append_header("Cache-Control", "no-store");
+    con->set_body(body);
+  };
+  if (path == "/metrics") {
+    answer(websocketpp::http::status_code::ok, "text/plain; version=0.0.4; charset=utf-8",
+           prometheus_text(gather_metrics()));
+    return;
+  }
+  if (path == "/healthz") {
+    answer(websocketpp::http::status_code::ok, "text/plain; charset=utf-8", "ok\n");
+    return;
+  }
+  if (path == "/readyz") {
+    // Listening and not stopping. (State restore and a broker join these checks when they exist.)
+    const bool ready = listening_ && !stopping_ && endpoint_.is_listening();
+    answer(ready ? websocketpp::http::status_code::ok : websocketpp::http::status_code::service_unavailable,
+           "text/plain; charset=utf-8", ready ? "ready\n" : "not ready: not listening\n");
+    return;
+  }
   if (path == "/ws") {
     con->set_status(websocketpp::http::status_code::upgrade_required);
     con->append_header("Sec-WebSocket-Version", "13");
@@ -654,6 +681,32 @@ inline void server::on_http(const hdl_type& hdl) {
     con->append_header("Cache-Control", "no-cache");
   }
   con->set_body(std::move(r.body));
+}
+
+inline metrics_snapshot server::gather_metrics() const {
+  metrics_snapshot m;
+  const server_stats st = stats();
+  m.connections = st.connections;
+  m.streams = st.streams;
+  m.messages = st.messages;
+  m.samples = st.samples;
+  m.dropped = st.dropped;
+  m.snapshots_sent = st.snapshots_sent;
+  m.alerts_sent = st.alerts_sent;
+  m.refused_handshakes = st.refused_handshakes;
+  m.accept_failures = acceptor_.failures();
+  for (std::size_t i = 0; i < rejected_by_code_.size(); ++i) {
+    const auto code = static_cast<error_code>(i);
+    if (to_string(code) != "unknown") {
+      m.rejected_by_code.emplace_back(code, rejected_by_code_[i]);
+    }
+  }
+  const double now = now_seconds();
+  m.per_stream.reserve(streams_.size());
+  for (const auto& [name, s] : streams_) {
+    m.per_stream.push_back({name, s->count, s->rejected, s->subscribers.size(), now - s->t});
+  }
+  return m;
 }
 
 // ---- incoming messages ---------------------------------------------------------------------------
@@ -940,6 +993,9 @@ inline void server::handle_push(connection_state* c, std::string_view name, cons
 inline void server::reject(connection_state* c, stream_state* s, error_code code, std::string_view message,
                            std::string_view id) {
   bump(n_rejected_);
+  if (const auto i = static_cast<std::size_t>(code); i < rejected_by_code_.size()) {
+    ++rejected_by_code_[i];
+  }
   // A stream's "rejected" is what its producers got wrong: a connection that may not push (a server
   // with a producer token, an anonymous client) cannot raise it.
   if (s != nullptr && (c == nullptr || c->authorized)) {
