@@ -2,7 +2,7 @@
 // feed, serving the dashboard page (web/) over HTTP on the same port.
 //
 //   dashboard_server [--port 8080] [--bind 127.0.0.1] [--duration SECONDS] [--rate N] [--day SECONDS]
-//                    [--seed N] [--anomaly-at N] [--web DIR] [--token TOKEN]
+//                    [--seed N] [--anomaly-at N] [--web DIR] [--token TOKEN] [--allow-origin ORIGIN]...
 //
 // Open http://127.0.0.1:8080/ in a browser. Other producers may push into the same server (see
 // docs/protocol.md); their streams appear on the page next to the synthetic ones.
@@ -52,6 +52,10 @@ struct options {
   std::string web = STREAMSTATS_DASHBOARD_WEB_DIR;
   std::string token;
   std::size_t max_message_size = 0;  // 0 = the adapter's default (1 MiB)
+  // Web pages other than the one this server serves that may open its WebSocket (exact Origin
+  // values); by default only its own page may (same origin), so a page on another site cannot
+  // connect from a visitor's browser and push into the demo.
+  std::vector<std::string> allow_origins;
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -61,7 +65,7 @@ struct options {
       "usage: dashboard_server [--port N (8080; 0 = any free port)] [--bind ADDR (127.0.0.1)]\n"
       "                        [--duration SECONDS] [--rate SAMPLES_PER_S (100)] [--day SECONDS (60)]\n"
       "                        [--seed N] [--anomaly-at SAMPLE] [--web DIR] [--token TOKEN]\n"
-      "                        [--max-message-size BYTES (1 MiB)]\n",
+      "                        [--max-message-size BYTES (1 MiB)] [--allow-origin ORIGIN]...\n",
       why);
   std::exit(2);
 }
@@ -104,6 +108,8 @@ options parse(int argc, char** argv) {
       o.web = v;
     } else if (a == "--token") {
       o.token = v;
+    } else if (a == "--allow-origin") {
+      o.allow_origins.emplace_back(v);
     } else if (a == "--max-message-size") {
       o.max_message_size = static_cast<std::size_t>(parse_number(v, "--max-message-size", 64, 1 << 30));
     } else {
@@ -231,6 +237,8 @@ int main(int argc, char** argv) {
   so.port = o.port;
   so.document_root = o.web;
   so.producer_token = o.token;
+  so.same_origin = true;
+  so.allowed_origins = o.allow_origins;
   if (o.max_message_size != 0) {
     so.max_message_size = o.max_message_size;
   }

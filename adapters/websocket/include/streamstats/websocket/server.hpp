@@ -10,19 +10,18 @@
 // any thread: push() and stop() post to the io thread, stats() reads relaxed atomics.
 #pragma once
 
+#include <streamstats/websocket/access.hpp>
+#include <streamstats/websocket/http.hpp>
 #include <streamstats/websocket/json_writer.hpp>
+#include <streamstats/websocket/metrics.hpp>
 #include <streamstats/websocket/pipeline.hpp>
 #include <streamstats/websocket/protocol.hpp>
-
-#ifndef ASIO_STANDALONE
-#define ASIO_STANDALONE
-#endif
-#include <websocketpp/config/asio_no_tls.hpp>
-#include <websocketpp/server.hpp>
+#include <streamstats/websocket/transport.hpp>
 
 #include <simdjson.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -30,7 +29,7 @@
 #include <cstdint>
 #include <cstring>
 #include <ctime>
-#include <fstream>
+#include <deque>
 #include <functional>
 #include <initializer_list>
 #include <map>
@@ -57,6 +56,14 @@ struct server_options {
   std::size_t max_message_size = std::size_t(1) << 20;
   // Handshakes beyond this many open connections are refused with HTTP 503.
   std::size_t max_connections = 1024;
+  // Handshakes beyond this many open connections from one IP address are refused with HTTP 429, so
+  // that one client cannot hold every slot (an eighth of max_connections' default); 0 = no
+  // per-address limit. Behind a reverse proxy every client has the proxy's address: raise it or
+  // set 0 there. (Added with issue 9.)
+  std::size_t max_connections_per_address = 128;
+  // A connection that has neither pushed nor subscribed this long after its handshake is closed
+  // with 1008 (policy violation), so idle sockets do not hold slots; 0 = never. (Issue 9.)
+  std::chrono::milliseconds idle_timeout{30000};
   // A push that would create more streams than this gets error too_many_streams.
   std::size_t max_streams = 1024;
   // Per connection: while more than this many bytes wait in its send queue, snapshots are held
@@ -66,12 +73,26 @@ struct server_options {
   // Allowed values of the Origin header (exact match, e.g. "http://localhost:8080"); empty allows
   // every origin. A handshake without Origin (non-browser clients) is always allowed.
   std::vector<std::string> allowed_origins;
+  // When true, a browser (a handshake with Origin) may connect only from a page served by this
+  // server (Origin's host[:port] equals the Host header) or from one of allowed_origins; other web
+  // pages get HTTP 403. (Issue 9; dashboard_server turns it on.)
+  bool same_origin = false;
   // When not empty, pushing requires this token at the handshake ("Authorization: Bearer <token>"
   // or "?token=<token>" in the URL). Subscribing, snapshots and list stay anonymous.
   std::string producer_token;
   // Per connection limit on client messages per second (token bucket, burst = one second's
   // worth); 0 = unlimited. Excess messages get error rate_limited.
   double max_messages_per_second = 0.0;
+  // Per connection budget, per second, of the requests whose reply grows with the number of
+  // streams: each stream written in a reply costs 1 (list: one per stream listed; subscribe or
+  // unsubscribe "*": one per stream; snapshot, subscribe, unsubscribe of one stream: 1). Token
+  // bucket, burst = one second's worth; a request over budget gets error rate_limited and costs
+  // nothing. 0 = unlimited. Pushes never draw on it. (Issue 9: a flood of {"type":"list"} on a
+  // server with 1024 streams pinned the io thread and starved every other client.)
+  double query_budget_per_second = 2048.0;
+  // A "list" reply names at most this many streams (in name order), with "total" and
+  // "truncated": true when there are more. (Issue 9.)
+  std::size_t max_list_streams = 256;
   // Directory served over HTTP GET on the same port ("/" → index.html); empty = no HTTP files.
   std::string document_root;
   // After stop(): how long clients get to answer the close handshake before their sockets are closed.
@@ -136,13 +157,7 @@ class server {
   void push(std::string stream, std::vector<double> values, double t = std::nan(""));
 
  private:
-  struct config : websocketpp::config::asio {
-    using type = config;
-    // No logging on the hot path (compile-time levels: the calls vanish).
-    static const websocketpp::log::level elog_level = websocketpp::log::elevel::none;
-    static const websocketpp::log::level alog_level = websocketpp::log::alevel::none;
-    static const std::size_t connection_read_buffer_size = 16384;
-  };
+  using config = detail::plain_config;
   using endpoint_type = websocketpp::server<config>;
   using connection_ptr = endpoint_type::connection_ptr;
   using message_ptr = endpoint_type::message_ptr;
@@ -173,6 +188,16 @@ class server {
     connection_ptr con;
     bool authorized = false;
     bool wildcard = false;
+    // Pushed or subscribed at least once (idle_timeout applies to the others).
+    bool active = false;
+    std::chrono::steady_clock::time_point opened{};
+    std::string address;  // remote IP, for max_connections_per_address
+    double query_tokens = 0.0;
+    std::chrono::steady_clock::time_point query_refill{};
+    // Pongs queued and not yet written, oldest first, with what each costs: websocketpp answers
+    // every ping outside our send-queue bound, so we answer them ourselves and keep this in bound.
+    std::deque<std::pair<std::weak_ptr<config::message_type>, std::size_t>> pongs;
+    std::size_t pong_bytes = 0;
     std::vector<subscription> subs;
     std::uint64_t dropped = 0;
     double tokens = 0.0;
@@ -187,6 +212,10 @@ class server {
   void schedule_tick();
   bool on_validate(const hdl_type& hdl);
   void on_open(const hdl_type& hdl);
+  bool on_ping(connection_state& c, const std::string& payload);
+  void close_idle();
+  bool spend_query(connection_state& c, std::size_t cost, std::string_view id);
+  void release_address(const std::string& address);
   void on_close(const hdl_type& hdl);
   void on_http(const hdl_type& hdl);
   void on_message(connection_state& c, const message_ptr& msg);
@@ -240,9 +269,12 @@ class server {
   }
 
   server_options options_;
+  access_policy access_;
   asio::io_context io_;
   endpoint_type endpoint_;
+  detail::acceptor<config> acceptor_;
   asio::steady_timer tick_;
+  std::chrono::steady_clock::time_point last_idle_check_{};
   asio::steady_timer shutdown_timer_;
   std::unique_ptr<asio::signal_set> signals_;
   std::thread thread_;
@@ -255,10 +287,18 @@ class server {
   std::map<std::string, std::unique_ptr<stream_state>, std::less<>> streams_;
   // Connections: admitted by the handshake (not yet open), and open ones (owned here, because
   // websocketpp keeps no list of its connections and a graceful stop must close them all).
-  std::map<hdl_type, bool, std::owner_less<hdl_type>> admitted_;
+  struct admission {
+    bool authorized = false;
+    std::string address;
+  };
+  std::map<hdl_type, admission, std::owner_less<hdl_type>> admitted_;
+  std::unordered_map<std::string, std::size_t> per_address_;  // admitted + open, by remote IP
   std::unordered_map<const void*, std::unique_ptr<connection_state>> connections_;
   std::vector<connection_state*> wildcard_;
 
+  // Rejections by error code (the code's value is the index), for /metrics; io thread only.
+  std::array<std::uint64_t, 32> rejected_by_code_{};
+  [[nodiscard]] metrics_snapshot gather_metrics() const;
   std::atomic<std::uint64_t> n_connections_{0}, n_streams_{0}, n_messages_{0}, n_samples_{0}, n_rejected_{0},
       n_dropped_{0}, n_snapshots_{0}, n_alerts_{0}, n_refused_{0}, n_peak_queued_{0};
 };
@@ -267,7 +307,11 @@ class server {
 // Implementation (header-only: every member below is implicitly or explicitly inline).
 
 inline server::server(server_options options)
-    : options_(std::move(options)), tick_(io_), shutdown_timer_(io_) {
+    : options_(std::move(options)),
+      access_(options_.allowed_origins, options_.same_origin, options_.producer_token),
+      acceptor_(endpoint_, io_),
+      tick_(io_),
+      shutdown_timer_(io_) {
   if (!options_.make_pipeline) {
     options_.make_pipeline = default_pipeline_factory();
   }
@@ -304,10 +348,7 @@ inline void server::listen() {
     throw std::system_error(ec, "streamstats::websocket: cannot listen on " + options_.address + ":" +
                                     std::to_string(options_.port));
   }
-  endpoint_.start_accept(ec);
-  if (ec) {
-    throw std::system_error(ec, "streamstats::websocket: cannot accept");
-  }
+  acceptor_.start();
   asio::error_code aec;
   const auto local = endpoint_.get_local_endpoint(aec);
   port_.store(aec ? options_.port : local.port(), std::memory_order_release);
@@ -390,7 +431,28 @@ inline void server::on_tick(const std::error_code& ec) {
     return;
   }
   flush_snapshots(false);
+  if (options_.idle_timeout.count() > 0) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_idle_check_ >= std::chrono::milliseconds(250)) {
+      last_idle_check_ = now;
+      close_idle();
+    }
+  }
   schedule_tick();
+}
+
+inline void server::close_idle() {
+  const auto deadline = std::chrono::steady_clock::now() - options_.idle_timeout;
+  std::vector<connection_ptr> idle;
+  for (auto& [key, c] : connections_) {
+    if (!c->active && c->opened < deadline) {
+      idle.push_back(c->con);
+    }
+  }
+  for (const connection_ptr& con : idle) {
+    std::error_code ec;
+    con->close(websocketpp::close::status::policy_violation, "idle: no push or subscribe", ec);
+  }
 }
 
 inline void server::do_stop() {
@@ -399,6 +461,7 @@ inline void server::do_stop() {
   }
   stopping_ = true;
   tick_.cancel();
+  acceptor_.stop();
   if (signals_) {
     std::error_code ec;
     signals_->cancel(ec);
@@ -459,72 +522,40 @@ inline bool server::on_validate(const hdl_type& hdl) {
   if (path != "/ws") {
     return refuse(websocketpp::http::status_code::not_found);
   }
-  const std::string& origin = con->get_request_header("Origin");
-  if (!options_.allowed_origins.empty() && !origin.empty() &&
-      std::find(options_.allowed_origins.begin(), options_.allowed_origins.end(), origin) ==
-          options_.allowed_origins.end()) {
+  if (!access_.origin_allowed(con->get_request_header("Origin"), con->get_request_header("Host"))) {
     return refuse(websocketpp::http::status_code::forbidden);
   }
   if (connections_.size() + admitted_.size() >= options_.max_connections) {
     return refuse(websocketpp::http::status_code::service_unavailable);
   }
-
-  bool authorized = options_.producer_token.empty();
-  if (!authorized) {
-    // Compared without an early exit, so the time taken does not reveal a matching prefix.
-    auto same = [](std::string_view a, std::string_view b) {
-      if (a.size() != b.size()) {
-        return false;
-      }
-      unsigned char diff = 0;
-      for (std::size_t i = 0; i < a.size(); ++i) {
-        diff = static_cast<unsigned char>(
-            diff | (static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i])));
-      }
-      return diff == 0;
-    };
-    const std::string& auth = con->get_request_header("Authorization");
-    constexpr std::string_view bearer = "Bearer ";
-    if (auth.size() > bearer.size() && std::string_view(auth).substr(0, bearer.size()) == bearer) {
-      authorized = same(std::string_view(auth).substr(bearer.size()), options_.producer_token);
+  std::error_code ec;
+  const auto remote = con->get_raw_socket().remote_endpoint(ec);
+  std::string address = ec ? std::string() : remote.address().to_string();
+  std::size_t& from_here = per_address_[address];
+  if (options_.max_connections_per_address > 0 && from_here >= options_.max_connections_per_address) {
+    if (from_here == 0) {
+      per_address_.erase(address);
     }
-    if (!authorized && path.size() < resource.size()) {
-      // ?token=<percent-encoded token> among the query parameters.
-      std::string_view query = std::string_view(resource).substr(path.size() + 1);
-      while (!query.empty()) {
-        const auto amp = query.find('&');
-        const std::string_view param = query.substr(0, amp);
-        if (param.substr(0, 6) == "token=") {
-          std::string decoded;
-          const std::string_view enc = param.substr(6);
-          for (std::size_t i = 0; i < enc.size(); ++i) {
-            if (enc[i] == '%' && i + 2 < enc.size()) {
-              unsigned v = 0;
-              const auto r = std::from_chars(enc.data() + i + 1, enc.data() + i + 3, v, 16);
-              if (r.ptr == enc.data() + i + 3) {
-                decoded.push_back(static_cast<char>(v));
-                i += 2;
-                continue;
-              }
-            }
-            decoded.push_back(enc[i] == '+' ? ' ' : enc[i]);
-          }
-          authorized = same(decoded, options_.producer_token);
-          break;
-        }
-        query = (amp == std::string_view::npos) ? std::string_view{} : query.substr(amp + 1);
-      }
-    }
+    return refuse(websocketpp::http::status_code::too_many_requests);
   }
-  admitted_[hdl] = authorized;
+  ++from_here;
+  admitted_[hdl] =
+      admission{access_.may_push(con->get_request_header("Authorization"), resource), std::move(address)};
   return true;
+}
+
+inline void server::release_address(const std::string& address) {
+  const auto it = per_address_.find(address);
+  if (it != per_address_.end() && --it->second == 0) {
+    per_address_.erase(it);
+  }
 }
 
 inline void server::on_open(const hdl_type& hdl) {
   connection_ptr con = endpoint_.get_con_from_hdl(hdl);
-  bool authorized = false;
+  admission adm;
   if (auto it = admitted_.find(hdl); it != admitted_.end()) {
-    authorized = it->second;
+    adm = std::move(it->second);
     admitted_.erase(it);
   }
   // Without TCP_NODELAY, Nagle + delayed ACK stall pipelined request/reply traffic by 40–50 ms.
@@ -534,11 +565,17 @@ inline void server::on_open(const hdl_type& hdl) {
 
   auto state = std::make_unique<connection_state>();
   state->con = con;
-  state->authorized = authorized;
+  state->authorized = adm.authorized;
+  state->address = std::move(adm.address);
   state->tokens = options_.max_messages_per_second;
   state->refill = std::chrono::steady_clock::now();
+  state->query_tokens = options_.query_budget_per_second;
+  state->query_refill = state->refill;
+  state->opened = state->refill;
   connection_state* c = state.get();
   con->set_message_handler([this, c](const hdl_type& /*h*/, const message_ptr& msg) { on_message(*c, msg); });
+  con->set_ping_handler(
+      [this, c](const hdl_type& /*h*/, const std::string& payload) { return on_ping(*c, payload); });
   connections_.emplace(con.get(), std::move(state));
   n_connections_.store(connections_.size(), std::memory_order_relaxed);
   if (stopping_) {
@@ -546,8 +583,45 @@ inline void server::on_open(const hdl_type& hdl) {
   }
 }
 
+// The pong, sent by us rather than by websocketpp so that it counts: a pong waiting in the send
+// queue costs its payload plus the message around it (~160 bytes measured: 10^6 empty pings grew
+// the server by 156 MB). Pongs not yet written may cost at most max_pending_pong_bytes; a client
+// past that sends pings without reading the answers, and is closed (1008) instead of fed.
+inline bool server::on_ping(connection_state& c, const std::string& payload) {
+  constexpr std::size_t per_message = 160;
+  constexpr std::size_t max_pending_pong_bytes = 64 * 1024;
+  while (!c.pongs.empty() && c.pongs.front().first.expired()) {
+    c.pong_bytes -= c.pongs.front().second;
+    c.pongs.pop_front();
+  }
+  const std::size_t cost = per_message + payload.size();
+  if (c.pong_bytes + cost > max_pending_pong_bytes) {
+    std::error_code ec;
+    c.con->close(websocketpp::close::status::policy_violation, "pings faster than pongs are read", ec);
+    return false;
+  }
+  auto msg = std::make_shared<config::message_type>(config::con_msg_manager_type::ptr(),
+                                                    websocketpp::frame::opcode::pong, payload.size());
+  // A control frame's payload is at most 125 bytes (RFC 6455 §5.5; websocketpp enforces it on
+  // input), so the length fits the first byte.
+  std::string header;
+  header.push_back(static_cast<char>(0x8A));  // FIN + pong
+  header.push_back(static_cast<char>(payload.size()));
+  msg->set_header(header);
+  msg->set_payload(payload);
+  msg->set_prepared(true);
+  if (!c.con->send(msg)) {
+    c.pongs.emplace_back(msg, cost);
+    c.pong_bytes += cost;
+  }
+  return false;
+}
+
 inline void server::on_close(const hdl_type& hdl) {
-  admitted_.erase(hdl);
+  if (const auto it = admitted_.find(hdl); it != admitted_.end()) {
+    release_address(it->second.address);
+    admitted_.erase(it);
+  }
   const auto sp = hdl.lock();
   const auto it = connections_.find(sp.get());
   if (it != connections_.end()) {
@@ -557,6 +631,7 @@ inline void server::on_close(const hdl_type& hdl) {
       v.erase(std::remove(v.begin(), v.end(), c), v.end());
     }
     wildcard_.erase(std::remove(wildcard_.begin(), wildcard_.end(), c), wildcard_.end());
+    release_address(c->address);
     connections_.erase(it);
     n_connections_.store(connections_.size(), std::memory_order_relaxed);
   }
@@ -568,59 +643,69 @@ inline void server::on_close(const hdl_type& hdl) {
 inline void server::on_http(const hdl_type& hdl) {
   connection_ptr con = endpoint_.get_con_from_hdl(hdl);
   const std::string& resource = con->get_resource();
-  std::string path = resource.substr(0, resource.find_first_of("?#"));
-  auto fail = [&](websocketpp::http::status_code::value status, const char* text) {
+  const std::string path = resource.substr(0, resource.find_first_of("?#"));
+  auto answer = [&](websocketpp::http::status_code::value status, const char* type, const std::string& body) {
     con->set_status(status);
-    con->append_header("Content-Type", "text/plain; charset=utf-8");
-    con->set_body(text);
+    con->append_header("Content-Type", type);
+    con->append_header("Cache-Control", "no-store");
+    con->set_body(body);
   };
+  if (path == "/metrics") {
+    answer(websocketpp::http::status_code::ok, "text/plain; version=0.0.4; charset=utf-8",
+           prometheus_text(gather_metrics()));
+    return;
+  }
+  if (path == "/healthz") {
+    answer(websocketpp::http::status_code::ok, "text/plain; charset=utf-8", "ok\n");
+    return;
+  }
+  if (path == "/readyz") {
+    // Listening and not stopping. (State restore and a broker join these checks when they exist.)
+    const bool ready = listening_ && !stopping_ && endpoint_.is_listening();
+    answer(ready ? websocketpp::http::status_code::ok : websocketpp::http::status_code::service_unavailable,
+           "text/plain; charset=utf-8", ready ? "ready\n" : "not ready: not listening\n");
+    return;
+  }
   if (path == "/ws") {
-    fail(websocketpp::http::status_code::upgrade_required, "WebSocket endpoint: connect with ws://\n");
+    con->set_status(websocketpp::http::status_code::upgrade_required);
+    con->append_header("Sec-WebSocket-Version", "13");
+    con->append_header("Content-Type", "text/plain; charset=utf-8");
+    con->set_body("WebSocket endpoint: connect with ws://\n");
     return;
   }
-  if (options_.document_root.empty()) {
-    fail(websocketpp::http::status_code::not_found, "not found\n");
-    return;
+  detail::http_reply r = detail::static_file(options_.document_root, path);
+  con->set_status(static_cast<websocketpp::http::status_code::value>(r.status));
+  con->append_header("Content-Type", r.content_type);
+  if (r.status == 200) {
+    con->append_header("Cache-Control", "no-cache");
   }
-  if (path.empty() || path.back() == '/') {
-    path += "index.html";
-  }
-  // No way out of the document root: refuse "..", backslashes and NUL anywhere in the path.
-  if (path.front() != '/' || path.find("..") != std::string::npos || path.find('\\') != std::string::npos ||
-      path.find('\0') != std::string::npos) {
-    fail(websocketpp::http::status_code::bad_request, "bad path\n");
-    return;
-  }
-  std::ifstream file(options_.document_root + path, std::ios::binary);
-  if (!file) {
-    fail(websocketpp::http::status_code::not_found, "not found\n");
-    return;
-  }
-  std::ostringstream body;
-  body << file.rdbuf();
-  static const std::pair<std::string_view, const char*> types[] = {
-      {".html", "text/html; charset=utf-8"},
-      {".js", "text/javascript; charset=utf-8"},
-      {".mjs", "text/javascript; charset=utf-8"},
-      {".css", "text/css; charset=utf-8"},
-      {".json", "application/json"},
-      {".svg", "image/svg+xml"},
-      {".png", "image/png"},
-      {".ico", "image/x-icon"},
-      {".txt", "text/plain; charset=utf-8"},
-      {".wasm", "application/wasm"},
-  };
-  const char* type = "application/octet-stream";
-  for (const auto& [ext, mime] : types) {
-    if (path.size() >= ext.size() && std::string_view(path).substr(path.size() - ext.size()) == ext) {
-      type = mime;
-      break;
+  con->set_body(std::move(r.body));
+}
+
+inline metrics_snapshot server::gather_metrics() const {
+  metrics_snapshot m;
+  const server_stats st = stats();
+  m.connections = st.connections;
+  m.streams = st.streams;
+  m.messages = st.messages;
+  m.samples = st.samples;
+  m.dropped = st.dropped;
+  m.snapshots_sent = st.snapshots_sent;
+  m.alerts_sent = st.alerts_sent;
+  m.refused_handshakes = st.refused_handshakes;
+  m.accept_failures = acceptor_.failures();
+  for (std::size_t i = 0; i < rejected_by_code_.size(); ++i) {
+    const auto code = static_cast<error_code>(i);
+    if (to_string(code) != "unknown") {
+      m.rejected_by_code.emplace_back(code, rejected_by_code_[i]);
     }
   }
-  con->set_status(websocketpp::http::status_code::ok);
-  con->append_header("Content-Type", type);
-  con->append_header("Cache-Control", "no-cache");
-  con->set_body(body.str());
+  const double now = now_seconds();
+  m.per_stream.reserve(streams_.size());
+  for (const auto& [name, s] : streams_) {
+    m.per_stream.push_back({name, s->count, s->rejected, s->subscribers.size(), now - s->t});
+  }
+  return m;
 }
 
 // ---- incoming messages ---------------------------------------------------------------------------
@@ -657,7 +742,9 @@ inline void server::on_text(connection_state& c, std::string_view payload) {
     return;
   }
   if (req.type == request_type::list) {
-    reply_list(c, req.id);
+    if (spend_query(c, std::min(streams_.size(), options_.max_list_streams), req.id)) {
+      reply_list(c, req.id);
+    }
     return;
   }
   if (req.type == request_type::push) {
@@ -669,9 +756,13 @@ inline void server::on_text(connection_state& c, std::string_view payload) {
 
   // subscribe / unsubscribe / snapshot
   if (req.stream == "*" && req.type != request_type::snapshot) {
+    if (!spend_query(c, std::max<std::size_t>(1, streams_.size()), req.id)) {
+      return;
+    }
     // The ack first, then the snapshots of the subscription.
     send_subscription_ack(c, req);
     if (req.type == request_type::subscribe) {
+      c.active = true;
       if (!c.wildcard) {
         c.wildcard = true;
         wildcard_.push_back(&c);
@@ -694,6 +785,9 @@ inline void server::on_text(connection_state& c, std::string_view payload) {
              "no such stream", req.id);
       return;
     }
+    if (!spend_query(c, 1, req.id)) {
+      return;
+    }
     if (req.type == request_type::snapshot) {
       out_.clear();
       write_snapshot(*s, out_, req.id);
@@ -704,11 +798,34 @@ inline void server::on_text(connection_state& c, std::string_view payload) {
     }
     send_subscription_ack(c, req);
     if (req.type == request_type::subscribe) {
+      c.active = true;
       subscribe(c, *s);
     } else {
       unsubscribe(c, *s);
     }
   }
+}
+
+// Draws `cost` from the connection's query budget (query_budget_per_second); false, with error
+// rate_limited sent, when the budget does not cover it.
+inline bool server::spend_query(connection_state& c, std::size_t cost, std::string_view id) {
+  const double rate = options_.query_budget_per_second;
+  if (rate <= 0.0) {
+    return true;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  c.query_tokens =
+      std::min(rate, c.query_tokens + std::chrono::duration<double>(now - c.query_refill).count() * rate);
+  c.query_refill = now;
+  // A request may cost more than a full bucket (a list capped at max_list_streams, a "*" over many
+  // streams): it is allowed on a full bucket and leaves the bucket in debt.
+  const double need = std::min(static_cast<double>(cost), rate);
+  if (c.query_tokens < need) {
+    reject(&c, nullptr, error_code::rate_limited, "over the query budget (list, snapshot, subscribe)", id);
+    return false;
+  }
+  c.query_tokens -= static_cast<double>(cost);
+  return true;
 }
 
 inline void server::send_subscription_ack(connection_state& c, const request& req) {
@@ -786,8 +903,11 @@ inline server::stream_state* server::find_or_create_stream(connection_state* c, 
 inline void server::handle_push(connection_state* c, std::string_view name, const double* values,
                                 std::size_t n, double t, std::string_view id) {
   if (c != nullptr && !c->authorized) {
-    reject(c, find_stream(name), error_code::unauthorized, "pushing requires the producer token", id);
+    reject(c, nullptr, error_code::unauthorized, "pushing requires the producer token", id);
     return;
+  }
+  if (c != nullptr) {
+    c->active = true;
   }
   // Whole batch or nothing: check every sample before the first reaches the stream (protocol.hpp's
   // admission rule; the decoders already applied it, this covers push() from C++).
@@ -840,7 +960,12 @@ inline void server::handle_push(connection_state* c, std::string_view name, cons
 inline void server::reject(connection_state* c, stream_state* s, error_code code, std::string_view message,
                            std::string_view id) {
   bump(n_rejected_);
-  if (s != nullptr) {
+  if (const auto i = static_cast<std::size_t>(code); i < rejected_by_code_.size()) {
+    ++rejected_by_code_[i];
+  }
+  // A stream's "rejected" is what its producers got wrong: a connection that may not push (a server
+  // with a producer token, an anonymous client) cannot raise it.
+  if (s != nullptr && (c == nullptr || c->authorized)) {
     ++s->rejected;
     ++s->version;
   }
@@ -896,7 +1021,11 @@ inline void server::reply_list(connection_state& c, std::string_view id) {
   w.member_string("type", "streams");
   w.key("streams");
   w.begin_array();
+  std::size_t listed = 0;
   for (const auto& [name, s] : streams_) {
+    if (listed++ == options_.max_list_streams) {
+      break;
+    }
     w.begin_object();
     w.member_string("name", name);
     w.member_uint("count", s->count);
@@ -905,6 +1034,11 @@ inline void server::reply_list(connection_state& c, std::string_view id) {
     w.end_object();
   }
   w.end_array();
+  w.member_uint("total", streams_.size());
+  if (streams_.size() > options_.max_list_streams) {
+    w.key("truncated");
+    w.value_bool(true);
+  }
   w.member_uint("rejected", n_rejected_.load(std::memory_order_relaxed));
   w.member_uint("dropped", c.dropped);
   w.member_uint("dropped_total", n_dropped_.load(std::memory_order_relaxed));
