@@ -1,8 +1,9 @@
-// streamstats — minimum and maximum over a compile-time window.
+// streamstats — minimum and maximum over a window of up to a compile-time capacity.
 // SPDX-License-Identifier: MIT
 #pragma once
 
 #include <streamstats/detail/common.hpp>
+#include <streamstats/detail/window_length.hpp>
 
 #include <array>
 #include <cstddef>
@@ -17,6 +18,10 @@ namespace streamstats {
 // Both deques live in fixed std::array rings of N slots holding (value, position) (a wedge never
 // holds more than the window): no heap, and no other copy of the window.
 //
+// Window length: rolling_extrema<T, N> s(w) uses the last w samples for any 1 ≤ w ≤ N chosen at
+// run time (N is then the capacity of the wedge rings, which never hold more than w entries, so
+// nothing is allocated); w outside [1, N] throws std::invalid_argument naming `window`.
+//
 // Counts: count() is the number of samples pushed; size() the number in the window, min(count(), N).
 // Below the minimum count: min(), max(), range() and value() are NaN when empty.
 // NaN policy: a NaN makes min() and max() NaN while it is in the window (as extrema<T> does, and
@@ -28,19 +33,23 @@ namespace streamstats {
 template <class T, std::size_t N>
 class rolling_extrema {
   STREAMSTATS_REQUIRE_SCALAR(T);
+  friend struct detail::state_access;
   static_assert(N > 0, "streamstats: the window size N of rolling_extrema<T, N> must be at least 1");
 
  public:
   using value_type = T;
 
   constexpr rolling_extrema() noexcept = default;
+  // A window of the last `window` samples, 1 ≤ window ≤ N; throws std::invalid_argument otherwise.
+  explicit rolling_extrema(std::size_t window)
+      : window_(detail::checked_window(window, N, "rolling_extrema")) {}
 
   constexpr void push(const T& x) noexcept {
     const std::size_t i = n_++;  // absolute position of x
-    // Position i − N leaves the window before i enters: a wedge never holds more than N entries.
-    if (i >= N) {
-      min_.expire(i - N);
-      max_.expire(i - N);
+    // Position i − w leaves the window before i enters: a wedge never holds more than w ≤ N entries.
+    if (i >= window_) {
+      min_.expire(i - window_);
+      max_.expire(i - window_);
     }
     if (x != x) {
       last_nan_ = n_;  // stored +1 so that 0 means "never"
@@ -60,10 +69,13 @@ class rolling_extrema {
 
   // Samples pushed since construction or reset().
   [[nodiscard]] constexpr std::size_t count() const noexcept { return n_; }
-  // Samples in the window: min(count(), N).
-  [[nodiscard]] constexpr std::size_t size() const noexcept { return n_ < N ? n_ : N; }
+  // Samples in the window: min(count(), window()).
+  [[nodiscard]] constexpr std::size_t size() const noexcept { return n_ < window_ ? n_ : window_; }
+  // The window length: N, or the length given to the constructor.
+  [[nodiscard]] constexpr std::size_t window() const noexcept { return window_; }
+  // The compile-time capacity N (the largest window()).
   [[nodiscard]] static constexpr std::size_t capacity() noexcept { return N; }
-  [[nodiscard]] constexpr bool full() const noexcept { return n_ >= N; }
+  [[nodiscard]] constexpr bool full() const noexcept { return n_ >= window_; }
 
   // Smallest sample in the window; NaN when empty or while a NaN is in the window.
   [[nodiscard]] constexpr T min() const noexcept {
@@ -78,12 +90,18 @@ class rolling_extrema {
   // The primary result is the range (as for extrema<T>).
   [[nodiscard]] constexpr T value() const noexcept { return range(); }
 
-  constexpr void reset() noexcept { *this = rolling_extrema{}; }
+  // Back to empty; the window length is kept.
+  constexpr void reset() noexcept {
+    const std::size_t w = window_;
+    *this = rolling_extrema{};
+    window_ = w;
+  }
 
  private:
   // A deque of (value, absolute position) in a ring of N slots; indices wrap by comparison, not by
   // division.
   class wedge {
+    friend struct detail::state_access;
    public:
     template <class Dominated>
     constexpr void push(T x, std::size_t i, Dominated dominated) noexcept {
@@ -117,14 +135,15 @@ class rolling_extrema {
   };
 
   [[nodiscard]] constexpr bool nan_in_window() const noexcept {
-    // last_nan_ − 1 is the NaN's position; it is in the window while n_ − position ≤ N.
-    return n_ == 0 || (last_nan_ != 0 && n_ - (last_nan_ - 1) <= N);
+    // last_nan_ − 1 is the NaN's position; it is in the window while n_ − position ≤ window_.
+    return n_ == 0 || (last_nan_ != 0 && n_ - (last_nan_ - 1) <= window_);
   }
 
   wedge min_{};
   wedge max_{};
   std::size_t n_ = 0;
   std::size_t last_nan_ = 0;
+  std::size_t window_ = N;
 };
 
 }  // namespace streamstats

@@ -1,10 +1,11 @@
-// streamstats — mean and variance over a compile-time window.
+// streamstats — mean and variance over a window of up to a compile-time capacity.
 // SPDX-License-Identifier: MIT
 #pragma once
 
 #include <streamstats/detail/common.hpp>
 #include <streamstats/detail/lanes.hpp>
 #include <streamstats/detail/nonfinite.hpp>
+#include <streamstats/detail/window_length.hpp>
 #include <streamstats/variance.hpp>
 
 #include <array>
@@ -14,6 +15,10 @@
 namespace streamstats {
 
 // Mean and variance of the last N samples, in a fixed std::array ring: no heap.
+//
+// Window length: rolling_variance<T, N> s(w) uses the last w samples for any 1 ≤ w ≤ N chosen at
+// run time (N is then the capacity: the first w slots of the ring are used, nothing is allocated);
+// w outside [1, N] throws std::invalid_argument naming `window`. Below, "N" means window().
 //
 // Algorithm: windowed Welford on shifted data. The state is (m, mean, M2) of y = x − K, where the
 // shift K is a recent window mean; every push adds the new sample and removes the leaving one:
@@ -52,16 +57,20 @@ namespace streamstats {
 template <class T, std::size_t N>
 class rolling_variance {
   STREAMSTATS_REQUIRE_SCALAR(T);
+  friend struct detail::state_access;
   static_assert(N > 0, "streamstats: the window size N of rolling_variance<T, N> must be at least 1");
 
  public:
   using value_type = T;
 
   constexpr rolling_variance() noexcept = default;
+  // A window of the last `window` samples, 1 ≤ window ≤ N; throws std::invalid_argument otherwise.
+  explicit rolling_variance(std::size_t window)
+      : window_(detail::checked_window(window, N, "rolling_variance")), inv_w_minus_1_(inv_minus_1(window)) {}
 
   constexpr void push(const T& x) noexcept {
     const bool x_finite = detail::is_finite(x);
-    if (size_ == N) {
+    if (size_ == window_) {
       const T old = ring_[head_];
       const bool old_finite = detail::is_finite(old);
       if (old_finite && x_finite && m_ > 0) {
@@ -87,9 +96,9 @@ class rolling_variance {
       }
     }
     ring_[head_] = x;
-    head_ = head_ + 1 == N ? 0 : head_ + 1;
+    head_ = head_ + 1 == window_ ? 0 : head_ + 1;
     ++n_;
-    if (++since_recompute_ == N || churn_ > cancellation_limit * m2_) {
+    if (++since_recompute_ == window_ || churn_ > cancellation_limit * m2_) {
       recompute();
     }
   }
@@ -104,10 +113,13 @@ class rolling_variance {
 
   // Samples pushed since construction or reset().
   [[nodiscard]] constexpr std::size_t count() const noexcept { return n_; }
-  // Samples in the window: min(count(), N).
+  // Samples in the window: min(count(), window()).
   [[nodiscard]] constexpr std::size_t size() const noexcept { return size_; }
+  // The window length: N, or the length given to the constructor.
+  [[nodiscard]] constexpr std::size_t window() const noexcept { return window_; }
+  // The compile-time capacity N (the largest window()).
   [[nodiscard]] static constexpr std::size_t capacity() noexcept { return N; }
-  [[nodiscard]] constexpr bool full() const noexcept { return size_ == N; }
+  [[nodiscard]] constexpr bool full() const noexcept { return size_ == window_; }
 
   // Mean of the window; NaN when empty (non-finite input: see the class comment).
   [[nodiscard]] constexpr T mean() const noexcept {
@@ -121,10 +133,8 @@ class rolling_variance {
   }
   // M2 / (size() − 1); NaN when size() < 2 or a non-finite sample is in the window.
   [[nodiscard]] constexpr T sample_variance() const noexcept {
-    if constexpr (N > 1) {
-      if (m_ == N) {  // full and finite (m_ counts the finite samples in the window)
-        return m2_ * inv_n_minus_1;
-      }
+    if (m_ == window_) {  // full and finite (m_ counts the finite samples in the window)
+      return m2_ * inv_w_minus_1_;
     }
     return has_nonfinite() ? detail::quiet_nan<T>() : detail::variance_from_m2(m2_, m_, 1);
   }
@@ -139,7 +149,14 @@ class rolling_variance {
   // The primary result: sample_variance().
   [[nodiscard]] constexpr T value() const noexcept { return sample_variance(); }
 
-  constexpr void reset() noexcept { *this = rolling_variance{}; }
+  // Back to empty; the window length is kept.
+  constexpr void reset() noexcept {
+    const std::size_t w = window_;
+    const T inv = inv_w_minus_1_;
+    *this = rolling_variance{};
+    window_ = w;
+    inv_w_minus_1_ = inv;
+  }
 
  private:
   // The remove/replace steps subtract from M2, and their rounding error is relative to the terms
@@ -150,9 +167,12 @@ class rolling_variance {
   // this does not fire; data that collapses its variance by more than 256× at every push can make
   // every push O(N).
   static constexpr T cancellation_limit = T(256);
-  static constexpr T inv_n = T(1) / static_cast<T>(N);
-  // 1/(N − 1) for the full-window sample variance (unused when N == 1).
-  static constexpr T inv_n_minus_1 = N > 1 ? T(1) / static_cast<T>(N - 1) : T(0);
+
+  // NaN for a window of one sample, whose sample variance is NaN: M2 · NaN is then the right
+  // result without a second test in sample_variance().
+  [[nodiscard]] static constexpr T inv_minus_1(std::size_t w) noexcept {
+    return w > 1 ? T(1) / static_cast<T>(w - 1) : detail::quiet_nan<T>();
+  }
 
   [[nodiscard]] constexpr bool has_nonfinite() const noexcept { return nonfinite_.any(); }
 
@@ -261,7 +281,10 @@ class rolling_variance {
     m2_ = m2 < T(0) ? T(0) : m2;
   }
 
-  std::size_t head_ = 0;  // slot of the next write (= the oldest sample once full)
+  std::size_t head_ = 0;  // slot of the next write (= the oldest sample once full), < window_
+  std::size_t window_ = N;
+  // 1/(window_ − 1) for the full-window sample variance (M2 · it is then the result).
+  T inv_w_minus_1_ = inv_minus_1(N);
   std::size_t size_ = 0;
   std::size_t n_ = 0;
   std::size_t m_ = 0;  // finite samples in the window

@@ -1,9 +1,10 @@
-// streamstats — simple moving average over a compile-time window.
+// streamstats — simple moving average over a window of up to a compile-time capacity.
 // SPDX-License-Identifier: MIT
 #pragma once
 
 #include <streamstats/detail/common.hpp>
 #include <streamstats/detail/nonfinite.hpp>
+#include <streamstats/detail/window_length.hpp>
 
 #include <array>
 #include <cstddef>
@@ -24,8 +25,15 @@ enum class window_sum { compensated, recompute };
 
 // Arithmetic mean of the last N samples (simple moving average), in a fixed std::array ring: no heap.
 //
+// Window length: sma<T, N> averages the last N samples; sma<T, N> s(w) averages the last w samples
+// for any 1 ≤ w ≤ N chosen at run time (a configuration file cannot choose a template argument).
+// N is then the capacity: the ring is a std::array of N slots of which the first w are used, so a
+// run-time window allocates nothing either; w outside [1, N] throws std::invalid_argument naming
+// `window`. window() is the length in use, capacity() is N.
+//
 // Counts: count() is the number of samples pushed since construction or reset() (the accumulator
-// contract); size() is the number currently in the window, min(count(), N); full() is size() == N.
+// contract); size() is the number currently in the window, min(count(), window()); full() is
+// size() == window().
 // While the window fills, value() is the mean of the size() samples seen (pandas
 // rolling(N, min_periods=1).mean()); NaN when empty.
 //
@@ -40,12 +48,16 @@ enum class window_sum { compensated, recompute };
 template <class T, std::size_t N, window_sum Sum = window_sum::recompute>
 class sma {
   STREAMSTATS_REQUIRE_SCALAR(T);
+  friend struct detail::state_access;
   static_assert(N > 0, "streamstats: the window size N of sma<T, N> must be at least 1");
 
  public:
   using value_type = T;
 
   constexpr sma() noexcept = default;
+  // A window of the last `window` samples, 1 ≤ window ≤ N; throws std::invalid_argument otherwise.
+  explicit sma(std::size_t window)
+      : window_(detail::checked_window(window, N, "sma")), inv_w_(T(1) / static_cast<T>(window)) {}
 
   constexpr void push(const T& x) noexcept {
     // The slot about to be overwritten holds the leaving sample, or 0 while the window fills (the
@@ -76,7 +88,7 @@ class sma {
       }
     }
     ring_[head_] = x;
-    head_ = head_ + 1 == N ? 0 : head_ + 1;
+    head_ = head_ + 1 == window_ ? 0 : head_ + 1;
     ++n_;
     if constexpr (Sum == window_sum::recompute) {
       if (head_ == 0) {
@@ -97,18 +109,21 @@ class sma {
 
   // Samples pushed since construction or reset().
   [[nodiscard]] constexpr std::size_t count() const noexcept { return n_; }
-  // Samples in the window: min(count(), N).
-  [[nodiscard]] constexpr std::size_t size() const noexcept { return n_ < N ? n_ : N; }
+  // Samples in the window: min(count(), window()).
+  [[nodiscard]] constexpr std::size_t size() const noexcept { return n_ < window_ ? n_ : window_; }
+  // The window length: N, or the length given to the constructor.
+  [[nodiscard]] constexpr std::size_t window() const noexcept { return window_; }
+  // The compile-time capacity N (the largest window()).
   [[nodiscard]] static constexpr std::size_t capacity() noexcept { return N; }
-  [[nodiscard]] constexpr bool full() const noexcept { return n_ >= N; }
+  [[nodiscard]] constexpr bool full() const noexcept { return n_ >= window_; }
 
   // Mean of the samples in the window; NaN when empty (see the class comment for non-finite input).
   [[nodiscard]] constexpr T value() const noexcept {
     // The common case first, with one test: a full window of finite samples. A multiplication by
-    // the constant 1/N replaces the division (≤ 1 ulp apart, exact for a power-of-two N): the
-    // division would be the costliest instruction of a push + value().
-    if (n_ >= N && !nonfinite_.any()) {
-      return sum() * inv_n;
+    // 1/window() (kept beside it) replaces the division (≤ 1 ulp apart, exact for a power-of-two
+    // window): the division would be the costliest instruction of a push + value().
+    if (n_ >= window_ && !nonfinite_.any()) {
+      return sum() * inv_w_;
     }
     if (n_ == 0) {
       return detail::quiet_nan<T>();
@@ -121,7 +136,14 @@ class sma {
   // Sum of the finite samples in the window (0 when empty).
   [[nodiscard]] constexpr T sum() const noexcept { return detail::is_finite(sum_) ? sum_ + comp_ : sum_; }
 
-  constexpr void reset() noexcept { *this = sma{}; }
+  // Back to empty; the window length is kept.
+  constexpr void reset() noexcept {
+    const std::size_t w = window_;
+    const T inv = inv_w_;
+    *this = sma{};
+    window_ = w;
+    inv_w_ = inv;
+  }
 
  private:
   // Compensated summation with Knuth's branch-free TwoSum (s + e == a + b exactly): the error of
@@ -143,13 +165,14 @@ class sma {
       fresh_ += x;
     }
   }
-  std::size_t head_ = 0;  // slot of the next write (= the oldest sample once full)
+  std::size_t head_ = 0;  // slot of the next write (= the oldest sample once full), < window_
   std::size_t n_ = 0;
+  std::size_t window_ = N;
+  T inv_w_ = T(1) / static_cast<T>(N);  // 1 / window_
   detail::nonfinite_counts<T> nonfinite_{};
   T sum_{};
   T comp_{};   // compensated: the running sum's error term
   T fresh_{};  // recompute: sum of the samples pushed since head_ was last 0
-  static constexpr T inv_n = T(1) / static_cast<T>(N);
   // Last on purpose: std::array's element array is a trailing array, which GCC assumes may extend past
   // its declared size, so a store to ring_[head_] may alias every member declared after it and pins
   // them in memory (a store-to-load round trip on the running sum at every push). Declared last, the
