@@ -1,11 +1,15 @@
-// The wire protocol without a server: request_parser (JSON and binary frames), the sample admission
-// rule (check_samples, max_sample_magnitude), json_writer, and what the default pipeline writes.
+// The wire protocol: request_parser (JSON and binary frames), the sample admission rule
+// (check_samples, max_sample_magnitude), json_writer, and what the default pipeline writes, without
+// a server; then issue 9's inputs through a real server on 127.0.0.1.
 // The invariant behind most cases: every byte the server writes is JSON that simdjson parses.
+#include "ws_test_client.hpp"
+
 #include <streamstats/moments.hpp>
 #include <streamstats/variance.hpp>
 #include <streamstats/websocket/json_writer.hpp>
 #include <streamstats/websocket/pipeline.hpp>
 #include <streamstats/websocket/protocol.hpp>
+#include <streamstats/websocket/server.hpp>
 
 #include <simdjson.h>
 #include <catch2/catch.hpp>
@@ -508,4 +512,83 @@ TEST_CASE("binary frames: each malformed part has its code; the stream is named 
   CHECK_FALSE(req.single);
   CHECK_FALSE(req.has_t);
   CHECK(p.values() == std::vector<double>{0.25, -3.0});
+}
+
+// ---- through the server ------------------------------------------------------------------------
+
+TEST_CASE("issue 9's inputs through a server: codes, counts, and every frame received parses with simdjson") {
+  using namespace std::chrono_literals;
+  ws::server_options o;
+  o.snapshot_interval = 20ms;
+  ws::server srv(o);
+  srv.start();
+  ws_test::client_pool pool;
+  ws_test::client c = pool.connect(srv.port());
+  REQUIRE(c.is_open());
+  simdjson::dom::parser jp;
+  // The next frame, raw: no NUL, parses with simdjson; returned as "type/code".
+  auto next = [&]() {
+    const auto m = c.next();
+    REQUIRE(m.has_value());
+    CHECK(m->find('\0') == std::string::npos);
+    const auto e = must_parse(jp, *m);
+    std::string_view code;
+    if (e["code"].get(code) != simdjson::SUCCESS) {
+      code = {};  // not an error reply
+    }
+    return std::string(std::string_view(e["type"])) + "/" + std::string(code);
+  };
+  auto reply = [&](const std::string& text) {
+    INFO("request: " << text);
+    c.send_text(text);
+    return next();
+  };
+  CHECK(reply(R"({"id":"abc","id":[1],"type":"list"})") == "error/duplicate_field");
+  CHECK(reply(R"({"stream":"s","value":25000000000000004096,"id":2})") == "ack/");
+  CHECK(reply(R"({"stream":"s","values":[1.7e308,1.7e308],"id":1})") == "error/out_of_range");
+  CHECK(reply(R"({"stream":"s","values":[98765432109876543210,0.)" + std::string(400, '0') +
+              R"(1],"id":3})") == "ack/");
+  CHECK(reply(R"({"id":1e400,"type":"list"})") == "error/non_finite");
+  CHECK(reply(R"({"type":"list","id":25000000000000004096})") == "streams/");
+  c.send_binary(binary_frame("s", {1.0, 1.7e308}));
+  CHECK(next() == "error/out_of_range");
+  srv.push("s", 1.7e308);  // from C++: refused by the same rule, counted on the stream
+  srv.push("s", -1e60);    // at the bound: accepted
+
+  // The snapshot: every statistic finite after the refused 1.7e308 (JSON, binary and C++).
+  bool seen = false;
+  for (int i = 0; i < 200 && !seen; ++i) {
+    c.send_text(R"({"type":"snapshot","stream":"s","id":5})");
+    const auto m = c.next();
+    REQUIRE(m.has_value());
+    const auto e = must_parse(jp, *m);
+    if (number_of(e["count"]) < 4) {  // server::push is posted: wait for it
+      std::this_thread::sleep_for(5ms);
+      continue;
+    }
+    CHECK(number_of(e["count"]) == 4);     // 25000000000000004096, 98765432109876543210, 0, −1e60
+    CHECK(number_of(e["rejected"]) == 3);  // the 1.7e308 pair, the binary frame, server::push
+    CHECK(number_of(e["last"]) == -1e60);
+    for (const char* f : {"mean", "stddev", "min", "max", "sma", "ema", "band_lo", "band_hi"}) {
+      INFO(f);
+      CHECK(std::isfinite(number_of(e["stats"][f])));
+    }
+    seen = true;
+  }
+  CHECK(seen);
+  // Issue 9's big integer as "last" in the snapshot a subscriber gets.
+  srv.push("s", 25000000000000004096.0);
+  c.send_text(R"({"type":"subscribe","stream":"s"})");
+  CHECK(std::string_view(must_parse(jp, *c.next())["type"]) == "subscribed");
+  for (int i = 0; i < 200; ++i) {
+    const auto snap = c.next();
+    REQUIRE(snap.has_value());
+    const auto e = must_parse(jp, *snap);
+    if (number_of(e["count"]) == 5) {
+      CHECK(number_of(e["last"]) == 25000000000000004096.0);
+      break;
+    }
+  }
+  srv.stop();
+  srv.join();
 }
