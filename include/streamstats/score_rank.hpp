@@ -38,7 +38,15 @@ class score_rank {
   // bin in log1p(raw) (0.25: a bin per 28% of raw score). Throws std::invalid_argument when span is
   // not a finite number ≥ 1 or bin_width not a finite number > 0.
   explicit score_rank(T span = T(1000), T bin_width = T(0.25))
-      : decay_(T(1) - T(2) / (checked_span(span) + T(1))), bin_width_(checked_width(bin_width)) {}
+      : decay_(T(1) - T(2) / (checked_span(span) + T(1))),
+        inverse_decay_(T(1) / decay_),
+        inverse_width_(T(1) / checked_width(bin_width)) {}
+
+  // Both ranks of one raw score, from one pass over the histogram (no logarithm taken).
+  struct rank {
+    T p;      // the interpolated tail fraction (what log_p(raw) is the logarithm of)
+    T p_bin;  // with the whole bin counted (what log_p_bin(raw) is the logarithm of)
+  };
 
   // ln p of `raw` against the scores learned so far, then learns it. NaN raw: nothing learned, 0.
   T push(T raw) noexcept {
@@ -50,6 +58,27 @@ class score_rank {
     const T log_p = log_p_at(pos, b);
     learn(b);
     return log_p;
+  }
+
+  // rank_of(raw), then learns raw: the detector's path (one log1p, at most Bins additions).
+  rank rank_and_learn(T raw) noexcept {
+    if (raw != raw) {
+      return {T(1), T(1)};
+    }
+    const T pos = position(raw);
+    const std::size_t b = bin_at(pos);
+    const rank r = rank_at(pos, b);
+    learn(b);
+    return r;
+  }
+
+  // Both p of `raw` without learning it ({1, 1} before the first sample or for NaN).
+  [[nodiscard]] rank rank_of(T raw) const noexcept {
+    if (raw != raw) {
+      return {T(1), T(1)};
+    }
+    const T pos = position(raw);
+    return rank_at(pos, bin_at(pos));
   }
 
   // ln p of `raw` without learning it (0 before the first sample).
@@ -66,18 +95,17 @@ class score_rank {
   // repeats exactly (a square wave's edge) sits anywhere in its bin, and interpolation would count
   // only the part of its earlier copies above that point.
   [[nodiscard]] T log_p_bin(T raw) const noexcept {
-    if (raw != raw) {
-      return T(0);
-    }
-    const T pos = position(raw);
-    const std::size_t b = bin_at(pos);
-    return log_p_at(static_cast<T>(b), b);
+    const T p = rank_of(raw).p_bin;
+    return p < T(1) ? std::log(p) : T(0);
   }
 
   [[nodiscard]] std::size_t count() const noexcept { return count_; }
   // The effective number of samples ranked against, the next one included: (Σw + w_new) / w_new,
   // n + 1 at first, then up to (span + 1) / 2. p is never below its inverse.
-  [[nodiscard]] T effective_count() const noexcept { return (total_ + unit_ / decay_) / (unit_ / decay_); }
+  [[nodiscard]] T effective_count() const noexcept {
+    const T w_new = unit_ * inverse_decay_;
+    return (total_ + w_new) / w_new;
+  }
   [[nodiscard]] T span() const noexcept { return T(2) / (T(1) - decay_) - T(1); }
 
   void reset() noexcept {
@@ -89,38 +117,60 @@ class score_rank {
 
  private:
   // Position on the histogram's axis, in bins: log1p(raw) / bin_width (+Inf for raw = +Inf).
-  [[nodiscard]] T position(T raw) const noexcept { return std::log1p(raw < T(0) ? T(0) : raw) / bin_width_; }
+  [[nodiscard]] T position(T raw) const noexcept {
+    return std::log1p(raw < T(0) ? T(0) : raw) * inverse_width_;
+  }
   [[nodiscard]] static std::size_t bin_at(T pos) noexcept {
     return pos < static_cast<T>(Bins - 1) ? static_cast<std::size_t>(pos) : Bins - 1;
   }
 
-  [[nodiscard]] T log_p_at(T pos, std::size_t b) const noexcept {
+  [[nodiscard]] rank rank_at(T pos, std::size_t b) const noexcept {
     if (count_ == 0) {
-      return T(0);
+      return {T(1), T(1)};
     }
+    // The weight above bin b, summed from the nearer end: most raw scores are small, and a chain of
+    // 60 dependent additions would cost more than the rest of the detector. From below it is
+    // total − prefix, whose rounding (≈ eps · total) is far below the smallest p, 1/n_eff.
     T above = T(0);
-    for (std::size_t i = b + 1; i < Bins; ++i) {
-      above += weights_[i];
+    if (b < Bins / 2) {
+      T through = T(0);
+      for (std::size_t i = 0; i <= b; ++i) {
+        through += weights_[i];
+      }
+      above = total_ - through;
+      above = above > T(0) ? above : T(0);
+    } else {
+      for (std::size_t i = b + 1; i < Bins; ++i) {
+        above += weights_[i];
+      }
     }
     // Within its bin the sample is placed by linear interpolation of the weight (the bin's mass is
     // taken as spread evenly over it), so p is continuous in raw rather than a staircase; the open
     // last bin counts half. The sample itself is counted with the weight it will get: 0 < p ≤ 1.
-    const T into = b == Bins - 1 ? (pos == static_cast<T>(b) ? T(0) : T(0.5)) : pos - static_cast<T>(b);
-    const T w_new = unit_ / decay_;
-    const T p = (above + (T(1) - into) * weights_[b] + w_new) / (total_ + w_new);
+    const T into = b == Bins - 1 ? T(0.5) : pos - static_cast<T>(b);
+    const T w_new = unit_ * inverse_decay_;
+    const T total = total_ + w_new;
+    const T p = (above + (T(1) - into) * weights_[b] + w_new) / total;
+    const T p_bin = (above + weights_[b] + w_new) / total;
+    return {p < T(1) ? p : T(1), p_bin < T(1) ? p_bin : T(1)};
+  }
+
+  [[nodiscard]] T log_p_at(T pos, std::size_t b) const noexcept {
+    const T p = rank_at(pos, b).p;
     return p < T(1) ? std::log(p) : T(0);
   }
 
   void learn(std::size_t b) noexcept {
     ++count_;
-    unit_ /= decay_;  // every older weight shrinks by `decay` relative to the new one
+    unit_ *= inverse_decay_;  // every older weight shrinks by `decay` relative to the new one
     weights_[b] += unit_;
     total_ += unit_;
     if (unit_ > T(1e30)) {  // renormalise long before overflow (float reaches 3e38)
+      total_ = T(0);
       for (auto& w : weights_) {
         w /= unit_;
+        total_ += w;  // re-summed: the running total's rounding does not carry over
       }
-      total_ /= unit_;
       unit_ = T(1);
     }
   }
@@ -141,7 +191,8 @@ class score_rank {
   }
 
   T decay_;
-  T bin_width_;
+  T inverse_decay_;
+  T inverse_width_;
   T total_ = T(0);
   T unit_ = T(1);  // the weight the latest sample received
   std::size_t count_ = 0;

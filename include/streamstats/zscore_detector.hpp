@@ -361,13 +361,20 @@ struct anomaly_result {
   std::uint64_t episode;
   zscore_status status;
   zscore_side side;
-  // ln p of the calibrated score: the rank of |z| among the recent ones after learning, the Gaussian
-  // tail of z before; 0 when rejected or z is NaN.
-  T log_p;
+  // The calibrated tail probability: the rank of |z| among the recent ones once learning is over;
+  // NaN before (score() is then the Gaussian tail of z) and when rejected. Kept linear: the
+  // logarithm is taken on request only.
+  T p;
 
-  // anomaly_score(log_p): in [0, 1], the same meaning on every series (0.5 ↔ p = 0.1, 0.67 ↔ 0.01,
-  // 0.7 ↔ p = 0.0047 ≈ "not seen in the last ~span samples" with the default span).
-  [[nodiscard]] T score() const noexcept { return anomaly_score(log_p); }
+  // In [0, 1], the same meaning on every series: anomaly_score of ln p (0.5 ↔ p = 0.1, 0.67 ↔
+  // 0.01, 0.7 ↔ 0.0047); during learning the Gaussian tail score of z (zscore_anomaly_score); 0
+  // when rejected.
+  [[nodiscard]] T score() const noexcept {
+    if (p != p) {
+      return status == zscore_status::rejected ? T(0) : zscore_anomaly_score(z, side);
+    }
+    return p < T(1) ? anomaly_score(std::log(p)) : T(0);
+  }
 };
 
 // The recommended detector. A z-score against the last Window = 64 samples (zscore_detector over
@@ -400,35 +407,31 @@ class anomaly_detector {
       : zscore_(baseline_type{}, options),
         rank_(static_cast<T>(checked(calibration).span)),
         calibration_(calibration),
-        log_alert_p_(calibration.alert_p >= 1.0 ? detail::infinity<T>()
-                                                : static_cast<T>(std::log(calibration.alert_p))),
+        alert_p_(calibration.alert_p >= 1.0 ? detail::infinity<T>() : static_cast<T>(calibration.alert_p)),
         full_(static_cast<T>((calibration.span + 1.0) / 2.0)) {}
 
   result_type push(const T& x) noexcept {
     const auto r = zscore_.push(x);
     const zscore_side side = r.side;
     if (r.status == zscore_status::rejected) {
-      return {r.z, false, false, episodes_.current(), r.status, side, T(0)};
+      return {r.z, false, false, episodes_.current(), r.status, side, detail::quiet_nan<T>()};
     }
     // The raw score on the side that counts: |z|, or the positive part of ±z one-sided.
-    const T raw =
-        side == zscore_side::both ? (r.z < T(0) ? -r.z : r.z) : (side == zscore_side::upper ? r.z : -r.z);
+    T raw = side == zscore_side::both ? (r.z < T(0) ? -r.z : r.z) : (side == zscore_side::upper ? r.z : -r.z);
+    if (!(raw > T(0))) {
+      raw = T(0);  // also NaN z (fewer than 2 learned samples): ranked as 0, the bottom
+    }
     const bool warm = rank_.count() >= calibration_.learning;
-    T log_p = T(0);
+    const T n_eff = rank_.effective_count();
+    const auto rank = r.z == r.z ? rank_.rank_and_learn(raw) : typename score_rank<T>::rank{T(1), T(1)};
+    T p = detail::quiet_nan<T>();
     bool anomaly = r.anomaly;
     if (warm) {
-      log_p = raw > T(0) ? rank_.log_p(raw) : T(0);
-      // p · n_eff / n_full < alert_p, n_full = (span + 1)/2: the same test as p < alert_p once the
-      // memory is full, and one that can pass while it fills.
-      // The veto counts the whole bin (score_rank::log_p_bin): an exact repeat is a recurrence.
-      const T n_eff = rank_.effective_count();
-      anomaly = anomaly && raw > T(0) &&
-                rank_.log_p_bin(raw) + std::log(n_eff < full_ ? n_eff / full_ : T(1)) < log_alert_p_;
-    } else {
-      log_p = r.z == r.z ? log_tail(r.z, side) : T(0);
-    }
-    if (r.z == r.z) {
-      (void)rank_.push(raw > T(0) ? raw : T(0));
+      p = raw > T(0) ? rank.p : T(1);
+      // The veto counts the whole bin (an exact repeat is a recurrence) and compares
+      // p_bin · n_eff / n_full with alert_p, n_full = (span + 1)/2: the same test as p_bin < alert_p
+      // once the memory is full, and one that can pass while it fills (p ≥ 1/n_eff).
+      anomaly = anomaly && raw > T(0) && rank.p_bin * (n_eff < full_ ? n_eff / full_ : T(1)) < alert_p_;
     }
     bool new_episode = false;
     if (anomaly) {
@@ -436,7 +439,7 @@ class anomaly_detector {
     } else {
       episodes_.calm(zscore_.options().cooldown);
     }
-    return {r.z, anomaly, new_episode, episodes_.current(), r.status, side, log_p};
+    return {r.z, anomaly, new_episode, episodes_.current(), r.status, side, p};
   }
   result_type operator()(const T& x) noexcept { return push(x); }
 
@@ -462,18 +465,6 @@ class anomaly_detector {
   }
 
  private:
-  static T log_tail(T z, zscore_side side) noexcept {
-    switch (side) {
-      case zscore_side::upper:
-        return detail::log_normal_upper_tail(z);
-      case zscore_side::lower:
-        return detail::log_normal_upper_tail(-z);
-      case zscore_side::both:
-      default:
-        return detail::log_chi2_upper_tail(1, z * z);
-    }
-  }
-
   static const calibration_options& checked(const calibration_options& c) {
     if (!(c.span >= 1.0) || !detail::is_finite(c.span)) {
       throw std::invalid_argument(
@@ -490,8 +481,8 @@ class anomaly_detector {
   zscore_type zscore_;
   score_rank<T> rank_;
   calibration_options calibration_{};
-  T log_alert_p_ = T(0);  // +Inf when alert_p = 1 (no veto)
-  T full_ = T(1);         // (span + 1)/2: the effective sample count of a full memory
+  T alert_p_ = T(0);  // +Inf when alert_p = 1 (no veto)
+  T full_ = T(1);     // (span + 1)/2: the effective sample count of a full memory
   detail::episode_tracker episodes_{};
 };
 

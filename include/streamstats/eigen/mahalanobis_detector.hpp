@@ -41,6 +41,12 @@ struct mahalanobis_options {
   // scale-free distance: a deviation along a direction the data never varied in is huge, not a
   // division by zero. Σ = 0 (every component constant) gives d = 0 for the mean and +Inf otherwise.
   double ridge = 1e-9;
+  // The same floor as zscore_options::resolution_floor, per component: the variance of component i
+  // used for the distance is at least (resolution_floor × r_i × min(1, 10 × c_i))², r_i its smallest
+  // non-zero change seen and c_i the fraction of samples in which it changed. A constant or quantised
+  // component (a counter, an on/off flag) then makes a one-quantum step a distance of at most 2
+  // along it, instead of the ridge's near-infinite one. 0 disables.
+  double resolution_floor = 0.5;
 
   static constexpr std::size_t max_relearn = 64;
 };
@@ -96,6 +102,7 @@ class mahalanobis_detector {
     ++count_;
     recent_.remember(x, relearn_window());
     const T dist = distance_of(x);
+    observe_resolution(x);
     const T log_p = dist == dist ? detail::log_chi2_upper_tail(D, dist * dist) : T(0);
     if (learned_ < warmup()) {
       learn(x);
@@ -129,10 +136,20 @@ class mahalanobis_detector {
     }
     matrix_type sigma = baseline_.sample_covariance();
     const T trace = sigma.trace();
-    if (!(trace > T(0))) {
-      return detail::infinity<T>();  // every component constant, and x differs from it
+    if (trace > T(0)) {
+      sigma.diagonal().array() += static_cast<T>(options_.ridge) * trace / static_cast<T>(D);
     }
-    sigma.diagonal().array() += static_cast<T>(options_.ridge) * trace / static_cast<T>(D);
+    bool floored = false;
+    for (int i = 0; i < D; ++i) {
+      const T f = floor_of(i);
+      if (sigma(i, i) < f * f) {
+        sigma(i, i) = f * f;
+        floored = true;
+      }
+    }
+    if (!(trace > T(0)) && !floored) {
+      return detail::infinity<T>();  // every component constant, nothing to floor, and x differs
+    }
     const Eigen::LDLT<matrix_type> ldlt(sigma);
     const value_type solved = ldlt.solve(delta);
     const T d2 = delta.dot(solved);
@@ -153,8 +170,14 @@ class mahalanobis_detector {
   // The distance at which a sample becomes an anomaly (the threshold in Mahalanobis units).
   [[nodiscard]] T threshold_distance() const noexcept { return threshold_distance_; }
 
+  // Component i's resolution: its smallest non-zero change seen (0 before any).
+  [[nodiscard]] T resolution(int i) const noexcept { return resolution_[i]; }
+
   void reset() noexcept {
     baseline_.reset();
+    previous_ = eigen::detail::zero<value_type>();
+    resolution_ = eigen::detail::zero<value_type>();
+    changes_.fill(0);
     count_ = rejected_ = relearns_ = learned_ = 0;
     episodes_ = ::streamstats::detail::episode_tracker{};
     recent_.clear();
@@ -176,6 +199,31 @@ class mahalanobis_detector {
   void learn(const value_type& x) noexcept {
     baseline_.push(x);
     ++learned_;
+  }
+
+  void observe_resolution(const value_type& x) noexcept {
+    if (count_ > 1) {  // count_ already includes x
+      for (int i = 0; i < D; ++i) {
+        const T step = x[i] > previous_[i] ? x[i] - previous_[i] : previous_[i] - x[i];
+        if (step > T(0)) {
+          ++changes_[static_cast<std::size_t>(i)];
+          if (resolution_[i] == T(0) || step < resolution_[i]) {
+            resolution_[i] = step;
+          }
+        }
+      }
+    }
+    previous_ = x;
+  }
+
+  // resolution_floor × r_i × min(1, 10 × change rate of component i).
+  [[nodiscard]] T floor_of(int i) const noexcept {
+    if (count_ < 2) {
+      return T(0);
+    }
+    const T rate = static_cast<T>(changes_[static_cast<std::size_t>(i)]) / static_cast<T>(count_ - 1);
+    const T weight = rate * T(10) < T(1) ? rate * T(10) : T(1);
+    return static_cast<T>(options_.resolution_floor) * resolution_[i] * weight;
   }
 
   void learn_flagged(const value_type& x, T dist) noexcept {
@@ -215,6 +263,9 @@ class mahalanobis_detector {
     }
     if (!(o.ridge >= 0.0) || !::streamstats::detail::is_finite(o.ridge)) {
       fail("ridge must be a finite number >= 0", o.ridge);
+    }
+    if (!(o.resolution_floor >= 0.0) || !::streamstats::detail::is_finite(o.resolution_floor)) {
+      fail("resolution_floor must be a finite number >= 0", o.resolution_floor);
     }
     if (o.relearn_after > mahalanobis_options::max_relearn) {
       fail("relearn_after must be <= mahalanobis_options::max_relearn (64)",
@@ -259,6 +310,9 @@ class mahalanobis_detector {
   std::size_t relearns_ = 0;
   std::size_t learned_ = 0;
   ::streamstats::detail::episode_tracker episodes_{};
+  value_type previous_ = eigen::detail::zero<value_type>();    // the last finite sample
+  value_type resolution_ = eigen::detail::zero<value_type>();  // per component, 0 = no change yet
+  std::array<std::size_t, static_cast<std::size_t>(D)> changes_{};
   // Zero-filled: a fixed-size Eigen vector member is otherwise left uninitialised.
   ::streamstats::detail::recent_samples<value_type, mahalanobis_options::max_relearn> recent_{
       eigen::detail::zero<value_type>()};
