@@ -1158,7 +1158,7 @@ struct state_access {
     io(a.count_);
     io(a.total_);
     io(a.unit_);
-    io(a.weights_);
+    io.items(a.weights_.data(), Bins, Bins);
     if constexpr (Io::loading) {
       bool weights = true;
       for (const T w : a.weights_) {

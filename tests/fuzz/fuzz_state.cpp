@@ -53,7 +53,8 @@ const auto types = std::make_tuple(
     [] { return ss::zscore_detector<ss::ew_variance<double>>(ss::ew_variance<double>(0.05)); },
     [] { return ss::zscore_detector<ss::rolling_variance<double, 20>>(ss::rolling_variance<double, 20>{}); },
     [] { return ss::anomaly_detector<double>{}; }, [] { return ss::anomaly_detector<float>{}; },
-    [] { return ss::mean<V3>{}; }, [] { return ss::variance<V3>{}; }, [] { return ss::ema<V3>(0.3); },
+    [] { return ss::score_rank<double>(100.0); }, [] { return ss::mean<V3>{}; },
+    [] { return ss::variance<V3>{}; }, [] { return ss::ema<V3>(0.3); },
     [] { return ss::covariance<double, 3>{}; }, [] { return ss::mahalanobis_detector<double, 2>{}; });
 constexpr std::size_t type_count = std::tuple_size_v<decltype(types)>;
 
