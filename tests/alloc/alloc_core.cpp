@@ -1,4 +1,5 @@
-// Pushing 10⁶ samples through every core accumulator allocates nothing.
+// Pushing 10⁶ samples through every core accumulator allocates nothing, for float, double and long
+// double, through push(x), operator()(x) and the batch push; merging allocates nothing either.
 #include <catch2/catch.hpp>
 
 #include "require_allocation_free.hpp"
@@ -20,30 +21,31 @@ TEST_CASE("the counter sees allocations (the proof can fail)", "[alloc]") {
   CHECK(n >= 1);
 }
 
-TEST_CASE("core accumulators allocate nothing while pushing 10^6 samples", "[alloc]") {
-  const std::vector<double> batch(65536, 1.25);
+TEMPLATE_TEST_CASE("core accumulators allocate nothing while pushing 10^6 samples or merging", "[alloc]",
+                   float, double, long double) {
+  using T = TestType;
   SECTION("mean") {
-    mean<double> a;
-    require_allocation_free(a, batch);
+    mean<T> a;
+    require_allocation_free(a);
   }
   SECTION("variance") {
-    variance<double> a;
-    require_allocation_free(a, batch);
+    variance<T> a;
+    require_allocation_free(a);
   }
   SECTION("moments") {
-    moments<double> a;
-    require_allocation_free(a, batch);
+    moments<T> a;
+    require_allocation_free(a);
   }
   SECTION("extrema") {
-    extrema<double> a;
-    require_allocation_free(a, batch);
+    extrema<T> a;
+    require_allocation_free(a);
   }
   SECTION("autocorrelation") {
-    autocorrelation<double> a;
-    require_allocation_free(a, batch);
+    autocorrelation<T> a;
+    require_allocation_free(a);
   }
   SECTION("multi") {
-    multi<mean<double>, variance<double>, moments<double>, extrema<double>, autocorrelation<double>> a;
-    require_allocation_free(a, batch);
+    multi<mean<T>, variance<T>, moments<T>, extrema<T>, autocorrelation<T>> a;
+    require_allocation_free(a);
   }
 }

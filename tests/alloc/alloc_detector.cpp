@@ -1,5 +1,5 @@
 // Pushing 10⁶ samples through the z-score detectors allocates nothing — spikes, re-learns after a
-// level shift, rejected NaNs and episodes included.
+// level shift, rejected NaNs, episodes and score() included; float, double and long double.
 #include <catch2/catch.hpp>
 
 #include "counting_new.hpp"
@@ -32,16 +32,24 @@ double sample(std::size_t i) {
   return x;
 }
 
+// Half the samples go through push(x), half through operator()(x); every result is also scored (score(), the
+// exact tail probability, computed on request).
 template <class D>
 void require_allocation_free(D& d) {
+  using T = typename D::value_type;
   std::size_t flagged = 0;
+  double scores = 0.0;
   const std::size_t n = allocations_during([&] {
     for (std::size_t i = 0; i < n_samples; ++i) {
-      flagged += d.push(sample(i)).anomaly ? 1U : 0U;
+      const auto x = static_cast<T>(sample(i));
+      const auto r = i % 2 == 0 ? d.push(x) : d(x);  // push(x) and operator()(x) alike
+      flagged += r.anomaly ? 1U : 0U;
+      scores += static_cast<double>(r.score());
     }
   });
   CHECK(n == 0);
   CHECK(flagged > 0);
+  CHECK(scores > 0.0);
   CHECK(d.rejected() == n_samples / 7919);
   CHECK(d.episodes() > 0);
 }
@@ -50,6 +58,14 @@ void require_allocation_free(D& d) {
 TEST_CASE("z-score detectors allocate nothing while scoring 10^6 samples", "[alloc][detector]") {
   SECTION("anomaly_detector<double> (rolling 64)") {
     streamstats::anomaly_detector<double> d;
+    require_allocation_free(d);
+  }
+  SECTION("anomaly_detector<float>") {
+    streamstats::anomaly_detector<float> d;
+    require_allocation_free(d);
+  }
+  SECTION("anomaly_detector<long double>") {
+    streamstats::anomaly_detector<long double> d;
     require_allocation_free(d);
   }
   SECTION("zscore_detector<variance<double>>, skip learning: the shift forces a re-learn") {

@@ -177,8 +177,22 @@ test('subscribing to "*" covers streams created later; unsubscribe stops them; l
     assert.equal(un.type, 'unsubscribed');
     sub.queue.length = 0;
     await producer.request({ stream: 'later', values: [4, 5] });
-    await new Promise((r) => setTimeout(r, 400));
-    assert.equal(sub.queue.filter((m) => m.stream === 'later').length, 0, 'no snapshot after unsubscribe');
+    // Positive, not a timeout: a witness subscribed to another stream proves that a snapshot tick
+    // has passed since "later" changed, then a round trip on sub proves that nothing was queued for
+    // it before the reply (one connection's messages leave in order).
+    const witness = await Client.open(wsUrl());
+    try {
+      await witness.request({ stream: 'witness', value: 1 });
+      await witness.request({ type: 'subscribe', stream: 'witness' });
+      await witness.next((m) => m.type === 'snapshot' && m.stream === 'witness', 3000, 'the immediate witness snapshot');
+      await producer.request({ stream: 'witness', value: 2 });
+      await witness.next((m) => m.type === 'snapshot' && m.stream === 'witness' && m.count === 2, 3000, 'a tick');
+    } finally {
+      witness.close();
+    }
+    const reply = await sub.request({ type: 'list' });
+    assert.equal(reply.type, 'streams');
+    assert.deepEqual(sub.queue, [], 'no snapshot after unsubscribe, before the list reply');
   } finally {
     sub.close();
     producer.close();

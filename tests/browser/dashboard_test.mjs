@@ -1,7 +1,7 @@
 // Browser test of the live dashboard: Debian's Chromium (headless) driven by playwright-core opens
 // the page served by dashboard_server and checks, through the DOM and window.__dashboard, that it
-// connects, that points arrive for every synthetic stream, that the anomaly the server injects at
-// a known sample (--anomaly-at) is drawn as a marker at that index, and that the page reconnects
+// connects, that points arrive for every synthetic stream, that an anomaly the test pushes once the
+// page is subscribed is drawn as a marker at the server's index for it, and that the page reconnects
 // after the server restarts. Saves a screenshot (dashboard.png) into --out.
 //
 //   node dashboard_test.mjs --server build/dev/examples/dashboard_server --out build/dev/tests
@@ -13,14 +13,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { cliOptions, startServer, within } from './harness.mjs';
+import { Client, cliOptions, startServer, within } from './harness.mjs';
 
 const opts = cliOptions();
 const CHROMIUM = process.env.STREAMSTATS_CHROMIUM || '/usr/bin/chromium';
-// Sample index of the injected "cpu" spike: 6 s after the server starts at 100 samples/s. Alerts
-// are live-only, so the page must be subscribed by then: Chromium is launched before the server,
-// and the page usually subscribes within half a second of it.
-const ANOMALY_AT = 600;
+// The spike this test pushes into "cpu" once the page is subscribed (alerts are live-only, so it
+// must come after the subscription): its index is the server's, read from the alert a second,
+// Node client receives, and it must be past the last sample the page had seen when it subscribed.
+const SPIKE = 1e4;
 
 // Whatever happens, the test ends within 55 s (the harness kills the server on exit, and Chromium
 // exits when its pipe to this process closes).
@@ -33,7 +33,7 @@ const STREAMS = ['cpu', 'latency_ms', 'requests_per_s', 'temperature'];
 
 test('the dashboard connects, draws every stream, marks the injected anomaly and reconnects', async () => {
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'streamstats-chromium-'));
-  const serverArgs = (port) => ['--port', String(port), '--duration', '45', '--anomaly-at', String(ANOMALY_AT)];
+  const serverArgs = (port) => ['--port', String(port), '--duration', '45'];
   let server;
   let context;
   const pageErrors = [];
@@ -91,22 +91,39 @@ test('the dashboard connects, draws every stream, marks the injected anomaly and
     assert.ok(counters.samples > 0, `samples counter ${counters.samples}`);
     assert.ok(counters.messages > 0);
 
-    // 3. The injected anomaly (cpu, sample ANOMALY_AT) arrives as an alert and is drawn as a marker.
+    // 3. An anomaly pushed once the page is subscribed arrives as an alert and is drawn as a marker
+    // at the index the server gave it (a Node client subscribed to cpu reads that index).
+    const seenAtSubscription = await page.evaluate(() => {
+      const p = window.__dashboard.streams.cpu.points;
+      return p[p.length - 1].i;
+    });
+    const node = await Client.open(`ws://${server.host}/ws`);
+    let at;
+    try {
+      assert.equal((await node.request({ type: 'subscribe', stream: 'cpu' })).type, 'subscribed');
+      await node.request({ stream: 'cpu', value: SPIKE });
+      const alert = await node.next((m) => m.type === 'alert' && m.value === SPIKE, 5000, 'the alert of the pushed spike');
+      at = alert.index;
+    } finally {
+      node.close();
+    }
+    assert.ok(at > seenAtSubscription, `the spike's index ${at} comes after the page's last sample ${seenAtSubscription}`);
     await page.waitForFunction(
-      (at) => {
+      (i) => {
         const s = window.__dashboard.streams.cpu;
-        return s && s.alerts.some((a) => a.i === at) && s.markersDrawn >= 1;
+        return s && s.alerts.some((a) => a.i === i) && s.markersDrawn >= 1;
       },
-      ANOMALY_AT,
+      at,
     );
     const cpu = await page.evaluate(
-      (at) => {
+      (i) => {
         const s = window.__dashboard.streams.cpu;
-        const a = s.alerts.find((x) => x.i === at);
+        const a = s.alerts.find((x) => x.i === i);
         return { alert: a, mean: s.stats.mean, markers: Number(document.querySelector('.card[data-stream="cpu"]').dataset.markers), logLines: document.querySelectorAll('#alert-log li').length, alertsCounter: Number(document.getElementById('c-alerts').textContent.replace(/,/g, '')) };
       },
-      ANOMALY_AT,
+      at,
     );
+    assert.equal(cpu.alert.v, SPIKE);
     assert.ok(cpu.alert.v > cpu.mean + 20, `the spike's value ${cpu.alert.v} is far above the mean ${cpu.mean}`);
     assert.ok(Math.abs(cpu.alert.z) > 4, `alert z ${cpu.alert.z}`);
     assert.ok(cpu.markers >= 1, 'the cpu card reports a drawn marker');

@@ -5,7 +5,8 @@ errors and list; the expected statistics come from Python's `statistics` module.
 
   /usr/bin/python3 tests/websocket/py_client.py --server build/.../ws_test_server
   /usr/bin/python3 tests/websocket/py_client.py --port 8080        (a server already running)
-Exit status 0 on success; prints what failed otherwise.
+Exit status 0 on success (after the server, when started here, has shut down cleanly); a failed
+check raises, which exits non-zero.
 """
 import argparse
 import asyncio
@@ -40,7 +41,7 @@ async def recv_type(ws, kind, timeout=5.0):
             return msg
 
 
-async def run(port):
+async def run(port, stop_server):
     url = f"ws://127.0.0.1:{port}/ws"
     rng = random.Random(6)
     values = [rng.gauss(10.0, 2.0) for _ in range(500)]
@@ -106,7 +107,20 @@ async def run(port):
         # Counted on "py": wrong_type, non_finite and bad_binary_frame (they name the stream).
         check(lst["streams"] == [{"name": "py", "count": 501, "rejected": 3, "subscribers": 1}], f"list: {lst}")
         check(lst["rejected"] == 5, f"rejected: {lst['rejected']}")
-    print("py_client: ok (500 samples, mean %.6f, stddev %.6f)" % (statistics.fmean(values), statistics.stdev(values)))
+
+        if stop_server:
+            # Graceful shutdown while the subscriber is connected: a final snapshot of its stream,
+            # then a close frame with code 1001 (docs/protocol.md).
+            stop_server()
+            final = await recv_type(sub, "snapshot", 10.0)
+            check(final["count"] == 501, f"final snapshot: {final}")
+            try:
+                extra = await asyncio.wait_for(sub.recv(), 10.0)
+                raise AssertionError(f"a message after the final snapshot: {extra!r}")
+            except websockets.ConnectionClosed:
+                pass
+            check(sub.close_code == 1001, f"close code on shutdown: {sub.close_code}")
+    return values
 
 
 def main():
@@ -122,16 +136,22 @@ def main():
         line = proc.stdout.readline()
         check(line.startswith("port "), f"server said: {line!r}")
         port = int(line.split()[1])
+    stop_server = proc.stdin.close if proc else None  # the server stops on EOF
     try:
-        asyncio.run(asyncio.wait_for(run(port), 30))
-    finally:
+        values = asyncio.run(asyncio.wait_for(run(port, stop_server), 30))
         if proc:
-            proc.stdin.close()  # the server stops on EOF
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                raise
+            # Success needs the server to have stopped by itself, with status 0 and its own count of
+            # the 501 samples: a server that never stops fails here (ctest looks at the exit status).
+            proc.wait(10)
+            out = proc.stdout.read()
+            check(proc.returncode == 0, f"server exit status {proc.returncode}")
+            check("stopped: " in out and " samples 501 " in out, f"server said on stopping: {out!r}")
+    finally:
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    print("py_client: ok (500 samples, mean %.6f, stddev %.6f; server stopped)"
+          % (statistics.fmean(values), statistics.stdev(values)))
     return 0
 
 
