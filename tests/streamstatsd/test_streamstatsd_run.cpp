@@ -423,3 +423,52 @@ TEST_CASE("SIGTERM stops gracefully: final snapshot - close 1001 - exit 0") {
   CHECK(d.wait_exit(10s) == 0);
   CHECK(d.err().find("stopped: 2 samples") != std::string::npos);
 }
+
+#ifdef STREAMSTATSD_FEEDER_EXE
+TEST_CASE("the demo: the feeder's synthetic streams get the example config's pipelines by glob") {
+  daemon_process d(
+      {"--config", STREAMSTATSD_EXAMPLE_CONFIG, "--port", "0", "--document-root", STREAMSTATSD_WEB_DIR});
+  const std::uint16_t port = d.port();
+  {
+    // The feeder is a separate producer process: it connects over WebSocket like any client.
+    const std::string url = "ws://127.0.0.1:" + std::to_string(port) + "/ws";
+    const pid_t feeder = ::fork();
+    REQUIRE(feeder >= 0);
+    if (feeder == 0) {
+      ::execl(STREAMSTATSD_FEEDER_EXE, STREAMSTATSD_FEEDER_EXE, "--url", url.c_str(), "--duration", "1",
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    int st = 0;
+    const auto deadline = std::chrono::steady_clock::now() + 15s;
+    while (::waitpid(feeder, &st, WNOHANG) == 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(10ms);
+    }
+    REQUIRE(WIFEXITED(st));
+    CHECK(WEXITSTATUS(st) == 0);
+  }
+  ws_test::client_pool pool;
+  auto c = pool.connect(port);
+  c.send_json({{"type", "list"}});
+  const json list = c.next_of_type("streams");
+  std::vector<std::string> names;
+  for (const auto& s : list["streams"]) {
+    names.push_back(s["name"]);
+    CHECK(s["count"].get<std::uint64_t>() > 50);  // about 100 per second per stream
+  }
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"cpu", "latency_ms", "requests_per_s", "temperature"});
+  // latency_ms matches "latency_*" (quantiles, windows, one-sided detector); cpu falls to "*".
+  CHECK(keys(snapshot(c, "latency_ms")["stats"]) ==
+        std::vector<std::string>{"band_hi", "band_lo", "count", "ema", "max", "mean", "min", "p50", "p99",
+                                 "p99.9", "rolling_max", "rolling_mean", "rolling_min", "rolling_stddev",
+                                 "rolling_variance", "score", "sma", "stddev", "z"});
+  CHECK(keys(snapshot(c, "cpu")["stats"]) == std::vector<std::string>{"band_hi", "band_lo", "ema", "max",
+                                                                      "mean", "min", "score", "sma", "stddev",
+                                                                      "z"});
+  // The page is served on the same port.
+  CHECK(ws_test::http_get(port, "/").find("<!doctype html>") != std::string::npos);
+  d.signal(SIGTERM);
+  CHECK(d.wait_exit() == 0);
+}
+#endif
