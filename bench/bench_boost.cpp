@@ -13,6 +13,8 @@
 #include <boost/accumulators/statistics/skewness.hpp>
 #include <boost/accumulators/statistics/stats.hpp>
 #include <boost/accumulators/statistics/variance.hpp>
+#include <boost/accumulators/statistics/weighted_mean.hpp>
+#include <boost/accumulators/statistics/weighted_variance.hpp>
 
 #include <cstddef>
 
@@ -33,6 +35,23 @@ double boost_loop(Set acc, const double* p, std::size_t n, Q query) {
 }  // namespace
 
 void register_peer() {
+  // weighted mean and variance (issue 16), weights from bench_weight(i); Boost's weighted_variance
+  // is its immediate (Welford-like) form, unshifted
+  add("weighted_mean", "push", "boost", [](const double* p, std::size_t n) {
+    ba::accumulator_set<double, ba::stats<ba::tag::weighted_mean>, double> a;
+    for (std::size_t i = 0; i < n; ++i) {
+      a(p[i], ba::weight = bench_weight(i));
+    }
+    return ba::weighted_mean(a);
+  });
+  add("weighted_variance", "push", "boost", [](const double* p, std::size_t n) {
+    ba::accumulator_set<double, ba::stats<ba::tag::weighted_variance>, double> a;
+    for (std::size_t i = 0; i < n; ++i) {
+      a(p[i], ba::weight = bench_weight(i));
+    }
+    return ba::weighted_variance(a);
+  });
+
   // tag::mean is lazy (sum / count, an uncompensated sum); tag::immediate_mean updates a running mean
   // with one division per sample.
   add("mean", "push", "boost", [](const double* p, std::size_t n) {

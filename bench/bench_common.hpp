@@ -35,6 +35,10 @@ inline const std::vector<double>& samples(std::size_t n) {
   return it->second;
 }
 
+// The weight of sample i in the weighted benchmarks: 1, 1.25, ..., 2.75, repeating (cheap, known to
+// every library, never zero).
+inline double bench_weight(std::size_t i) { return 1.0 + 0.25 * static_cast<double>(i & 7U); }
+
 // Every benchmark feeds all n samples into a fresh accumulator per iteration and returns a result
 // that depends on all of them (so nothing is optimised away). Its name is group/variant/impl, and
 // Google Benchmark appends /n; tools/bench_report.py parses exactly that shape.

@@ -132,6 +132,11 @@ void print_memory() {
   std::printf("| `zscore_detector<variance<double>>` | %zu | — | | |\n",
               sizeof(ss::zscore_detector<ss::variance<double>>));
   std::printf("| `anomaly_detector<double>` | %zu | — | | |\n", sizeof(ss::anomaly_detector<double>));
+  std::printf("| `ddsketch<double, 1024>` | %zu | `stats<tag::p_square_quantile>` (one p) | %zu | %zu |\n",
+              sizeof(ss::ddsketch<double, 1024>), sizeof(b_p2),
+              heap_of([] { return b_p2(ba::quantile_probability = 0.5); }));
+  std::printf("| `weighted_mean<double>` | %zu | — | | |\n", sizeof(ss::weighted_mean<double>));
+  std::printf("| `weighted_variance<double>` | %zu | — | | |\n", sizeof(ss::weighted_variance<double>));
   std::printf("\n");
 }
 

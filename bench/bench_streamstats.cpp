@@ -13,6 +13,8 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <cmath>
 #include <cstddef>
 
 namespace streamstats_bench {
@@ -43,6 +45,18 @@ double batch(const double* p, std::size_t n, Q query) {
 template <class A, class Q>
 double window_loop(const double* p, std::size_t n, Q query) {
   A a;
+  double sink = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    a.push(p[i]);
+    sink += query(a);
+  }
+  return sink;
+}
+
+// window_loop for a window whose length is chosen at run time (constructed with `window`).
+template <class A, class Q>
+double window_loop_sized(const double* p, std::size_t n, std::size_t window, Q query) {
+  A a(window);
   double sink = 0;
   for (std::size_t i = 0; i < n; ++i) {
     a.push(p[i]);
@@ -434,6 +448,103 @@ void register_core() {
 
   add("sma64", "push+value", "limit", limit_ring_sma<64>);
   add("rolling_variance64", "push+variance", "limit", limit_ring_variance<64>);
+
+  // DDSketch (issue 16): push every sample, read the median at the end, as the P² rows do; the peer
+  // is Boost's p_square_quantile for one p (bench_boost.cpp, quantile(0.5)/push/boost)
+  add("ddsketch1024", "push", "streamstats", [](const double* p, std::size_t n) {
+    ss::ddsketch<double, 1024> s(0.01);
+    for (std::size_t i = 0; i < n; ++i) {
+      s.push(p[i]);
+    }
+    return s.quantile(0.5);
+  });
+  add("quantile(0.5)", "push", "streamstats-ddsketch1024", [](const double* p, std::size_t n) {
+    ss::ddsketch<double, 1024> s(0.01);
+    for (std::size_t i = 0; i < n; ++i) {
+      s.push(p[i]);
+    }
+    return s.quantile(0.5);
+  });
+  // quantile(q) on a sketch whose 1024 positive bins are all occupied (the worst case of the walk):
+  // one query per iteration, q cycling over 0.001 .. 0.999, so the time per iteration is per query
+  benchmark::RegisterBenchmark("ddsketch1024/quantile/streamstats", [](benchmark::State& st) {
+    ss::ddsketch<double, 1024> s(0.01);
+    const double top = std::ldexp(1.0, 29);  // 2^29: 1024 keys at α = 0.01 reach about 2^29.4
+    for (double x = 1.0; x < top; x *= 1.0 + 1.0 / 64) {
+      s.push(x);
+    }
+    constexpr double qs[] = {0.001, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999};
+    std::size_t i = 0;
+    for (auto _ : st) {
+      double v = s.quantile(qs[i]);
+      benchmark::DoNotOptimize(v);
+      i = i + 1 == 9 ? 0 : i + 1;
+    }
+    st.counters["occupied_bins"] = static_cast<double>(s.count() > 0 ? 1024 : 0);
+  })->Unit(benchmark::kNanosecond);
+  add("ddsketch1024", "merge16", "streamstats", [](const double* p, std::size_t n) {
+    // 16 shards of the input, then their merge (the scale-out use); per sample = (push + merge share)
+    ss::ddsketch<double, 1024> shards[16];
+    for (std::size_t i = 0; i < n; ++i) {
+      shards[i & 15].push(p[i]);
+    }
+    ss::ddsketch<double, 1024> all;
+    for (const auto& s : shards) {
+      all += s;
+    }
+    return all.quantile(0.99);
+  });
+
+  // time_window (issue 16): variance over 5 minutes in 60 buckets of 5 s, one sample per 10 ms;
+  // push alone, and push + a snapshot (O(Buckets) merges) every 100 samples (a 1 Hz dashboard)
+  add("time_window<variance,60>", "push", "streamstats", [](const double* p, std::size_t n) {
+    ss::time_window<ss::variance<double>, 60> w(std::chrono::minutes(5));
+    for (std::size_t i = 0; i < n; ++i) {
+      w.push(p[i], std::chrono::steady_clock::time_point(std::chrono::milliseconds(10 * i)));
+    }
+    return w.snapshot().sample_variance();
+  });
+  benchmark::RegisterBenchmark("time_window<variance,60>/snapshot/streamstats", [](benchmark::State& st) {
+    ss::time_window<ss::variance<double>, 60> w(std::chrono::minutes(5));
+    const auto& xs = samples(in_cache_n);
+    for (std::size_t i = 0; i < 60000; ++i) {  // 10 minutes at 100 Hz: every bucket occupied
+      w.push(xs[i], std::chrono::steady_clock::time_point(std::chrono::milliseconds(10 * i)));
+    }
+    for (auto _ : st) {
+      double v = w.snapshot().sample_variance();
+      benchmark::DoNotOptimize(v);
+    }
+  })->Unit(benchmark::kNanosecond);
+
+  // weighted statistics (issue 16), the weights of bench_weight(i); the peer is Boost's
+  add("weighted_mean", "push", "streamstats", [](const double* p, std::size_t n) {
+    ss::weighted_mean<double> a;
+    for (std::size_t i = 0; i < n; ++i) {
+      a.push(p[i], bench_weight(i));
+    }
+    return a.mean();
+  });
+  add("weighted_variance", "push", "streamstats", [](const double* p, std::size_t n) {
+    ss::weighted_variance<double> a;
+    for (std::size_t i = 0; i < n; ++i) {
+      a.push(p[i], bench_weight(i));
+    }
+    return a.population_variance();
+  });
+
+  // run-time window lengths (issue 16): a window of 64 chosen at construction in a ring of
+  // capacity 4096, beside the compile-time rows above (same group, impl "streamstats-runtime")
+  add("sma64", "push+value", "streamstats-runtime", [](const double* p, std::size_t n) {
+    return window_loop_sized<ss::sma<double, 4096>>(p, n, 64, [](auto& a) { return a.value(); });
+  });
+  add("rolling_variance64", "push+variance", "streamstats-runtime", [](const double* p, std::size_t n) {
+    return window_loop_sized<ss::rolling_variance<double, 4096>>(p, n, 64,
+                                                                 [](auto& a) { return a.sample_variance(); });
+  });
+  add("rolling_extrema64", "push+min+max", "streamstats-runtime", [](const double* p, std::size_t n) {
+    return window_loop_sized<ss::rolling_extrema<double, 4096>>(p, n, 64,
+                                                                [](auto& a) { return a.max() - a.min(); });
+  });
 }
 
 }  // namespace streamstats_bench

@@ -1,8 +1,9 @@
-// The labelled test bed of the z-score detector: seven generators of messy series (support/anomaly_bed.hpp),
-// four seeds each, scored event by event. Prints precision, recall and detection delay per generator
-// and baseline (the table lands in the ctest log), and asserts floors for the recommended
-// anomaly_detector<double> with margin below what it measures (the measured values are in the
-// comments; see also the report in the commit history).
+// The labelled test bed of the z-score detectors: eleven generators of messy series
+// (support/anomaly_bed.hpp) — the seven of the first round and four failure modes of real series
+// (flat with steps, a quantised counter, a square wave, heavy-tailed counts) — scored event by event.
+// Tuning happened on the four tuning seeds (the printed table); the floors are asserted on 50
+// held-out seeds that played no part in the tuning, set from their measured values minus about three
+// binomial standard errors (the values and the counts are in the comments and the README).
 #include <catch2/catch.hpp>
 
 #include <streamstats/ew_variance.hpp>
@@ -24,7 +25,16 @@ using streamstats::zscore_detector;
 using namespace streamstats_test;
 
 namespace {
-constexpr std::uint64_t seeds[] = {1, 101, 202, 303};
+constexpr std::uint64_t tuning_seeds[] = {1, 101, 202, 303};
+
+// 50 seeds disjoint from the tuning ones (all_series(seed) uses seed .. seed + 10).
+std::vector<std::uint64_t> held_out_seeds() {
+  std::vector<std::uint64_t> out;
+  for (std::uint64_t k = 0; k < 50; ++k) {
+    out.push_back(100000 + 37 * k);
+  }
+  return out;
+}
 
 struct generator_result {
   std::string name;
@@ -32,8 +42,8 @@ struct generator_result {
 };
 
 // Metrics per generator, summed over the seeds, for a fresh copy of `proto` on every series.
-template <class Detector>
-std::vector<generator_result> run_bed(const Detector& proto) {
+template <class Detector, class Seeds>
+std::vector<generator_result> run_bed(const Detector& proto, const Seeds& seeds) {
   std::vector<generator_result> out;
   for (std::uint64_t seed : seeds) {
     const auto series = all_series(seed);
@@ -85,7 +95,7 @@ const bed_metrics& by_name(const std::vector<generator_result>& rows, const std:
 TEST_CASE("the generators are deterministic and labelled", "[bed]") {
   const auto a = all_series(7);
   const auto b = all_series(7);
-  REQUIRE(a.size() == 7);
+  REQUIRE(a.size() == 11);
   for (std::size_t g = 0; g < a.size(); ++g) {
     CHECK(a[g].x == b[g].x);
     CHECK(a[g].x.size() == 6000);
@@ -99,27 +109,43 @@ TEST_CASE("the generators are deterministic and labelled", "[bed]") {
       }
     }
   }
-  // The flat series is exactly constant between its jumps.
-  const auto& flat = a[4];
-  CHECK(flat.x[0] == flat.x[flat.windows[0].begin - 1]);
+  // The flat series are exactly constant between their jumps; the counter is integer.
+  CHECK(a[4].x[0] == a[4].x[a[4].windows[0].begin - 1]);
+  CHECK(a[7].x[0] == a[7].x[a[7].windows[0].begin - 1]);
+  for (double v : a[8].x) {
+    CHECK(v == static_cast<double>(static_cast<long long>(v)));
+  }
+  // The held-out seeds share no series with the tuning seeds.
+  for (std::uint64_t h : held_out_seeds()) {
+    for (std::uint64_t t : tuning_seeds) {
+      CHECK((h > t + 10 || t > h + 10));
+    }
+  }
 }
 
 TEST_CASE("test bed: precision, recall and delay of each baseline (printed)", "[bed]") {
   std::printf(
-      "\n=== z-score detector test bed: 7 generators x %zu seeds x 6000 samples, default zscore_options "
+      "\n=== z-score detector test bed: 11 generators x %zu tuning seeds x 6000 samples, default "
+      "zscore_options "
       "(|z| > 4.5, warm-up 30, clipped learning, re-learn after 16, cool-down 10) ===\n"
       "precision = alert episodes opened inside a labelled window / all episodes; recall = windows "
       "with an alarm; delay = samples from window start to the first alarm\n",
-      std::size(seeds));
+      std::size(tuning_seeds));
   const streamstats::zscore_options o;
-  const auto cumulative = run_bed(zscore_detector<variance<double>>(variance<double>{}, o));
-  const auto rolling64 = run_bed(anomaly_detector<double>{});
+  const auto& seeds = tuning_seeds;
+  const auto cumulative = run_bed(zscore_detector<variance<double>>(variance<double>{}, o), seeds);
+  const auto rolling64 =
+      run_bed(zscore_detector<rolling_variance<double, 64>>(rolling_variance<double, 64>{}, o), seeds);
+  const auto recommended = run_bed(anomaly_detector<double>{}, seeds);
   const auto rolling200 =
-      run_bed(zscore_detector<rolling_variance<double, 200>>(rolling_variance<double, 200>{}, o));
-  const auto ew64 = run_bed(zscore_detector<ew_variance<double>>(ew_variance<double>::from_span(64.0), o));
-  const auto ew40 = run_bed(zscore_detector<ew_variance<double>>(ew_variance<double>::from_span(40.0), o));
+      run_bed(zscore_detector<rolling_variance<double, 200>>(rolling_variance<double, 200>{}, o), seeds);
+  const auto ew64 =
+      run_bed(zscore_detector<ew_variance<double>>(ew_variance<double>::from_span(64.0), o), seeds);
+  const auto ew40 =
+      run_bed(zscore_detector<ew_variance<double>>(ew_variance<double>::from_span(40.0), o), seeds);
   print_table("cumulative: variance<double>", cumulative);
-  print_table("rolling: rolling_variance<double, 64> = anomaly_detector<double> (recommended)", rolling64);
+  print_table("rolling: zscore_detector<rolling_variance<double, 64>> (no rank veto)", rolling64);
+  print_table("anomaly_detector<double> (recommended: rolling 64, resolution floor, rank veto)", recommended);
   print_table("rolling: rolling_variance<double, 200>", rolling200);
   print_table("exponential: ew_variance<double>::from_span(64) (same mean age as the 64-window)", ew64);
   print_table("exponential: ew_variance<double>::from_span(40)", ew40);
@@ -136,57 +162,198 @@ TEST_CASE("test bed: precision, recall and delay of each baseline (printed)", "[
   }
 }
 
-TEST_CASE("the recommended anomaly_detector meets its floors on every generator", "[bed]") {
-  // Floors sit below the measured values (in the comments, 4 seeds) by a margin of one or two
-  // windows per generator, so that a real regression fails and noise does not.
-  const auto rows = run_bed(anomaly_detector<double>{});
+TEST_CASE("the recommended anomaly_detector meets its floors on 50 held-out seeds", "[bed]") {
+  const auto rows = run_bed(anomaly_detector<double>{}, held_out_seeds());
+  print_table("anomaly_detector<double> on the 50 held-out seeds", rows);
   struct floor_row {
     const char* name;
     double precision;
     double recall;
     double max_delay;
+    double max_false_rate;  // false alert episodes per 10 000 samples
   };
+  // Measured on the held-out seeds (value, counts) in the comments; floors ≈ measured − 3 standard
+  // errors of a binomial proportion over those counts, false-rate ceilings ≈ measured + 3 Poisson
+  // standard errors.
   const floor_row floors[] = {
-      {"spikes", 0.95, 0.97, 0.5},          // measured 1.000 / 1.000 / 0.00
-      {"level_shift", 0.85, 0.95, 2.0},     // measured 0.952 / 1.000 / 0.10
-      {"variance_burst", 0.90, 0.90, 4.0},  // measured 1.000 / 1.000 / 1.85
-      {"seasonality", 0.90, 0.55, 0.5},     // measured 0.982 / 0.688 / 0.00
-      {"flat_jump", 1.00, 1.00, 0.0},       // measured 1.000 / 1.000 / 0.00
-      {"slow_drift", 0.95, 0.97, 0.5},      // measured 1.000 / 1.000 / 0.00
-      {"random_walk", 0.93, 0.93, 0.5},     // measured 0.988 / 0.988 / 0.00
+      // name, precision, recall, delay, false/10k      measured: precision (counts) / recall (counts) / delay
+      // / false
+      {"spikes", 0.98, 0.99, 0.5, 0.6},          // 0.992 (999/1007) / 0.999 (999/1000) / 0.00 / 0.27
+      {"level_shift", 0.92, 0.96, 0.5, 0.7},     // 0.961 (246/256) / 0.984 (246/250) / 0.07 / 0.33
+      {"variance_burst", 0.93, 0.98, 2.9, 0.7},  // 0.966 (288/298) / 0.996 (249/250) / 1.29 / 0.33
+      {"seasonality", 0.96, 0.65, 0.5, 0.9},     // 0.980 (698/712) / 0.698 (698/1000) / 0.00 / 0.47
+      {"flat_jump", 0.98, 0.98, 0.5, 0.1},       // 1.000 (299/299) / 0.997 (299/300) / 0.01 / 0.00
+      {"slow_drift", 0.98, 0.99, 0.5, 0.7},      // 0.990 (1000/1010) / 1.000 (1000/1000) / 0.00 / 0.33
+      {"random_walk", 0.96, 0.94, 0.5, 1.1},     // 0.981 (962/981) / 0.962 (962/1000) / 0.00 / 0.63
+      // The failure modes of real series. Flat steps: no flood after a step (0 false alerts); a step
+      // of one unit after a 1-unit step elsewhere is below the resolution floor, hence recall 0.87.
+      {"flat_steps", 0.99, 0.82, 0.5, 0.1},  // 1.000 (437/437) / 0.874 (437/500) / 0.04 / 0.00
+      {"quantised", 0.97, 0.99, 0.5, 0.4},   // 0.990 (500/505) / 1.000 (500/500) / 0.00 / 0.17
+      // Square wave: the edges still alarm (14.7 per 10⁴ samples, 68 without the rank veto) and the
+      // +15 spikes, smaller than an edge, are not caught: a known limit (README).
+      {"square_wave", 0.00, 0.00, 0.5, 16.8},  // 0.000 (0/441) / 0.000 (0/500) / 0.00 / 14.70
+      // Heavy-tailed counts: 26.7 false alerts per 10⁴ samples (66 without the veto).
+      {"heavy_tailed", 0.18, 0.98, 0.5, 29.5},  // 0.229 (237/1037) / 0.996 (249/250) / 0.04 / 26.67
   };
+  bed_metrics original;  // the seven generators of the first round
   for (const auto& f : floors) {
     const auto& m = by_name(rows, f.name);
-    INFO(f.name << ": precision " << m.precision() << ", recall " << m.recall() << ", delay "
-                << m.mean_delay());
+    INFO(f.name << ": precision " << m.precision() << " (" << m.true_episodes << "/" << m.episodes
+                << "), recall " << m.recall() << " (" << m.detected << "/" << m.windows << "), delay "
+                << m.mean_delay() << ", false/10k " << m.false_rate());
     CHECK(m.precision() >= f.precision);
     CHECK(m.recall() >= f.recall);
     CHECK(m.mean_delay() <= f.max_delay);
+    CHECK(m.false_rate() <= f.max_false_rate);
   }
-  const auto t = total(rows);
-  INFO("all: precision " << t.precision() << ", recall " << t.recall() << ", false/10k " << t.false_rate());
-  CHECK(t.precision() >= 0.97);  // measured 0.992
-  CHECK(t.recall() >= 0.90);     // measured 0.932
-  CHECK(t.false_rate() <= 0.5);  // measured 0.18 false episodes per 10 000 samples
+  for (const char* name :
+       {"spikes", "level_shift", "variance_burst", "seasonality", "flat_jump", "slow_drift", "random_walk"}) {
+    original += by_name(rows, name);
+  }
+  INFO("first seven generators: precision " << original.precision() << ", recall " << original.recall()
+                                            << ", false/10k " << original.false_rate());
+  CHECK(original.precision() >= 0.95);
+  CHECK(original.recall() >= 0.90);
 }
 
-TEST_CASE("after a level shift the new level becomes the norm: alarms stop", "[bed]") {
-  for (std::uint64_t seed : seeds) {
+namespace {
+// Anomalies flagged within [begin, begin + 100) of every level shift, summed over the held-out seeds,
+// and alarms later than 100 samples after a shift.
+struct shift_counts {
+  std::size_t windows = 0;
+  std::size_t early = 0;
+  std::size_t late = 0;
+};
+template <class Detector>
+shift_counts shift_alarms(const Detector& proto) {
+  shift_counts c;
+  for (std::uint64_t seed : held_out_seeds()) {
     const auto s = level_shifts(seed + 1);
-    anomaly_detector<double> d;
-    std::size_t late = 0;
+    Detector d = proto;
     std::size_t w = 0;
     for (std::size_t i = 0; i < s.x.size(); ++i) {
       const auto r = d.push(s.x[i]);
       while (w + 1 < s.windows.size() && s.windows[w + 1].begin <= i) {
         ++w;
       }
-      // 100 samples after a shift, alarms are no longer about the shift.
-      if (i >= s.windows[w].begin + 100 && r.anomaly) {
-        ++late;
+      if (i < s.windows[w].begin || !r.anomaly) {
+        continue;
+      }
+      if (i < s.windows[w].begin + 100) {
+        ++c.early;
+      } else {
+        ++c.late;
       }
     }
-    INFO("seed " << seed);
-    CHECK(late <= 2);  // the odd Gaussian 4.5σ false alarm, not a stuck detector
+    c.windows += s.windows.size();
   }
+  return c;
+}
+}  // namespace
+
+TEST_CASE("re-learn: after a level shift the new level becomes the norm within relearn_after samples",
+          "[bed][features]") {
+  // A 5σ–8σ shift is flagged until 16 same-side anomalies re-learn the baseline from the last 16
+  // samples: at most 16 alarms per shift, then the odd Gaussian false alarm. With relearn_after = 0
+  // the clipped learning alone has to drag a 64-sample window across the shift: measured 22.0
+  // alarms per shift (and 0 late ones); with re-learn 16.0 (250 shifts).
+  const auto c = shift_alarms(anomaly_detector<double>{});
+  INFO("early alarms " << c.early << " over " << c.windows << " shifts, late " << c.late);
+  CHECK(static_cast<double>(c.early) <= 16.3 * static_cast<double>(c.windows));
+  CHECK(c.late <= c.windows / 10);
+}
+
+TEST_CASE("learning policy: a flagged spike does not hide the next one (clipped, not all)",
+          "[bed][features]") {
+  // Noise σ = 1 with pairs of spikes: 12σ, then 7σ 20 samples later. Learned as is (`all`), the 12σ
+  // spike inflates the 64-sample σ to ≈ 1.8 and the 7σ one scores |z| ≈ 3.9: missed. Clipped at
+  // mean ± 4.5σ it raises σ to ≈ 1.15 only: |z| ≈ 6, caught. Measured over 50 seeds × 20 pairs:
+  // clipped 1000/1000 second spikes caught, all 0/1000.
+  std::size_t caught = 0;
+  std::size_t pairs = 0;
+  for (std::uint64_t seed : held_out_seeds()) {
+    bed_rng rng(seed);
+    anomaly_detector<double> d;
+    for (std::size_t i = 0; i < 6000; ++i) {
+      const std::size_t phase = i % 300;
+      double x = rng.normal();
+      if (i >= 600 && phase == 0) {
+        x += 12.0;
+      }
+      const bool second = i >= 600 && phase == 20;
+      if (second) {
+        x += 7.0;
+        ++pairs;
+      }
+      const auto r = d.push(x);
+      caught += second && r.anomaly ? 1U : 0U;
+    }
+  }
+  INFO(caught << " of " << pairs << " second spikes caught");
+  CHECK(caught >= pairs * 95 / 100);
+}
+
+TEST_CASE("learning policy: a lasting widening is absorbed (clipped, not skip)", "[bed][features]") {
+  // Noise whose σ goes from 1 to 6 for good at sample 1000. Skipped, the flagged samples (both
+  // sides, so no same-side run re-learns) never widen the baseline and it keeps flagging a fixed
+  // share of samples; clipped, every flagged sample widens it a little and the alarms die out.
+  // Counted over samples 2000–6000 of 50 seeds: measured clipped 0, skip 12 per seed.
+  std::size_t late = 0;
+  for (std::uint64_t seed : held_out_seeds()) {
+    bed_rng rng(seed);
+    anomaly_detector<double> d;
+    for (std::size_t i = 0; i < 6000; ++i) {
+      const double x = (i < 1000 ? 1.0 : 6.0) * rng.normal();
+      const auto r = d.push(x);
+      late += i >= 2000 && r.anomaly ? 1U : 0U;
+    }
+  }
+  INFO(late << " late alarms over 50 seeds");
+  CHECK(late <= 50);
+}
+
+TEST_CASE("cool-down: one burst is one episode, two spikes 60 samples apart are two", "[bed][features]") {
+  // Variance bursts (80 samples at σ = 6) cross the threshold on and off: with cooldown = 10 they
+  // are one episode each (measured 1.0x episodes per burst, 250 bursts); with cooldown = 0, every
+  // return below the threshold splits it (measured 4.6x). And two spikes 60 samples apart are two
+  // alerts: with cooldown = 100 they merge into one (measured 1.0x vs 2.0x).
+  const auto bursts = run_bed(anomaly_detector<double>{}, held_out_seeds());
+  const auto& vb = by_name(bursts, "variance_burst");
+  INFO("variance bursts: " << vb.episodes << " episodes for " << vb.windows << " bursts");
+  CHECK(static_cast<double>(vb.episodes) <= 1.25 * static_cast<double>(vb.windows));
+  std::size_t episodes = 0;
+  std::size_t spikes = 0;
+  for (std::uint64_t seed : held_out_seeds()) {
+    bed_rng rng(seed);
+    anomaly_detector<double> d;
+    for (std::size_t i = 0; i < 3000; ++i) {
+      double x = rng.normal();
+      if (i >= 600 && (i % 600 == 0 || i % 600 == 60)) {
+        x += 10.0;
+        ++spikes;
+      }
+      episodes += d.push(x).new_episode ? 1U : 0U;
+    }
+  }
+  INFO(episodes << " episodes for " << spikes << " spikes");
+  CHECK(episodes >= spikes * 95 / 100);
+  CHECK(episodes <= spikes + spikes / 20);
+}
+
+TEST_CASE("warm-up: no alarm on the first 30 samples, however short the history", "[bed][features]") {
+  // With warmup = 2 the σ of two or three samples is tiny and ordinary noise scores |z| ≫ 4.5:
+  // measured 0 alarms in the first 30 samples of the 550 held-out series, and 300+ with warmup = 2.
+  std::size_t early = 0;
+  std::size_t series = 0;
+  for (std::uint64_t seed : held_out_seeds()) {
+    for (const auto& s : all_series(seed)) {
+      anomaly_detector<double> d;
+      for (std::size_t i = 0; i < 30; ++i) {
+        early += d.push(s.x[i]).anomaly ? 1U : 0U;
+      }
+      ++series;
+    }
+  }
+  INFO(early << " alarms in the first 30 samples of " << series << " series");
+  CHECK(early == 0);
 }

@@ -1,6 +1,7 @@
 // NIST StRD univariate summary statistics: mean, standard deviation and lag-1 autocorrelation
-// against NIST's certified values (tests/data/strd). Floors from the issue, ceilings from the data's
-// README (no double-precision method beats them, since the inputs are rounded when parsed).
+// against NIST's certified values (tests/data/strd). Floors: the figures README.md prints, minus a
+// small margin; the data's ceilings (no double-precision method beats them, since the inputs are
+// rounded when parsed) are what the shifted Welford reaches.
 #include <catch2/catch.hpp>
 
 #include <streamstats/autocorrelation.hpp>
@@ -18,17 +19,29 @@ using streamstats_test::lre;
 
 namespace {
 
-struct floors {
-  double mean;
-  double sd;
-  double r1;
+// The figures README.md prints (Accuracy, NIST StRD) minus a margin of 0.05 digits, so that a
+// compiler's different rounding of the last bit passes while a weaker algorithm does not: plain
+// Welford stops at 12.05 (Mavro) and 12.38 (Michelso) for the standard deviation and 14.63 for its
+// mean, and a naive running sum gives 14.03 (NumAcc2) and 14.01 (NumAcc4) digits of the mean. The
+// mean columns are 15 (exact, or within 1e-15) everywhere, for mean<T>, its batch path and
+// variance<T>::mean() alike.
+constexpr double margin = 0.05;
+
+struct figures {
+  double mean;      // mean<T>::value(), scalar and batch; variance<T>::mean()
+  double sd;        // variance<T>::stddev(), scalar push
+  double sd_batch;  // variance<T>::stddev(), batch push(first, last)
+  double r1;        // autocorrelation<T>::value()
+  double r1_sd;     // sd from autocorrelation's own M2 (plain Welford; not in the README table)
 };
 
-const std::map<std::string, floors>& required() {
-  static const std::map<std::string, floors> f = {
-      {"PiDigits", {14, 14.5, 12}}, {"Lottery", {14, 15, 12}},    {"Lew", {14, 15, 12}},
-      {"Mavro", {14, 12, 12}},      {"Michelso", {14, 12.3, 12}}, {"NumAcc1", {14, 15, 12}},
-      {"NumAcc2", {14, 15, 12}},    {"NumAcc3", {14, 9.4, 11}},   {"NumAcc4", {14, 8.2, 10}},
+const std::map<std::string, figures>& printed() {
+  static const std::map<std::string, figures> f = {
+      {"PiDigits", {15.00, 14.91, 15.00, 14.21, 14.5}}, {"Lottery", {15.00, 15.00, 15.00, 14.99, 15}},
+      {"Lew", {15.00, 15.00, 15.00, 14.90, 15}},        {"Mavro", {15.00, 13.12, 13.12, 12.91, 12}},
+      {"Michelso", {15.00, 13.84, 13.85, 12.09, 12.3}}, {"NumAcc1", {15.00, 15.00, 15.00, 15.00, 15}},
+      {"NumAcc2", {15.00, 15.00, 15.00, 15.00, 15}},    {"NumAcc3", {15.00, 9.46, 9.46, 11.11, 9.4}},
+      {"NumAcc4", {15.00, 8.25, 8.25, 10.54, 8.2}},
   };
   return f;
 }
@@ -41,7 +54,7 @@ TEST_CASE("NIST StRD: mean, standard deviation and lag-1 autocorrelation reach t
               "sd*", "r(1)", "r(1)*");
   for (const char* name : streamstats_test::strd_names) {
     const auto set = load_strd(name);
-    const auto& want = required().at(name);
+    const auto& want = printed().at(name);
 
     streamstats::mean<double> m;
     streamstats::variance<double> v;
@@ -70,12 +83,13 @@ TEST_CASE("NIST StRD: mean, standard deviation and lag-1 autocorrelation reach t
 
     INFO(name);
     REQUIRE(m.count() == set.y.size());
-    CHECK(lre_mean >= want.mean);
-    CHECK(lre_mean_batch >= want.mean);
-    CHECK(lre_sd >= want.sd);
-    CHECK(lre_sd_batch >= want.sd);
-    CHECK(lre_r1 >= want.r1);
-    CHECK(lre_r1_var >= want.sd);
+    CHECK(lre_mean >= want.mean - margin);
+    CHECK(lre_mean_batch >= want.mean - margin);
+    CHECK(lre_var_mean >= want.mean - margin);
+    CHECK(lre_sd >= want.sd - margin);
+    CHECK(lre_sd_batch >= want.sd_batch - margin);
+    CHECK(lre_r1 >= want.r1 - margin);
+    CHECK(lre_r1_var >= want.r1_sd);
   }
   std::printf(
       "(* = batch push(first, last); var.mean = variance<T>::mean(); last column: sd from "

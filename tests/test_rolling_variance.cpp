@@ -2,6 +2,7 @@
 
 #include <streamstats/rolling_variance.hpp>
 #include <support/csv.hpp>
+#include <support/inversion.hpp>
 #include <support/relative.hpp>
 
 #include <algorithm>
@@ -48,7 +49,7 @@ double rel_err(double got, double want) {
 // pandas Series.rolling(N, min_periods=1) mean/var/std with ddof 1 and 0; the CSV holds NumPy's
 // per-window two-pass values, which the generator checked against pandas (see its docstring).
 template <std::size_t N>
-void check_against_pandas(const std::string& series) {
+double check_against_pandas(const std::string& series) {
   const auto t = load_pandas_csv("rolling_" + series + ".csv");
   const auto& x = t["x"];
   const std::string n = std::to_string(N);
@@ -75,6 +76,7 @@ void check_against_pandas(const std::string& series) {
   }
   std::cout << "rolling_variance<" << N << "> vs pandas rolling var, " << series << ": max rel err " << worst
             << "\n";
+  return worst;
 }
 }  // namespace
 
@@ -96,13 +98,19 @@ TEST_CASE("rolling_variance below its minimum count returns the documented NaN o
   STATIC_REQUIRE(rolling_variance<double, 3>::capacity() == 3);
 }
 
-TEST_CASE("rolling_variance equals pandas rolling(N, min_periods=1) to 1e-12", "[rolling_variance][pandas]") {
+TEST_CASE("rolling_variance equals pandas rolling(N, min_periods=1): 1.4e-14 from exact, 0 on constants",
+          "[rolling_variance][pandas]") {
+  // The CSV values are exact (the generator's docstring); README: "≤ 1.4e-14 vs exact, also at 1e9
+  // offsets". Where the error is 0 (a constant series) it must stay 0.
   for (const char* series : {"noise", "offset", "constant"}) {
-    check_against_pandas<1>(series);
-    check_against_pandas<2>(series);
-    check_against_pandas<5>(series);
-    check_against_pandas<20>(series);
-    check_against_pandas<400>(series);  // longer than the stream
+    const double worst = std::max({check_against_pandas<1>(series), check_against_pandas<2>(series),
+                                   check_against_pandas<5>(series), check_against_pandas<20>(series),
+                                   check_against_pandas<400>(series)});  // 400: longer than the stream
+    INFO(series);
+    CHECK(worst <= 1.4e-14);
+    if (std::string(series) == "constant") {
+      CHECK(worst == 0.0);
+    }
   }
 }
 
@@ -120,11 +128,11 @@ TEST_CASE("rolling_variance stays exact over 10^7 samples offset by 1e9", "[roll
   // exact two-pass recomputation (long double) of the window to 1e-12 relative at every checkpoint.
   constexpr std::size_t window = 64;
   constexpr std::size_t n = 10'000'000;
-  std::mt19937_64 rng(2026);
-  std::normal_distribution<double> noise(0.0, 1.0);
+  std::mt19937_64 rng(2026);  // N(0, 1) by inversion: the same samples with every standard library
   std::vector<double> xs(n);
   for (std::size_t i = 0; i < n; ++i) {
-    xs[i] = 1e9 + 1e3 * std::sin(static_cast<double>(i) * 1e-5) + noise(rng);
+    xs[i] =
+        1e9 + 1e3 * std::sin(static_cast<double>(i) * 1e-5) + streamstats_test::normal_sample(rng, 0.0, 1.0);
   }
   rolling_variance<double, window> r;
   double worst_mean = 0.0;
@@ -143,6 +151,10 @@ TEST_CASE("rolling_variance stays exact over 10^7 samples offset by 1e9", "[roll
   }
   std::cout << "rolling_variance<64> over 1e7 samples of 1e9+N(0,1): max rel err mean " << worst_mean
             << ", sample variance " << worst_var << "\n";
+  // README: "≤ 1.4e-14 vs exact, also at 1e9 offsets". On these samples the error is 1.0e-15 and the
+  // mean exact; without the periodic recomputation the variance drifts to 6.9e-15: bound at 2e-15.
+  CHECK(worst_var <= 2e-15);
+  CHECK(worst_mean <= 1.4e-14);
 }
 
 TEST_CASE("rolling_variance is exact again as soon as an outlier leaves the window", "[rolling_variance]") {
@@ -151,12 +163,11 @@ TEST_CASE("rolling_variance is exact again as soon as an outlier leaves the wind
   // would be noise until the periodic one. Every push is compared with the exact window.
   constexpr std::size_t window = 64;
   std::mt19937_64 rng(11);
-  std::normal_distribution<double> noise(5.0, 1e-3);
   std::vector<double> xs;
   rolling_variance<double, window> r;
   double worst = 0.0;
   for (std::size_t i = 0; i < 1000; ++i) {
-    xs.push_back(i % 300 == 100 ? 1e6 : noise(rng));
+    xs.push_back(i % 300 == 100 ? 1e6 : streamstats_test::normal_sample(rng, 5.0, 1e-3));
     r.push(xs.back());
     const std::size_t n = std::min(xs.size(), window);
     const auto e = exact_window(xs, xs.size(), n);
@@ -168,6 +179,7 @@ TEST_CASE("rolling_variance is exact again as soon as an outlier leaves the wind
     }
   }
   std::cout << "rolling_variance<64> around 1e6 outliers in N(5, 1e-3): max rel err " << worst << "\n";
+  CHECK(worst <= 1.4e-14);  // README: "≤ 1.4e-14 vs exact"
 }
 
 TEST_CASE("rolling_variance is never negative on data that cancels", "[rolling_variance]") {

@@ -7,6 +7,7 @@
 #include <streamstats/rolling_extrema.hpp>
 #include <streamstats/rolling_variance.hpp>
 #include <streamstats/sma.hpp>
+#include <streamstats/state.hpp>
 #include <support/csv.hpp>
 #include <support/relative.hpp>
 
@@ -213,4 +214,45 @@ TEST_CASE("reset() keeps a run-time window length; capacity() stays the compile-
   CHECK(sma<double, 32>{}.window() == 32);
   CHECK(rolling_variance<double, 32>{}.window() == 32);
   CHECK(rolling_extrema<double, 32>{}.window() == 32);
+}
+
+TEST_CASE(
+    "a run-time window length is saved with the state and restored; the restored window continues "
+    "bit for bit",
+    "[runtime_windows][state]") {
+  const auto t = load_pandas_csv("runtime_windows.csv");
+  const auto& x = t["x"];
+  sma<double, 1024> s(300);
+  rolling_variance<double, 1024> v(300);
+  rolling_extrema<double, 1024> e(300);
+  for (std::size_t i = 0; i < 1500; ++i) {
+    s.push(x[i]);
+    v.push(x[i]);
+    e.push(x[i]);
+  }
+  auto s2 = load_state<sma<double, 1024>>(save_state(s));
+  auto v2 = load_state<rolling_variance<double, 1024>>(save_state(v));
+  auto e2 = load_state<rolling_extrema<double, 1024>>(save_state(e));
+  CHECK(s2.window() == 300);
+  CHECK(v2.window() == 300);
+  CHECK(e2.window() == 300);
+  // loading into a target of another window length takes the saved one
+  rolling_variance<double, 1024> other(7);
+  REQUIRE(load_state(save_state(v), other) == state_errc::ok);
+  CHECK(other.window() == 300);
+  for (std::size_t i = 1500; i < x.size(); ++i) {
+    s.push(x[i]);
+    v.push(x[i]);
+    e.push(x[i]);
+    s2.push(x[i]);
+    v2.push(x[i]);
+    e2.push(x[i]);
+    other.push(x[i]);
+    INFO("sample " << i);
+    REQUIRE(same_bits(s.value(), s2.value()));
+    REQUIRE(same_bits(v.sample_variance(), v2.sample_variance()));
+    REQUIRE(same_bits(v.sample_variance(), other.sample_variance()));
+    REQUIRE(same_bits(e.min(), e2.min()));
+    REQUIRE(same_bits(e.max(), e2.max()));
+  }
 }

@@ -2,6 +2,7 @@
 
 #include <streamstats/sma.hpp>
 #include <support/csv.hpp>
+#include <support/inversion.hpp>
 #include <support/relative.hpp>
 
 #include <cmath>
@@ -109,11 +110,12 @@ TEST_CASE("sma does not drift over 10^7 samples of 1e6 + N(0,1)", "[sma][drift]"
   // naive running sum is measured alongside to show what the compensation buys.
   constexpr std::size_t window = 1000;
   constexpr std::size_t n = 10'000'000;
+  // N(0, 1) by inversion from the engine's bits (support/inversion.hpp): the same samples with every
+  // standard library, so the bounds below can be the figures README.md prints.
   std::mt19937_64 rng(42);
-  std::normal_distribution<double> noise(0.0, 1.0);
   std::vector<double> xs(n);
   for (auto& x : xs) {
-    x = 1e6 + noise(rng);
+    x = 1e6 + streamstats_test::normal_sample(rng, 0.0, 1.0);
   }
   sma<double, window, window_sum::compensated> comp;
   sma<double, window, window_sum::recompute> rec;
@@ -142,9 +144,12 @@ TEST_CASE("sma does not drift over 10^7 samples of 1e6 + N(0,1)", "[sma][drift]"
             << ", recompute " << worst_rec << ", naive running sum " << worst_naive << "\n";
   // Neumaier carries every rounding error, and recompute re-sums exactly every N pushes: both stay
   // within a few ulps of the exact mean (the final division and sum+comp rounding), while the naive
-  // sum random-walks (≈ sqrt(2·10⁷)·eps).
-  CHECK(worst_comp <= 4 * std::numeric_limits<double>::epsilon());
-  CHECK(worst_rec <= 1e-13);
+  // sum random-walks (≈ sqrt(2·10⁷)·eps). The bounds are the figures README.md prints for the two
+  // policies (1.2e-16 and 2.8e-15 after 10⁷ pushes); the naive running sum reaches 5.1e-15 on these
+  // samples, so recompute must also beat it by more than a factor 2 (it does by 2.7).
+  CHECK(worst_comp <= 1.2e-16);
+  CHECK(worst_rec <= 2.8e-15);
+  CHECK(worst_rec < worst_naive / 2);
 }
 
 TEST_CASE("sma propagates NaN while it is in the window, then recovers", "[sma][nonfinite]") {

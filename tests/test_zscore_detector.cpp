@@ -1,12 +1,16 @@
 #include <catch2/catch.hpp>
 
+#include <support/anomaly_bed.hpp>
 #include <support/tail_reference.hpp>
 
+#include <streamstats/rolling_variance.hpp>
+#include <streamstats/score_rank.hpp>
 #include <streamstats/variance.hpp>
 #include <streamstats/zscore_detector.hpp>
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <random>
 #include <stdexcept>
@@ -132,11 +136,14 @@ TEST_CASE("a constant series then a change flags it with z = ±Inf, and equal va
     }
   }
   const auto up = d.push(0.1000001);
-  CHECK(up.z == inf_v);
+  CHECK(up.z == inf_v);  // no change seen yet: the resolution is unknown
   CHECK(up.score() == 1.0);
   CHECK(up.anomaly);
+  // Now the resolution is 1e-7 (that step), so σ is floored there: the next move is finite.
+  CHECK(d.resolution() == Approx(1e-7).epsilon(1e-6));
   const auto down = d.push(0.0);
-  CHECK(down.z == -inf_v);
+  CHECK(std::isfinite(down.z));
+  CHECK(down.z < -1e5);
   CHECK(down.anomaly);
   CHECK_FALSE(down.new_episode);  // same episode (cool-down not over)
 }
@@ -144,6 +151,7 @@ TEST_CASE("a constant series then a change flags it with z = ±Inf, and equal va
 TEST_CASE("min_stddev floors sigma on a near-constant series", "[detector][edge]") {
   zscore_options o;
   o.min_stddev = 0.01;
+  o.resolution_floor = 0.0;  // min_stddev alone (the 0.02 step would raise the floor to 0.01 too)
   zscore_detector<variance<double>> d(variance<double>{}, o);
   for (int i = 0; i < 50; ++i) {
     (void)d.push(5.0);
@@ -170,7 +178,12 @@ TEST_CASE("non-finite samples are rejected, counted, and never reach the baselin
   CHECK(d.count() == 40);
   CHECK(d.baseline().count() == 40);
   CHECK(std::isfinite(d.baseline().mean()));
-  CHECK(d.push(0.5).z == Approx(0.5 / d.baseline().stddev()).epsilon(1e-12));
+  // No side effects inside an assertion: the operands' evaluation order is unspecified (this line
+  // once pushed and read the stddev in one CHECK, passing with g++ and failing with clang++).
+  const double sd = d.baseline().stddev();
+  const double mean = d.baseline().mean();
+  const auto r = d.push(0.5);
+  CHECK(r.z == Approx((0.5 - mean) / sd).epsilon(1e-12));
 }
 
 TEST_CASE("no alarm during warm-up, however large the deviation", "[detector][edge]") {
@@ -274,23 +287,176 @@ TEST_CASE("the detector works on float samples", "[detector]") {
 
 TEST_CASE("anomaly_detector is default-constructible, uses the rolling 64-sample baseline and defaults",
           "[detector]") {
-  streamstats::anomaly_detector<double> d;
+  streamstats::anomaly_detector<double> plain;
   STATIC_REQUIRE(std::is_same_v<streamstats::anomaly_detector<double>::baseline_type,
                                 streamstats::rolling_variance<double, 64>>);
-  CHECK(d.options().threshold == 4.5);
-  CHECK(d.options().warmup == 30);
-  // After 200 samples of ±1 the window holds the last 64: sd = sqrt(64/63).
-  for (int i = 0; i < 200; ++i) {
+  CHECK(plain.options().threshold == 4.5);
+  CHECK(plain.options().warmup == 30);
+  CHECK(plain.calibration().learning == 200);
+  CHECK(plain.calibration().alert_p == 0.01);
+  // The 200-sample window: after 300 samples of ±1 it holds the last 200, sd = sqrt(200/199).
+  streamstats::anomaly_detector<double, 200> d;
+  for (int i = 0; i < 300; ++i) {
     (void)d.push(i % 2 == 0 ? 1.0 : -1.0);
   }
-  CHECK(d.baseline().stddev() == Approx(std::sqrt(64.0 / 63.0)).epsilon(1e-12));
+  const double sd = std::sqrt(200.0 / 199.0);
+  CHECK(d.baseline().stddev() == Approx(sd).epsilon(1e-12));
   const auto r = d.push(5.0);
-  CHECK(r.z == Approx(5.0 / std::sqrt(64.0 / 63.0)).epsilon(1e-12));
+  CHECK(r.z == Approx(5.0 / sd).epsilon(1e-12));
+  // |z| ≈ 5 was never seen (every earlier |z| is ≈ 1): p is the smallest there is, 1 / n_eff with
+  // n_eff = (1 − d^299)/(1 − d) ≈ 226 effective samples (d = 1 − 2/1001); p · n_eff / 500.5 is
+  // below alert_p (0.01): the veto lets it through.
   CHECK(r.anomaly);
+  CHECK(r.new_episode);
+  CHECK(std::exp(r.log_p) == Approx(1.0 / 226.0).epsilon(0.01));
+  CHECK(r.score() == Approx(anomaly_score(r.log_p)));
   streamstats::zscore_options o;
   o.threshold = 6.0;
   const streamstats::anomaly_detector<float> custom(o);
   CHECK(custom.options().threshold == 6.0);
+}
+
+TEST_CASE("anomaly_detector stops alarming on what recurs: the rank's veto", "[detector][calibration]") {
+  // ±1 with a spike of 8 every 25 samples (4% of samples): |z| ≈ 7 each time, beyond the threshold,
+  // but after the first few it is not "rarer than 1 in 100" on this series. Over the last 1000
+  // samples zscore_detector flags all 40 spikes; anomaly_detector none, and with alert_p = 1 (no
+  // veto) all 40 again.
+  streamstats::anomaly_detector<double> d;
+  streamstats::calibration_options off;
+  off.alert_p = 1.0;
+  streamstats::anomaly_detector<double> no_veto(zscore_options{}, off);
+  std::size_t late = 0;
+  std::size_t late_z = 0;
+  std::size_t late_no_veto = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const double x = i % 25 == 24 ? 8.0 : (i % 2 == 0 ? 1.0 : -1.0);
+    const auto r = d.push(x);
+    const auto n = no_veto.push(x);
+    if (i >= 1000) {
+      late += r.anomaly ? 1U : 0U;
+      late_no_veto += n.anomaly ? 1U : 0U;
+    }
+    if (i == 999) {
+      late_z = d.zscore().anomalies();
+    }
+  }
+  late_z = d.zscore().anomalies() - late_z;
+  CHECK(late_z == 40);
+  CHECK(late_no_veto == 40);
+  CHECK(late == 0);
+}
+
+TEST_CASE("during its learning period anomaly_detector alerts on |z| > threshold with the Gaussian score",
+          "[detector]") {
+  // What a server's first minutes need: 100 samples in, a z ≈ 50 spike still alerts at once.
+  streamstats::anomaly_detector<double> d;
+  for (int i = 0; i < 100; ++i) {
+    (void)d.push(i % 2 == 0 ? 1.0 : -1.0);
+  }
+  const auto r = d.push(50.0);
+  CHECK(r.anomaly);
+  CHECK(r.new_episode);
+  CHECK(r.score() == Approx(two_sided_score(r.z)).epsilon(1e-12));
+  CHECK(r.score() > 0.99);
+}
+
+TEST_CASE("a flat series with one step gives exactly one alert episode", "[detector][resolution]") {
+  // The step is an event (the series never moved before): z = ±Inf, flagged until the re-learn takes
+  // the new level (16 same-side anomalies), all in one episode; then silence.
+  streamstats::anomaly_detector<double> d;
+  zscore_detector<streamstats::rolling_variance<double, 64>> z{streamstats::rolling_variance<double, 64>{}};
+  for (int i = 0; i < 2000; ++i) {
+    const double x = i < 1000 ? 10.0 : 11.0;
+    (void)d.push(x);
+    (void)z.push(x);
+  }
+  CHECK(d.episodes() == 1);
+  CHECK(z.episodes() == 1);
+  CHECK(z.anomalies() <= z.options().relearn_after);
+  CHECK(z.resolution() == 1.0);
+}
+
+TEST_CASE("a quantised series at rest gives at most one alert episode per 10^4 samples",
+          "[detector][resolution]") {
+  // N(50, 0.3²) rounded to integers: mostly 50, a 49 or 51 one sample in ten; a 64- or 200-sample
+  // window of all 50s has σ = 0 and the next 51 was z = ±Inf. Measured: 0 episodes per 10⁵ on
+  // seeds 1–3 for both detectors; with resolution_floor = 0, 3224–3452 episodes for
+  // zscore_detector<rolling_variance<double, 64>> (and so for anomaly_detector, which alerts on it).
+  for (std::uint64_t seed : {1U, 2U, 3U}) {
+    streamstats_test::bed_rng rng(seed);
+    streamstats::anomaly_detector<double> d;
+    zscore_detector<streamstats::rolling_variance<double, 64>> z{streamstats::rolling_variance<double, 64>{}};
+    for (int i = 0; i < 100000; ++i) {
+      const double x = std::round(50.0 + 0.3 * rng.normal());
+      (void)d.push(x);
+      (void)z.push(x);
+    }
+    INFO("seed " << seed);
+    CHECK(d.episodes() <= 10);
+    CHECK(z.episodes() <= 10);
+  }
+}
+
+TEST_CASE("anomaly_detector's score is calibrated: P(score >= s) matches p(s) on any distribution",
+          "[detector][calibration]") {
+  // p(s) = 10^(−s/(1−s)) is the tail probability a score stands for. On N(0, 1) noise and on
+  // lognormal noise (exp(1.5·Z), heavy right tail) the fraction of samples (after 1000 of learning,
+  // 5 seeds × 19 000) with score() ≥ s is within a factor 1.5 of p(s) for p = 0.1, 0.032, 0.014.
+  // Measured: Gaussian 0.096, 0.022, 0.010; lognormal 0.097, 0.030, 0.012. The Gaussian tail score of
+  // z fails on the lognormal (0.070, 0.053, 0.046: 3.3× too many at p = 0.014).
+  const double ss[] = {0.5, 0.6, 0.65};
+  for (int kind = 0; kind < 2; ++kind) {
+    std::size_t hits[3] = {0, 0, 0};
+    std::size_t n = 0;
+    for (std::uint64_t seed = 101; seed <= 105; ++seed) {
+      streamstats_test::bed_rng rng(seed);
+      streamstats::anomaly_detector<double> d;
+      for (int i = 0; i < 20000; ++i) {
+        const double g = rng.normal();
+        const auto r = d.push(kind == 0 ? g : std::exp(1.5 * g));
+        if (i < 1000) {
+          continue;
+        }
+        ++n;
+        for (int k = 0; k < 3; ++k) {
+          hits[k] += r.score() >= ss[k] ? 1U : 0U;
+        }
+      }
+    }
+    for (int k = 0; k < 3; ++k) {
+      const double nominal = streamstats::score_to_p_value(ss[k]);
+      const double got = static_cast<double>(hits[k]) / static_cast<double>(n);
+      INFO((kind == 0 ? "normal" : "lognormal")
+           << ", s = " << ss[k] << ": nominal " << nominal << ", got " << got);
+      CHECK(got > nominal / 1.5);
+      CHECK(got < nominal * 1.5);
+    }
+  }
+}
+
+TEST_CASE("score_rank: p is the weighted fraction of recent raw scores at or above, forgetting the old",
+          "[detector][calibration]") {
+  streamstats::score_rank<double> r(100.0);
+  CHECK(r.push(1.0) == 0.0);  // nothing to rank against
+  for (int i = 0; i < 1000; ++i) {
+    (void)r.push(1.0);
+  }
+  // Far above everything: only the sample's own weight, ≈ α = 2/101 of the total.
+  CHECK(std::exp(r.log_p(50.0)) == Approx(2.0 / 101.0).epsilon(0.02));
+  // Far below everything: p = 1.
+  CHECK(r.log_p(0.0) == 0.0);
+  // 300 samples at 50 later, 50 is ordinary (most of the weight is there).
+  for (int i = 0; i < 300; ++i) {
+    (void)r.push(50.0);
+  }
+  CHECK(std::exp(r.log_p(20.0)) > 0.95);
+  // Within a bin p is interpolated: 50 sits 73% into its bin, 45 31% into the same bin.
+  CHECK(std::exp(r.log_p(45.0)) > std::exp(r.log_p(50.0)));
+  CHECK(std::exp(r.log_p(1e300)) < 0.03);
+  CHECK(r.push(std::numeric_limits<double>::quiet_NaN()) == 0.0);
+  CHECK(r.count() == 1301);
+  CHECK_THROWS_AS(streamstats::score_rank<double>(0.5), std::invalid_argument);
+  CHECK_THROWS_AS(streamstats::score_rank<double>(100.0, 0.0), std::invalid_argument);
 }
 
 TEST_CASE("invalid options are refused with std::invalid_argument naming the option", "[detector][edge]") {
@@ -308,6 +474,8 @@ TEST_CASE("invalid options are refused with std::invalid_argument naming the opt
                   std::invalid_argument);
   CHECK_THROWS_WITH(D(variance<double>{}, with([](zscore_options& o) { o.min_stddev = -1.0; })),
                     Catch::Contains("min_stddev"));
+  CHECK_THROWS_WITH(D(variance<double>{}, with([](zscore_options& o) { o.resolution_floor = -1.0; })),
+                    Catch::Contains("resolution_floor"));
   CHECK_THROWS_WITH(D(variance<double>{}, with([](zscore_options& o) { o.relearn_after = 65; })),
                     Catch::Contains("relearn_after"));
   CHECK_NOTHROW(D(variance<double>{}, with([](zscore_options& o) { o.relearn_after = 64; })));

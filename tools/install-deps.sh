@@ -5,9 +5,13 @@
 set -euo pipefail
 
 core=(g++ cmake ninja-build)
-test=(catch2 libtomlplusplus-dev clang-format libeigen3-dev chromium nodejs npm libwebsocketpp-dev libasio-dev libsimdjson-dev nlohmann-json3-dev python3-websockets)
+test=(catch2 libtomlplusplus-dev clang-format clang-14 libclang-rt-14-dev libboost-dev libeigen3-dev chromium nodejs npm libwebsocketpp-dev libasio-dev libsimdjson-dev nlohmann-json3-dev python3-websockets)
 bench=(libbenchmark-dev libboost-dev python3 libwebsocketpp-dev libasio-dev libsimdjson-dev)
 demo=(catch2 libtomlplusplus-dev libeigen3-dev libwebsocketpp-dev libasio-dev libsimdjson-dev nlohmann-json3-dev)
+# tests/clients (Python clients, NumPy reference values) and bench/peers (the Python and Node servers
+# people write today; bench/peers/run.sh also needs `npm ci --prefix tests/browser` for ws).
+test+=(python3-numpy)
+bench+=(python3-websockets python3-numpy nodejs)
 
 want=()
 for group in "${@:-test}"; do
@@ -42,14 +46,19 @@ else
 fi
 
 # The browser and Node client tests (tests/browser) need their npm packages (playwright-core, ws),
-# pinned by the committed package-lock.json; playwright-core drives Debian's /usr/bin/chromium and
-# never downloads a browser.
+# pinned by the committed package-lock.json. playwright-core stays at 1.61, the last release whose
+# engines accept Debian 12's Node 18 (tests/browser/.npmrc sets engine-strict, so a lock that needs
+# a newer Node fails npm ci at once); it drives Debian's /usr/bin/chromium, never a downloaded browser.
 for group in "${@:-test}"; do
   if [ "$group" = test ] || [ "$group" = all ]; then
     browser_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
-    if [ -f "$browser_dir/package-lock.json" ] && [ ! -d "$browser_dir/node_modules" ]; then
+    # Re-installed whenever the lock file changed since the last `npm ci` (a stale node_modules
+    # from an older lock would otherwise test other versions than the ones committed).
+    stamp="$browser_dir/node_modules/.streamstats-lock"
+    if [ -f "$browser_dir/package-lock.json" ] && ! cmp -s "$browser_dir/package-lock.json" "$stamp"; then
       echo "install-deps: npm ci --prefix tests/browser"
       npm ci --prefix "$browser_dir" --no-audit --no-fund
+      cp "$browser_dir/package-lock.json" "$stamp"
     fi
     break
   fi

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need, then configures, builds and runs every
 # test twice — the dev preset (Debug, strict warnings as errors) and the asan preset
-# (AddressSanitizer + UndefinedBehaviorSanitizer).
+# (AddressSanitizer + UndefinedBehaviorSanitizer) — then the core and Eigen tests with clang++-14
+# (the clang preset: same warnings; catches what g++ lets pass, e.g. unspecified evaluation order),
+# and every libFuzzer target of tests/fuzz for a short fixed time on its seed corpus (fuzz preset).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +14,7 @@ echo "=== streamstats: clang-format check ==="
 find include adapters examples tests bench -path '*/node_modules' -prune -o \( -name '*.hpp' -o -name '*.cpp' \) -print0 |
   xargs -0 -r clang-format --dry-run --Werror
 
-for preset in dev asan; do
+for preset in dev asan clang fuzz; do
   echo "=== streamstats: cmake --workflow --preset $preset ==="
   cmake --workflow --preset "$preset"
   if [ "$preset" = dev ]; then
@@ -23,4 +25,4 @@ for preset in dev asan; do
     build/dev/tests/test_detector_bed
   fi
 done
-echo "=== streamstats: all tests passed (dev, asan) ==="
+echo "=== streamstats: all tests passed (dev, asan, clang, fuzz) ==="

@@ -26,6 +26,7 @@ namespace streamstats {
 template <class T>
 class autocorrelation {
   STREAMSTATS_REQUIRE_SCALAR(T);
+  friend struct detail::state_access;
 
  public:
   using value_type = T;

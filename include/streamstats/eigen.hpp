@@ -17,4 +17,5 @@
 #include <streamstats/eigen/ema.hpp>
 #include <streamstats/eigen/mahalanobis_detector.hpp>
 #include <streamstats/eigen/mean.hpp>
+#include <streamstats/eigen/state.hpp>
 #include <streamstats/eigen/variance.hpp>

@@ -92,6 +92,7 @@ template <class T>
 template <class T>
 class ema {
   STREAMSTATS_REQUIRE_SCALAR(T);
+  friend struct detail::state_access;
 
  public:
   using value_type = T;

@@ -52,6 +52,7 @@ namespace streamstats {
 template <class T>
 class ew_variance {
   STREAMSTATS_REQUIRE_SCALAR(T);
+  friend struct detail::state_access;
 
  public:
   using value_type = T;

@@ -16,6 +16,7 @@ namespace streamstats {
 template <class T>
 class extrema {
   STREAMSTATS_REQUIRE_SCALAR(T);
+  friend struct detail::state_access;
 
  public:
   using value_type = T;

@@ -21,6 +21,7 @@ namespace streamstats {
 template <class T>
 class mean {
   STREAMSTATS_REQUIRE_SCALAR(T);
+  friend struct detail::state_access;
 
  public:
   using value_type = T;

@@ -2,6 +2,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <streamstats/detail/common.hpp>
+
 #include <cstddef>
 #include <iterator>
 #include <tuple>
@@ -42,6 +44,7 @@ constexpr std::size_t index_of() noexcept {
 // uses its own fast path while the block is still in cache.
 template <class... A>
 class multi {
+  friend struct detail::state_access;
   static_assert(sizeof...(A) > 0, "streamstats::multi needs at least one accumulator");
   using first_type = std::tuple_element_t<0, std::tuple<A...>>;
 

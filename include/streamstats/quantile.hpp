@@ -42,6 +42,7 @@ namespace detail {
 template <class T>
 class quantile {
   STREAMSTATS_REQUIRE_SCALAR(T);
+  friend struct detail::state_access;
   // Marker positions are integers up to count(): hold them in at least a double (exact to 2^53),
   // never in a float (exact only to 2^24 ≈ 1.7e7 samples).
   using position = std::conditional_t<(sizeof(T) > sizeof(double)), T, double>;

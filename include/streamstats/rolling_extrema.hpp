@@ -33,6 +33,7 @@ namespace streamstats {
 template <class T, std::size_t N>
 class rolling_extrema {
   STREAMSTATS_REQUIRE_SCALAR(T);
+  friend struct detail::state_access;
   static_assert(N > 0, "streamstats: the window size N of rolling_extrema<T, N> must be at least 1");
 
  public:
@@ -100,6 +101,7 @@ class rolling_extrema {
   // A deque of (value, absolute position) in a ring of N slots; indices wrap by comparison, not by
   // division.
   class wedge {
+    friend struct detail::state_access;
    public:
     template <class Dominated>
     constexpr void push(T x, std::size_t i, Dominated dominated) noexcept {

@@ -57,6 +57,7 @@ namespace streamstats {
 template <class T, std::size_t N>
 class rolling_variance {
   STREAMSTATS_REQUIRE_SCALAR(T);
+  friend struct detail::state_access;
   static_assert(N > 0, "streamstats: the window size N of rolling_variance<T, N> must be at least 1");
 
  public:

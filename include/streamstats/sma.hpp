@@ -48,6 +48,7 @@ enum class window_sum { compensated, recompute };
 template <class T, std::size_t N, window_sum Sum = window_sum::recompute>
 class sma {
   STREAMSTATS_REQUIRE_SCALAR(T);
+  friend struct detail::state_access;
   static_assert(N > 0, "streamstats: the window size N of sma<T, N> must be at least 1");
 
  public:

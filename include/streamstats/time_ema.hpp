@@ -45,6 +45,7 @@ namespace streamstats {
 template <class T, class Clock = std::chrono::steady_clock>
 class time_ema {
   STREAMSTATS_REQUIRE_SCALAR(T);
+  friend struct detail::state_access;
 
  public:
   using value_type = T;

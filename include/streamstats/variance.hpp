@@ -81,6 +81,7 @@ template <class T>
 template <class T>
 class variance {
   STREAMSTATS_REQUIRE_SCALAR(T);
+  friend struct detail::state_access;
 
  public:
   using value_type = T;

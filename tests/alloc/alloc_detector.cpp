@@ -59,6 +59,18 @@ TEST_CASE("z-score detectors allocate nothing while scoring 10^6 samples", "[all
     require_allocation_free(d);
     CHECK(d.relearns() > 0);
   }
+  SECTION("anomaly_detector<double, 200>, score() included") {
+    streamstats::anomaly_detector<double, 200> d;
+    double sum = 0.0;
+    const std::size_t n = allocations_during([&] {
+      for (std::size_t i = 0; i < n_samples; ++i) {
+        sum += d.push(sample(i)).score();
+      }
+    });
+    CHECK(n == 0);
+    CHECK(sum > 0.0);
+    CHECK(d.episodes() > 0);
+  }
   SECTION("zscore_detector<ew_variance<double>>") {
     streamstats::zscore_detector<streamstats::ew_variance<double>> d(
         streamstats::ew_variance<double>::from_span(64.0));

@@ -182,6 +182,77 @@ inline labelled_series random_walk(std::uint64_t seed) {
   return s;
 }
 
+// The failure modes of real series (issue 10): flat stretches, quantised values, square waves and
+// heavy tails, each with labelled anomalies a user wants and a background that must not alarm.
+
+// Exactly flat, with 10 steps of 1–4 integer units (random sign) that then hold: each step is an
+// anomaly (detection within 10 samples counts); any alarm after that is a flood.
+inline labelled_series flat_with_steps(std::uint64_t seed) {
+  bed_rng rng(seed);
+  labelled_series s{"flat_steps", std::vector<double>(bed_detail::length), {}};
+  double level = 100.0;
+  std::size_t next = 0;
+  const auto at = bed_detail::positions(rng, 10, 300, 200);
+  for (std::size_t i = 0; i < s.x.size(); ++i) {
+    if (next < at.size() && i == at[next]) {
+      level += rng.sign() * static_cast<double>(rng.between(1, 4));
+      s.windows.push_back({i, i + 10});
+      ++next;
+    }
+    s.x[i] = level;
+  }
+  return s;
+}
+
+// An integer counter at rest: N(50, 0.3²) rounded (mostly 50, a 49 or 51 one sample in ten), with
+// 10 spikes of ±4 to ±8 units (13σ–27σ of the unrounded noise).
+inline labelled_series quantised_counter(std::uint64_t seed) {
+  bed_rng rng(seed);
+  labelled_series s{"quantised", bed_detail::noise(rng, 0.3), {}};
+  for (auto& v : s.x) {
+    v = std::round(50.0 + v);
+  }
+  for (std::size_t at : bed_detail::positions(rng, 10, 300, 50)) {
+    s.x[at] += rng.sign() * static_cast<double>(rng.between(4, 8));
+    s.windows.push_back({at, at + 1});
+  }
+  return s;
+}
+
+// A square wave, 20 and 80 alternating every 144 samples (half a day of 5-minute data), no noise:
+// its edges are normal. 10 spikes of +15 on the flat parts are the anomalies.
+inline labelled_series square_wave(std::uint64_t seed) {
+  bed_rng rng(seed);
+  labelled_series s{"square_wave", std::vector<double>(bed_detail::length), {}};
+  for (std::size_t i = 0; i < s.x.size(); ++i) {
+    s.x[i] = (i / 144) % 2 == 0 ? 20.0 : 80.0;
+  }
+  for (std::size_t at : bed_detail::positions(rng, 10, 300, 50)) {
+    const std::size_t phase = at % 144;
+    const std::size_t p = phase < 20 ? at + 20 : (phase > 124 ? at - 20 : at);  // away from an edge
+    s.x[p] += 15.0;
+    s.windows.push_back({p, p + 1});
+  }
+  return s;
+}
+
+// Heavy-tailed counts: round(exp(3 + 0.6·Z)) (lognormal, median 20, a 1-in-1000 sample above 130):
+// |z| > 4.5 is routine. The anomalies are 5 bursts of 20 samples at 10× the median.
+inline labelled_series heavy_tailed_counts(std::uint64_t seed) {
+  bed_rng rng(seed);
+  labelled_series s{"heavy_tailed", bed_detail::noise(rng, 0.6), {}};
+  for (auto& v : s.x) {
+    v = std::round(std::exp(3.0 + v));
+  }
+  for (std::size_t at : bed_detail::positions(rng, 5, 400, 200)) {
+    for (std::size_t i = at; i < at + 20; ++i) {
+      s.x[i] = std::round(200.0 * std::exp(0.3 * rng.normal()));
+    }
+    s.windows.push_back({at, at + 20});
+  }
+  return s;
+}
+
 // Every generator, for one seed.
 inline std::vector<labelled_series> all_series(std::uint64_t seed) {
   return {spikes(seed),
@@ -190,7 +261,11 @@ inline std::vector<labelled_series> all_series(std::uint64_t seed) {
           daily_seasonality(seed + 3),
           flat_then_jump(seed + 4),
           slow_drift(seed + 5),
-          random_walk(seed + 6)};
+          random_walk(seed + 6),
+          flat_with_steps(seed + 7),
+          quantised_counter(seed + 8),
+          square_wave(seed + 9),
+          heavy_tailed_counts(seed + 10)};
 }
 
 // Event-level scores of one run.

@@ -15,6 +15,10 @@
 
 namespace streamstats::detail {
 
+// Saving and loading of accumulator states (streamstats/state.hpp): every accumulator names it a
+// friend, so the format code reads and restores private members without public setters.
+struct state_access;
+
 // The scalar types every core accumulator accepts. Integers are refused on purpose: a mean of
 // ints that silently truncates, or a variance that overflows, is the bug users switch libraries over.
 template <class T>
@@ -87,6 +91,7 @@ template <class T>
 // Breaks under -ffast-math (the compiler may prove comp_ == 0): do not build streamstats with it.
 template <class T>
 class neumaier_sum {
+  friend struct state_access;
  public:
   constexpr void add(T x) noexcept {
     const T t = sum_ + x;

@@ -3,6 +3,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <streamstats/detail/common.hpp>
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -53,6 +55,7 @@ struct episode_tracker {
 // its baseline from once a run of same-side anomalies shows that the level has moved.
 template <class V, std::size_t Cap>
 class recent_samples {
+  friend struct state_access;
  public:
   recent_samples() = default;
   // For value types that a `{}` member would leave uninitialised (fixed-size Eigen vectors).

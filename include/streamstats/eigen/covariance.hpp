@@ -31,6 +31,7 @@ namespace streamstats {
 // O(D²) per sample, no allocation (fixed-size storage only).
 template <class T, int D>
 class covariance {
+  friend struct detail::state_access;
   static_assert(D != Eigen::Dynamic,
                 "streamstats::covariance: Eigen::Dynamic sizes are refused (they allocate on the heap); "
                 "give the dimension at compile time, e.g. covariance<double, 3>");

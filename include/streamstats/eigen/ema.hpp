@@ -24,6 +24,7 @@ namespace streamstats {
 // value() is NaN in every component that has not seen an observation yet.
 template <class Scalar, int Rows, int Cols, int Options, int MaxRows, int MaxCols>
 class ema<Eigen::Matrix<Scalar, Rows, Cols, Options, MaxRows, MaxCols>> {
+  friend struct detail::state_access;
   using V = Eigen::Matrix<Scalar, Rows, Cols, Options, MaxRows, MaxCols>;
   STREAMSTATS_REQUIRE_FIXED_VECTOR(V);
   using A = Eigen::Array<Scalar, Rows, 1>;

@@ -68,6 +68,7 @@ struct mahalanobis_result {
 // the regularised covariance; O(D³) per sample.
 template <class T, int D>
 class mahalanobis_detector {
+  friend struct detail::state_access;
   static_assert(D != Eigen::Dynamic,
                 "streamstats::mahalanobis_detector: Eigen::Dynamic sizes are refused (they allocate on the "
                 "heap); give the dimension at compile time, e.g. mahalanobis_detector<double, 3>");

@@ -20,6 +20,7 @@ namespace streamstats {
 // component, as in mean<T>. Mergeable.
 template <class Scalar, int Rows, int Cols, int Options, int MaxRows, int MaxCols>
 class mean<Eigen::Matrix<Scalar, Rows, Cols, Options, MaxRows, MaxCols>> {
+  friend struct detail::state_access;
   using V = Eigen::Matrix<Scalar, Rows, Cols, Options, MaxRows, MaxCols>;
   STREAMSTATS_REQUIRE_FIXED_VECTOR(V);
   using A = Eigen::Array<Scalar, Rows, 1>;

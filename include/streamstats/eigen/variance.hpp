@@ -23,6 +23,7 @@ namespace streamstats {
 // For the cross terms use covariance<T, D>. Mergeable by Chan et al.'s formula, per component.
 template <class Scalar, int Rows, int Cols, int Options, int MaxRows, int MaxCols>
 class variance<Eigen::Matrix<Scalar, Rows, Cols, Options, MaxRows, MaxCols>> {
+  friend struct detail::state_access;
   using V = Eigen::Matrix<Scalar, Rows, Cols, Options, MaxRows, MaxCols>;
   STREAMSTATS_REQUIRE_FIXED_VECTOR(V);
 

@@ -13,7 +13,8 @@ namespace streamstats::websocket {
 
 // Appends JSON to a caller-owned std::string, which the server reuses between messages so that a
 // reply costs no allocation once the buffer has grown. Numbers go through std::to_chars: the
-// shortest text that reads back to the same double, no locale, no printf. Non-finite numbers,
+// shortest text that reads back to the same double (in scientific notation when the plain form
+// would be an integer beyond 64 bits), no locale, no printf. Non-finite numbers,
 // which JSON cannot represent, are written as null (the protocol's convention).
 // Commas are inserted automatically: begin_object()/member_*()/end_object() track whether a
 // separator is due.
@@ -53,8 +54,20 @@ class json_writer {
       out_.append("null");
       return;
     }
+    if (v == 0 && std::signbit(v)) {
+      out_.append("-0.0");  // "-0" reads back as the integer 0 in most parsers: keep the sign
+      return;
+    }
     char buf[32];
-    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    // The shortest form may be a plain integer of 20+ digits (2.5000000000000004e19 is written
+    // "25000000000000004000"): valid JSON, but beyond 64 bits, which simdjson (and others) refuse
+    // as an integer. Such numbers are written in scientific notation, which reads as a double.
+    const std::size_t digits = static_cast<std::size_t>(r.ptr - buf) - (v < 0 ? 1U : 0U);
+    if (digits > 18 && std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)).find_first_of(".e") ==
+                           std::string_view::npos) {
+      r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+    }
     out_.append(buf, static_cast<std::size_t>(r.ptr - buf));
   }
   void value_uint(std::uint64_t v) {

@@ -50,10 +50,28 @@ class alert_sink {
   ~alert_sink() = default;
 };
 
+// The largest |sample| a stream accepts (protocol.hpp's check_samples refuses larger finite ones
+// with error out_of_range, NaN/±Inf with non_finite). Finite is not enough: [1.7e308, -1.7e308]
+// overflows every sum of squares, and the stream's mean and stddev would stay null for good.
+// Why 1e60: with |x| ≤ B every intermediate of the default pipeline is at most ~10 B (band, SMA
+// sum), or a sum of squared deviations of data shifted by one of its samples (Welford's M2 in
+// variance<T> and rolling_variance<T, 64>): deviations ≤ 4B, so ≤ 16 B² n. For n up to 2^64 that is
+// 3e140, and 168 decades below DBL_MAX ≈ 1.8e308. The margin is there for custom pipelines: the
+// core's highest power is the fourth (moments<T>, whose merge multiplies (4B)^4 by up to n²), and
+// 256 · 2^128 · B^4 ≈ 9e280 is still finite. Real data sits far inside ±1e60.
+inline constexpr double max_sample_magnitude = 1e60;
+static_assert(16.0 * 18446744073709551616.0 * max_sample_magnitude * max_sample_magnitude <
+                  1e-100 * std::numeric_limits<double>::max(),
+              "max_sample_magnitude: Welford's M2 must stay finite for 2^64 samples with room to spare");
+static_assert(256.0 * 18446744073709551616.0 * 18446744073709551616.0 * max_sample_magnitude *
+                      max_sample_magnitude * max_sample_magnitude * max_sample_magnitude <
+                  std::numeric_limits<double>::max(),
+              "max_sample_magnitude: fourth central moments must stay finite for 2^64 samples");
+
 // The statistics bound to one stream. The server calls push() once per accepted sample (always
-// finite: non-finite input is rejected before it reaches a pipeline) and write_stats() when it
-// builds a snapshot (on the snapshot timer, never per sample). Both run on the server's io thread
-// only, so an implementation needs no locking.
+// finite and within ±max_sample_magnitude: other input is rejected before it reaches a pipeline) and
+// write_stats() when it builds a snapshot (on the snapshot timer, never per sample). Both run on the server's
+// io thread only, so an implementation needs no locking.
 class pipeline {
  public:
   pipeline() = default;

@@ -4,10 +4,14 @@
 #pragma once
 
 #include <streamstats/websocket/json_writer.hpp>
+#include <streamstats/websocket/pipeline.hpp>
 
 #include <simdjson.h>
 
+#include <algorithm>
+#include <array>
 #include <charconv>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -32,6 +36,8 @@ enum class error_code : unsigned char {
   unauthorized,         // a push on a connection without the producer token
   rate_limited,         // more messages than server_options::max_messages_per_second
   invalid_stream_name,  // empty, longer than 255 bytes, or not valid UTF-8
+  out_of_range,         // a finite sample with |x| > max_sample_magnitude (pipeline.hpp)
+  duplicate_field,      // a field of the protocol (id, type, stream, value, values, t) given twice
 };
 
 [[nodiscard]] constexpr std::string_view to_string(error_code c) noexcept {
@@ -60,6 +66,10 @@ enum class error_code : unsigned char {
       return "rate_limited";
     case error_code::invalid_stream_name:
       return "invalid_stream_name";
+    case error_code::out_of_range:
+      return "out_of_range";
+    case error_code::duplicate_field:
+      return "duplicate_field";
   }
   return "unknown";
 }
@@ -70,7 +80,8 @@ enum class request_type : unsigned char { push, subscribe, unsubscribe, snapshot
 inline constexpr unsigned char binary_protocol_version = 0x01;
 inline constexpr std::size_t max_stream_name_bytes = 255;
 
-// A decoded client request. String views point into the parser and stay valid until its next parse.
+// A decoded client request. String views point into the parser (or the binary frame) and stay
+// valid until the parser's next parse.
 struct request {
   request_type type = request_type::push;
   std::string_view stream;
@@ -80,7 +91,9 @@ struct request {
   double value = 0.0;
   bool has_t = false;
   double t = 0.0;
-  // The "id" as JSON text, to be echoed verbatim; empty when absent.
+  // The "id" as JSON text, ready to be written into a reply; empty when absent. A string id is
+  // re-escaped; a number id is written as read (integers of up to 64 bits exactly, others as the
+  // nearest double), so the reply parses as JSON wherever the request did.
   std::string_view id;
 };
 
@@ -88,6 +101,28 @@ struct request_error {
   error_code code = error_code::malformed_json;
   const char* message = "";
 };
+
+// The admission rule for samples, shared by every path into a stream (JSON and binary frames here,
+// server::push from C++): every sample finite and |x| ≤ max_sample_magnitude, and t (when given,
+// NaN = absent) finite. Returns false with non_finite or out_of_range, checking the whole batch
+// before the caller lets any of it reach a pipeline.
+[[nodiscard]] inline bool check_samples(const double* x, std::size_t n, double t,
+                                        request_error& err) noexcept {
+  if (std::isinf(t)) {
+    err = {error_code::non_finite, "t must be a finite number"};
+    return false;
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    // One comparison per sample on the hot path; the negated form also catches NaN.
+    if (!(std::fabs(x[i]) <= max_sample_magnitude)) {
+      err = std::isfinite(x[i])
+                ? request_error{error_code::out_of_range, "samples must be within [-1e60, 1e60]"}
+                : request_error{error_code::non_finite, "samples must be finite numbers"};
+      return false;
+    }
+  }
+  return true;
+}
 
 namespace detail {
 
@@ -136,12 +171,62 @@ namespace detail {
   return i == n;
 }
 
+// For a valid JSON number token that std::from_chars found out of range: true when its magnitude
+// is ≥ 1 (an overflow), false when it is < 1 (an underflow, which reads as 0 or a subnormal).
+// Works from the position of the first significant digit and the exponent, so that a tiny number
+// written without an exponent ("0.000…1") is an underflow too. The exponent saturates: a token has
+// at most max_message_size digits, far from the clamp.
+[[nodiscard]] inline bool is_overflow(std::string_view tok) noexcept {
+  std::size_t i = (!tok.empty() && tok[0] == '-') ? 1 : 0;
+  long long magnitude = 0;  // decimal exponent of the first significant digit, before "e"
+  bool found = false;
+  long long int_digits = 0;
+  for (; i < tok.size() && tok[i] >= '0' && tok[i] <= '9'; ++i) {
+    if (!found && tok[i] != '0') {
+      found = true;
+      int_digits = 0;
+    }
+    if (found) {
+      ++int_digits;
+    }
+  }
+  if (found) {
+    magnitude = int_digits - 1;
+  } else if (i < tok.size() && tok[i] == '.') {
+    long long zeros = 0;
+    for (++i; i < tok.size() && tok[i] == '0'; ++i) {
+      ++zeros;
+    }
+    magnitude = -(zeros + 1);
+  }
+  while (i < tok.size() && tok[i] != 'e' && tok[i] != 'E') {
+    ++i;
+  }
+  long long exponent = 0;
+  if (i < tok.size()) {
+    ++i;
+    const bool negative = i < tok.size() && tok[i] == '-';
+    if (i < tok.size() && (tok[i] == '-' || tok[i] == '+')) {
+      ++i;
+    }
+    constexpr long long clamp = 1LL << 40;
+    for (; i < tok.size(); ++i) {
+      exponent = std::min(clamp, exponent * 10 + (tok[i] - '0'));
+    }
+    if (negative) {
+      exponent = -exponent;
+    }
+  }
+  return magnitude + exponent >= 0;
+}
+
 }  // namespace detail
 
 // Parses the JSON text frames of the protocol with simdjson's DOM parser: it validates the whole
 // document (structure, strings, UTF-8, numbers) and reuses its buffers, so a request costs no
 // allocation once the parser has seen a message of that size. Batch values are copied into a
-// reused vector, so a batch is checked whole before any sample reaches a stream.
+// reused vector, so a batch is checked whole before any sample reaches a stream. Binary frames go
+// through parse_binary(), into the same vector.
 class request_parser {
  public:
   // The message size is bounded by the WebSocket layer (server_options::max_message_size), so the
@@ -149,10 +234,13 @@ class request_parser {
   // the parser from growing past its first document's size: do not use it.)
   request_parser() = default;
 
-  // Fills `out` (and values()) or `err`; returns false on error.
+  // Fills `out` (and values()) or `err`; returns false on error. On an error `out` still carries
+  // the stream and the id when the message got that far (for the reply and the stream's count).
   [[nodiscard]] bool parse(std::string_view text, request& out, request_error& err) {
     out = request{};
     values_.clear();
+    id_.clear();
+    overflow_ = false;
     if (text.empty()) {
       err = {error_code::empty_frame, "empty frame"};
       return false;
@@ -161,24 +249,13 @@ class request_parser {
     auto e = parser_.parse(text.data(), text.size()).get(root);
     if (e == simdjson::NUMBER_ERROR) {
       // simdjson refuses numbers outside the double range, and integers beyond 64 bits even when
-      // they fit a double: tell "out of range" (non_finite) from bad syntax (malformed_json), and
-      // retry the second kind as doubles.
-      bool overflow = false;
-      if (!rewrite_numbers(text, overflow)) {
+      // they fit a double: tell bad syntax (malformed_json) from those, and read the document again
+      // with the integers as doubles and the out-of-range numbers as null (see number_is_null).
+      if (!rewrite_numbers(text)) {
         err = {error_code::malformed_json, "malformed JSON (bad number)"};
         return false;
       }
       e = parser_.parse(rewritten_.data(), rewritten_.size()).get(root);
-      if (overflow) {
-        // The out-of-range numbers were replaced by 0 in rewritten_, only so that the stream and
-        // the id can still be read for the reply and the stream's rejected count.
-        simdjson::dom::object obj;
-        if (e == simdjson::SUCCESS && root.get_object().get(obj) == simdjson::SUCCESS) {
-          return fail(obj, out, err, error_code::non_finite, "a number is outside the range of a double");
-        }
-        err = {error_code::non_finite, "a number is outside the range of a double"};
-        return false;
-      }
     }
     if (e != simdjson::SUCCESS) {
       err = {error_code::malformed_json, simdjson::error_message(e)};
@@ -190,81 +267,103 @@ class request_parser {
       return false;
     }
 
-    bool has_type = false;
-    bool has_value = false;
-    bool has_values = false;
-    std::string_view type_name;
-    simdjson::dom::element values_elem;
+    // First pass: the protocol's fields, each at most once. JSON leaves duplicate names to the
+    // implementation (RFC 8259 §4) and readers disagree (first wins, last wins); a request that
+    // means different things to a proxy and to this server is refused instead.
+    std::array<simdjson::dom::element, field_count> fields{};
+    std::array<bool, field_count> present{};
+    std::array<bool, field_count> twice{};
+    const char* duplicate = nullptr;
     for (auto field : obj) {
-      const std::string_view k = field.key;
-      const simdjson::dom::element v = field.value;
-      if (k == "id") {
-        if (!write_id(v)) {
-          id_.clear();
-          return fail(obj, out, err, error_code::wrong_type, "\"id\" must be a string or a number");
-        }
-        out.id = id_;
-      } else if (k == "type") {
-        if (v.get_string().get(type_name) != simdjson::SUCCESS) {
-          return fail(obj, out, err, error_code::wrong_type, "\"type\" must be a string");
-        }
-        has_type = true;
-      } else if (k == "stream") {
-        if (v.get_string().get(out.stream) != simdjson::SUCCESS) {
-          return fail(obj, out, err, error_code::wrong_type, "\"stream\" must be a string");
-        }
-        out.has_stream = true;
-      } else if (k == "value") {
-        if (!to_double(v, out.value)) {
-          return fail(obj, out, err, error_code::wrong_type, "\"value\" must be a number");
-        }
-        has_value = true;
-      } else if (k == "values") {
-        if (!v.is_array()) {
-          return fail(obj, out, err, error_code::wrong_type, "\"values\" must be an array of numbers");
-        }
-        values_elem = v;
-        has_values = true;
-      } else if (k == "t") {
-        if (!to_double(v, out.t)) {
-          return fail(obj, out, err, error_code::wrong_type, "\"t\" must be a number (Unix time in seconds)");
-        }
-        out.has_t = true;
+      const int f = field_index(field.key);
+      if (f < 0) {
+        continue;  // other fields are ignored, so that clients may add their own
       }
-      // Other fields are ignored, so that clients may add their own.
+      const auto k = static_cast<std::size_t>(f);
+      if (present[k]) {
+        twice[k] = true;
+        duplicate = duplicate != nullptr ? duplicate : duplicate_messages[k];
+        continue;
+      }
+      present[k] = true;
+      fields[k] = field.value;
+    }
+    auto has = [&](field_id f) { return present[static_cast<std::size_t>(f)]; };
+    auto get = [&](field_id f) { return fields[static_cast<std::size_t>(f)]; };
+
+    // The stream and the id first, so that every error below is counted on the stream and echoes
+    // the id — unless that field is the one given twice.
+    bool stream_ok = true;
+    if (has(f_stream)) {
+      stream_ok = get(f_stream).get_string().get(out.stream) == simdjson::SUCCESS;
+      out.has_stream = stream_ok && !twice[f_stream];
+    }
+    if (has(f_id) && !twice[f_id]) {
+      if (!write_id(get(f_id))) {
+        return fail(err, number_is_null(get(f_id))
+                             ? request_error{error_code::non_finite,
+                                             "\"id\" is a number outside the range of a double"}
+                             : request_error{error_code::wrong_type, "\"id\" must be a string or a number"});
+      }
+      out.id = id_;
+    }
+    if (duplicate != nullptr) {
+      return fail(err, {error_code::duplicate_field, duplicate});
+    }
+    if (!stream_ok) {
+      return fail(err, {error_code::wrong_type, "\"stream\" must be a string"});
+    }
+    std::string_view type_name;
+    if (has(f_type) && get(f_type).get_string().get(type_name) != simdjson::SUCCESS) {
+      return fail(err, {error_code::wrong_type, "\"type\" must be a string"});
+    }
+    if (has(f_value) && !to_double(get(f_value), out.value)) {
+      return fail(err, number_error("\"value\" must be a number", get(f_value)));
+    }
+    if (has(f_values) && !get(f_values).is_array()) {
+      return fail(err, {error_code::wrong_type, "\"values\" must be an array of numbers"});
+    }
+    if (has(f_t)) {
+      if (!to_double(get(f_t), out.t)) {
+        return fail(err, number_error("\"t\" must be a number (Unix time in seconds)", get(f_t)));
+      }
+      out.has_t = true;
     }
 
-    if (!has_type || type_name == "push") {
+    if (!has(f_type) || type_name == "push") {
       out.type = request_type::push;
-      if (has_value && has_values) {
-        return fail(obj, out, err, error_code::wrong_type, R"(a push has "value" or "values", not both)");
+      if (has(f_value) && has(f_values)) {
+        return fail(err, {error_code::wrong_type, R"(a push has "value" or "values", not both)"});
       }
-      if (!has_value && !has_values) {
-        return fail(obj, out, err, error_code::missing_field,
-                    has_type ? R"(a push needs "value" or "values")"
-                             : R"(missing "type" (or "value"/"values" for a push))");
+      if (!has(f_value) && !has(f_values)) {
+        return fail(err, {error_code::missing_field,
+                          has(f_type) ? R"(a push needs "value" or "values")"
+                                      : R"(missing "type" (or "value"/"values" for a push))"});
       }
       if (!out.has_stream) {
-        return fail(obj, out, err, error_code::missing_field, "a push needs \"stream\"");
+        return fail(err, {error_code::missing_field, "a push needs \"stream\""});
       }
-      if (has_value) {
+      if (has(f_value)) {
         out.single = true;
       } else {
-        simdjson::dom::array arr = values_elem.get_array().value_unsafe();
+        simdjson::dom::array arr = get(f_values).get_array().value_unsafe();
         values_.reserve(arr.size());
         for (simdjson::dom::element x : arr) {
           double d = 0.0;
           if (!to_double(x, d)) {
-            return fail(obj, out, err, error_code::wrong_type, "\"values\" must contain numbers only");
+            return fail(err, number_error("\"values\" must contain numbers only", x));
           }
           values_.push_back(d);
         }
         if (values_.empty()) {
-          return fail(obj, out, err, error_code::wrong_type,
-                      "\"values\" must be a non-empty array of numbers");
+          return fail(err, {error_code::wrong_type, "\"values\" must be a non-empty array of numbers"});
         }
       }
-      return true;
+      request_error bad;
+      const bool ok = out.single
+                          ? check_samples(&out.value, 1, out.has_t ? out.t : 0.0, bad)
+                          : check_samples(values_.data(), values_.size(), out.has_t ? out.t : 0.0, bad);
+      return ok || fail(err, bad);
     }
     if (type_name == "subscribe") {
       out.type = request_type::subscribe;
@@ -276,36 +375,101 @@ class request_parser {
       out.type = request_type::list;
       return true;
     } else {
-      return fail(obj, out, err, error_code::unknown_type,
-                  "unknown \"type\" (push, subscribe, unsubscribe, snapshot, list)");
+      return fail(
+          err, {error_code::unknown_type, "unknown \"type\" (push, subscribe, unsubscribe, snapshot, list)"});
     }
     if (!out.has_stream) {
-      return fail(obj, out, err, error_code::missing_field, "missing \"stream\"");
+      return fail(err, {error_code::missing_field, "missing \"stream\""});
     }
     return true;
   }
 
-  // The samples of the last batch push.
+  // Decodes a binary frame (docs/protocol.md): byte 0 the version 0x01, byte 1 the name length
+  // L ≥ 1, L bytes of UTF-8 name, then N ≥ 1 little-endian float64 samples, copied into values()
+  // (the payload need not be 8-byte aligned) and checked by check_samples. On success `out` is a
+  // batch push (single = false, no t, no id). On an error after the name, out.stream names it.
+  [[nodiscard]] bool parse_binary(std::string_view p, request& out, request_error& err) {
+    out = request{};
+    values_.clear();
+    if (p.empty()) {
+      err = {error_code::empty_frame, "empty frame"};
+      return false;
+    }
+    if (p.size() < 2 || static_cast<unsigned char>(p[0]) != binary_protocol_version) {
+      err = {error_code::bad_binary_frame, "binary frame: byte 0 must be the version 0x01"};
+      return false;
+    }
+    const std::size_t len = static_cast<unsigned char>(p[1]);
+    if (len == 0 || p.size() < 2 + len) {
+      err = {error_code::bad_binary_frame, "binary frame: bad stream name length"};
+      return false;
+    }
+    const std::string_view name = p.substr(2, len);
+    if (!simdjson::validate_utf8(name.data(), name.size())) {
+      err = {error_code::invalid_stream_name, "stream name is not valid UTF-8"};
+      return false;
+    }
+    out.stream = name;
+    out.has_stream = true;
+    const std::size_t bytes = p.size() - 2 - len;
+    if (bytes == 0 || bytes % 8 != 0) {
+      err = {error_code::bad_binary_frame, "binary frame: samples must be a positive multiple of 8 bytes"};
+      return false;
+    }
+    values_.resize(bytes / 8);
+    std::memcpy(values_.data(), p.data() + 2 + len, bytes);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    for (double& d : values_) {
+      std::uint64_t u;
+      std::memcpy(&u, &d, 8);
+      u = __builtin_bswap64(u);
+      std::memcpy(&d, &u, 8);
+    }
+#endif
+    if (!check_samples(values_.data(), values_.size(), 0.0, err)) {
+      values_.clear();
+      return false;
+    }
+    return true;
+  }
+
+  // The samples of the last batch push (JSON "values" or a binary frame).
   [[nodiscard]] const std::vector<double>& values() const noexcept { return values_; }
 
  private:
-  // Reports an error found after the message parsed as an object: the stream and the id are still
-  // read (whatever the order of the fields), so that the reply echoes the id and the rejection is
-  // counted on the stream.
-  bool fail(simdjson::dom::object obj, request& out, request_error& err, error_code code,
-            const char* message) {
-    err = {code, message};
+  enum field_id : std::size_t { f_id, f_type, f_stream, f_value, f_values, f_t, field_count };
+  static constexpr std::array<const char*, field_count> duplicate_messages = {
+      "\"id\" appears twice",    "\"type\" appears twice",   "\"stream\" appears twice",
+      "\"value\" appears twice", "\"values\" appears twice", "\"t\" appears twice"};
+
+  static int field_index(std::string_view k) noexcept {
+    static constexpr std::array<std::string_view, field_count> names = {"id",    "type",   "stream",
+                                                                        "value", "values", "t"};
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (k == names[i]) {
+        return static_cast<int>(i);
+      }
+    }
+    return -1;
+  }
+
+  bool fail(request_error& err, request_error e) {
+    err = e;
     values_.clear();
-    std::string_view name;
-    if (obj["stream"].get_string().get(name) == simdjson::SUCCESS) {
-      out.stream = name;
-      out.has_stream = true;
-    }
-    simdjson::dom::element id;
-    if (out.id.empty() && obj["id"].get(id) == simdjson::SUCCESS && write_id(id)) {
-      out.id = id_;
-    }
     return false;
+  }
+
+  // A null where a number was expected is an out-of-range number when the document had one
+  // (rewrite_numbers wrote null in its place); a null the client wrote is a wrong type. (With both
+  // in one message the code may say non_finite: the message is refused either way.)
+  [[nodiscard]] bool number_is_null(simdjson::dom::element v) const noexcept {
+    return overflow_ && v.is_null();
+  }
+  [[nodiscard]] request_error number_error(const char* wrong_type_message,
+                                           simdjson::dom::element v) const noexcept {
+    return number_is_null(v)
+               ? request_error{error_code::non_finite, "a number is outside the range of a double"}
+               : request_error{error_code::wrong_type, wrong_type_message};
   }
 
   static bool to_double(simdjson::dom::element v, double& out) noexcept {
@@ -346,14 +510,14 @@ class request_parser {
   }
 
   // The slow path after simdjson's NUMBER_ERROR: checks every number token outside strings with
-  // the JSON grammar and std::from_chars. Returns false on a token that is not a JSON number;
-  // sets `overflow` when one is beyond the double range (from_chars: result_out_of_range without a
-  // negative exponent; an underflow to 0 is accepted, as simdjson does) and writes 0 in its place.
-  // Writes into rewritten_ the text with ".0" after integers too long for 64 bits, which simdjson
-  // then reads as doubles.
-  bool rewrite_numbers(std::string_view s, bool& overflow) {
+  // the JSON grammar and std::from_chars, and writes the document again into rewritten_:
+  // - a number beyond the double range (detail::is_overflow) becomes null and sets overflow_;
+  // - an underflow is kept as written (simdjson reads it as 0 or a subnormal, as from a literal);
+  // - an integer beyond 64 bits gets ".0", which simdjson then reads as the nearest double.
+  // Returns false on a token that is not a JSON number.
+  bool rewrite_numbers(std::string_view s) {
     rewritten_.clear();
-    overflow = false;
+    overflow_ = false;
     std::size_t i = 0;
     const std::size_t n = s.size();
     while (i < n) {
@@ -378,18 +542,13 @@ class request_parser {
         }
         double d = 0.0;
         const auto r = std::from_chars(tok.data(), tok.data() + tok.size(), d);
-        if (r.ec == std::errc::result_out_of_range) {
-          const auto epos = tok.find_first_of("eE");
-          const bool negative_exponent =
-              epos != std::string_view::npos && epos + 1 < tok.size() && tok[epos + 1] == '-';
-          if (!negative_exponent) {
-            overflow = true;
-            rewritten_.push_back('0');
-            continue;
-          }
+        if (r.ec == std::errc::result_out_of_range && detail::is_overflow(tok)) {
+          overflow_ = true;
+          rewritten_.append("null");
+          continue;
         }
         rewritten_.append(tok);
-        if (integer && tok.size() > 18) {
+        if (integer && !fits_64_bits(tok)) {
           rewritten_.append(".0");
         }
       } else {
@@ -400,10 +559,23 @@ class request_parser {
     return true;
   }
 
+  static bool fits_64_bits(std::string_view tok) noexcept {
+    const char* end = tok.data() + tok.size();
+    if (tok[0] == '-') {
+      std::int64_t v = 0;
+      const auto r = std::from_chars(tok.data(), end, v);
+      return r.ec == std::errc{} && r.ptr == end;
+    }
+    std::uint64_t v = 0;
+    const auto r = std::from_chars(tok.data(), end, v);
+    return r.ec == std::errc{} && r.ptr == end;
+  }
+
   simdjson::dom::parser parser_;
   std::vector<double> values_;
   std::string id_;
   std::string rewritten_;
+  bool overflow_ = false;
 };
 
 }  // namespace streamstats::websocket

@@ -267,7 +267,6 @@ class server {
   std::map<hdl_type, bool, std::owner_less<hdl_type>> admitted_;
   std::unordered_map<const void*, std::unique_ptr<connection_state>> connections_;
   std::vector<connection_state*> wildcard_;
-  std::vector<double> one_;  // scratch for posted single pushes
 
   std::atomic<std::uint64_t> n_connections_{0}, n_streams_{0}, n_messages_{0}, n_samples_{0}, n_rejected_{0},
       n_dropped_{0}, n_snapshots_{0}, n_alerts_{0}, n_refused_{0}, n_peak_queued_{0};
@@ -745,44 +744,14 @@ inline void server::send_subscription_ack(connection_state& c, const request& re
 }
 
 inline void server::on_binary(connection_state& c, std::string_view p) {
-  if (p.empty()) {
-    reject(&c, nullptr, error_code::empty_frame, "empty frame");
+  // Decoded (and the samples checked) by protocol.hpp, the code the fuzz target runs.
+  request req;
+  request_error err;
+  if (!parser_.parse_binary(p, req, err)) {
+    reject(&c, req.has_stream ? find_stream(req.stream) : nullptr, err.code, err.message);
     return;
   }
-  if (p.size() < 2 || static_cast<unsigned char>(p[0]) != binary_protocol_version) {
-    reject(&c, nullptr, error_code::bad_binary_frame, "binary frame: byte 0 must be the version 0x01");
-    return;
-  }
-  const std::size_t len = static_cast<unsigned char>(p[1]);
-  if (len == 0 || p.size() < 2 + len) {
-    reject(&c, nullptr, error_code::bad_binary_frame, "binary frame: bad stream name length");
-    return;
-  }
-  const std::string_view name = p.substr(2, len);
-  const std::size_t bytes = p.size() - 2 - len;
-  if (!valid_utf8_name(name)) {
-    reject(&c, nullptr, error_code::invalid_stream_name, "stream name is not valid UTF-8");
-    return;
-  }
-  if (bytes == 0 || bytes % 8 != 0) {
-    reject(&c, find_stream(name), error_code::bad_binary_frame,
-           "binary frame: samples must be a positive multiple of 8 bytes");
-    return;
-  }
-  // Copy out of the payload (it need not be 8-byte aligned) into a reused buffer, converting from
-  // little-endian where the host is not.
-  const std::size_t n = bytes / 8;
-  one_.resize(n);
-  std::memcpy(one_.data(), p.data() + 2 + len, bytes);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-  for (double& d : one_) {
-    std::uint64_t u;
-    std::memcpy(&u, &d, 8);
-    u = __builtin_bswap64(u);
-    std::memcpy(&d, &u, 8);
-  }
-#endif
-  handle_push(&c, name, one_.data(), n, std::nan(""), {});
+  handle_push(&c, req.stream, parser_.values().data(), parser_.values().size(), std::nan(""), {});
 }
 
 inline server::stream_state* server::find_stream(std::string_view name) {
@@ -838,13 +807,11 @@ inline void server::handle_push(connection_state* c, std::string_view name, cons
     reject(c, find_stream(name), error_code::unauthorized, "pushing requires the producer token", id);
     return;
   }
-  // Whole batch or nothing: check every sample before the first reaches the stream.
-  bool finite = std::isnan(t) || std::isfinite(t);
-  for (std::size_t i = 0; i < n && finite; ++i) {
-    finite = std::isfinite(values[i]);
-  }
-  if (!finite) {
-    reject(c, find_stream(name), error_code::non_finite, "samples and t must be finite numbers", id);
+  // Whole batch or nothing: check every sample before the first reaches the stream (protocol.hpp's
+  // admission rule; the decoders already applied it, this covers push() from C++).
+  request_error bad;
+  if (!check_samples(values, n, t, bad)) {
+    reject(c, find_stream(name), bad.code, bad.message, id);
     return;
   }
   stream_state* s = find_or_create_stream(c, name, id);

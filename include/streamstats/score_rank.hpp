@@ -1,0 +1,150 @@
+// streamstats — the rank of a raw anomaly score among the series' own recent scores.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <streamstats/detail/common.hpp>
+
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+
+namespace streamstats {
+
+// Calibrates a raw anomaly score (|z|, a distance: any non-negative number) against the series' own
+// recent history: push(raw) returns ln p, p = the exponentially weighted fraction of the recent raw
+// scores at or above this one (interpolated within a histogram bin), so one threshold on p means "rarer than
+// that, on this series" on every series. A series whose |z| is routinely 10 (heavy-tailed counts, a square
+// wave's edges, a daily jump) learns that 10 is normal; on a quiet series the same 10 is as rare as
+// the history is long.
+//
+// The scores live in a fixed histogram of `bins` bins on log1p(raw) (width bin_width, the last bin
+// open-ended, +Inf in it), with exponential forgetting of span `span` samples done in O(1) by growing
+// the weight of each new sample instead of shrinking the old ones (renormalised before overflow).
+// A query adds at most `bins` weights: O(1), no allocation, copyable.
+// p is never 0: an empty tail gives p = w_new / (Σw + w_new) ≈ 2 / (span + 1) once warm (1/n before),
+// the rarity of "never seen in the recent past".
+template <class T, std::size_t Bins = 64>
+class score_rank {
+  STREAMSTATS_REQUIRE_SCALAR(T);
+  static_assert(Bins >= 2, "streamstats::score_rank: at least 2 bins");
+
+ public:
+  using value_type = T;
+
+  // span: memory in samples (the exponential weights' span, α = 2 / (span + 1)); bin_width: width of a
+  // bin in log1p(raw) (0.25: a bin per 28% of raw score). Throws std::invalid_argument when span is
+  // not a finite number ≥ 1 or bin_width not a finite number > 0.
+  explicit score_rank(T span = T(1000), T bin_width = T(0.25))
+      : decay_(T(1) - T(2) / (checked_span(span) + T(1))), bin_width_(checked_width(bin_width)) {}
+
+  // ln p of `raw` against the scores learned so far, then learns it. NaN raw: nothing learned, 0.
+  T push(T raw) noexcept {
+    if (raw != raw) {
+      return T(0);
+    }
+    const T pos = position(raw);
+    const std::size_t b = bin_at(pos);
+    const T log_p = log_p_at(pos, b);
+    learn(b);
+    return log_p;
+  }
+
+  // ln p of `raw` without learning it (0 before the first sample).
+  [[nodiscard]] T log_p(T raw) const noexcept {
+    if (raw != raw) {
+      return T(0);
+    }
+    const T pos = position(raw);
+    return log_p_at(pos, bin_at(pos));
+  }
+
+  // ln p counting the whole bin of `raw` as "at least as large" (to within a bin, 28% of raw with
+  // the default width): never below log_p(raw), and what a recurrence test wants — a value that
+  // repeats exactly (a square wave's edge) sits anywhere in its bin, and interpolation would count
+  // only the part of its earlier copies above that point.
+  [[nodiscard]] T log_p_bin(T raw) const noexcept {
+    if (raw != raw) {
+      return T(0);
+    }
+    const T pos = position(raw);
+    const std::size_t b = bin_at(pos);
+    return log_p_at(static_cast<T>(b), b);
+  }
+
+  [[nodiscard]] std::size_t count() const noexcept { return count_; }
+  // The effective number of samples ranked against, the next one included: (Σw + w_new) / w_new,
+  // n + 1 at first, then up to (span + 1) / 2. p is never below its inverse.
+  [[nodiscard]] T effective_count() const noexcept { return (total_ + unit_ / decay_) / (unit_ / decay_); }
+  [[nodiscard]] T span() const noexcept { return T(2) / (T(1) - decay_) - T(1); }
+
+  void reset() noexcept {
+    weights_.fill(T(0));
+    total_ = T(0);
+    unit_ = T(1);
+    count_ = 0;
+  }
+
+ private:
+  // Position on the histogram's axis, in bins: log1p(raw) / bin_width (+Inf for raw = +Inf).
+  [[nodiscard]] T position(T raw) const noexcept { return std::log1p(raw < T(0) ? T(0) : raw) / bin_width_; }
+  [[nodiscard]] static std::size_t bin_at(T pos) noexcept {
+    return pos < static_cast<T>(Bins - 1) ? static_cast<std::size_t>(pos) : Bins - 1;
+  }
+
+  [[nodiscard]] T log_p_at(T pos, std::size_t b) const noexcept {
+    if (count_ == 0) {
+      return T(0);
+    }
+    T above = T(0);
+    for (std::size_t i = b + 1; i < Bins; ++i) {
+      above += weights_[i];
+    }
+    // Within its bin the sample is placed by linear interpolation of the weight (the bin's mass is
+    // taken as spread evenly over it), so p is continuous in raw rather than a staircase; the open
+    // last bin counts half. The sample itself is counted with the weight it will get: 0 < p ≤ 1.
+    const T into = b == Bins - 1 ? (pos == static_cast<T>(b) ? T(0) : T(0.5)) : pos - static_cast<T>(b);
+    const T w_new = unit_ / decay_;
+    const T p = (above + (T(1) - into) * weights_[b] + w_new) / (total_ + w_new);
+    return p < T(1) ? std::log(p) : T(0);
+  }
+
+  void learn(std::size_t b) noexcept {
+    ++count_;
+    unit_ /= decay_;  // every older weight shrinks by `decay` relative to the new one
+    weights_[b] += unit_;
+    total_ += unit_;
+    if (unit_ > T(1e30)) {  // renormalise long before overflow (float reaches 3e38)
+      for (auto& w : weights_) {
+        w /= unit_;
+      }
+      total_ /= unit_;
+      unit_ = T(1);
+    }
+  }
+
+  static T checked_span(T span) {
+    if (!(span >= T(1)) || !detail::is_finite(span)) {
+      throw std::invalid_argument("streamstats::score_rank: span must be a finite number >= 1, got " +
+                                  std::to_string(static_cast<double>(span)));
+    }
+    return span;
+  }
+  static T checked_width(T w) {
+    if (!(w > T(0)) || !detail::is_finite(w)) {
+      throw std::invalid_argument("streamstats::score_rank: bin_width must be a finite number > 0, got " +
+                                  std::to_string(static_cast<double>(w)));
+    }
+    return w;
+  }
+
+  T decay_;
+  T bin_width_;
+  T total_ = T(0);
+  T unit_ = T(1);  // the weight the latest sample received
+  std::size_t count_ = 0;
+  std::array<T, Bins> weights_{};  // last: see zscore_detector's members
+};
+
+}  // namespace streamstats

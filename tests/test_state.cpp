@@ -1,0 +1,542 @@
+// save_state / load_state (streamstats/state.hpp): every accumulator and detector restored mid-stream
+// continues bit for bit; every kind of bad input gives its own error and leaves the target untouched;
+// shards saved by other processes merge to the one-pass result; the golden files of format version 1
+// still load.
+#include <catch2/catch.hpp>
+
+#include "state/golden_cases.hpp"
+#include "support/state_harness.hpp"
+
+#include <streamstats/state.hpp>
+#include <streamstats/streamstats.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace ss = streamstats;
+using streamstats_test::require_restores_exactly;
+
+namespace {
+
+constexpr std::size_t stream_length = 700;
+
+// Noise, spikes, a level shift, a variance burst, a flat stretch, and a few NaN/±Inf: the inputs
+// that reach every branch (windows with non-finite samples, detector episodes and re-learns).
+const std::vector<double>& stream() {
+  static const std::vector<double> xs = [] {
+    std::mt19937_64 rng(20261202);
+    std::normal_distribution<double> noise(0.0, 1.0);
+    std::vector<double> v(stream_length);
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      double x = 100.0 + noise(rng);
+      if (i >= 300) {
+        x += 1000.0;  // level shift: re-learn
+      }
+      if (i >= 450 && i < 500) {
+        x += 6.0 * noise(rng);  // variance burst
+      }
+      if (i >= 550 && i < 580) {
+        x = 1100.0;  // flat
+      }
+      if (i % 97 == 60) {
+        x += 40.0;  // spike
+      }
+      if (i % 131 == 17) {
+        x = std::numeric_limits<double>::quiet_NaN();
+      }
+      if (i == 211) {
+        x = std::numeric_limits<double>::infinity();
+      }
+      if (i == 212) {
+        x = -std::numeric_limits<double>::infinity();
+      }
+      v[i] = x;
+    }
+    return v;
+  }();
+  return xs;
+}
+
+template <class T>
+T at(std::size_t i) {
+  return static_cast<T>(stream()[i]);
+}
+
+// Early cuts (empty, one sample, the window filling), random ones, and the ones a test names.
+std::vector<std::size_t> cuts(std::vector<std::size_t> extra = {}) {
+  std::vector<std::size_t> c = {0, 1, 2, 3, 5, 6, 7, 15, 16, 17, 63, 64, 65};
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 6; ++i) {
+    c.push_back(static_cast<std::size_t>(rng() % stream_length));
+  }
+  c.insert(c.end(), extra.begin(), extra.end());
+  return c;
+}
+
+template <class A>
+void require_scalar_restores(const A& proto, std::vector<std::size_t> extra = {}) {
+  using T = typename A::value_type;
+  require_restores_exactly(
+      proto, [](A& a, std::size_t i) { return a.push(at<T>(i)); }, stream_length, cuts(std::move(extra)));
+}
+
+}  // namespace
+
+TEST_CASE("cumulative accumulators continue bit for bit after save and load") {
+  require_scalar_restores(ss::mean<double>{});
+  require_scalar_restores(ss::mean<float>{});
+  require_scalar_restores(ss::variance<double>{});
+  require_scalar_restores(ss::variance<float>{});
+  require_scalar_restores(ss::moments<double>{});
+  require_scalar_restores(ss::extrema<double>{});
+  require_scalar_restores(ss::autocorrelation<double>{});
+}
+
+TEST_CASE("windows continue bit for bit when cut mid-ring, while filling and with NaN/Inf inside") {
+  require_scalar_restores(ss::sma<double, 16>{}, {205, 211, 212, 213, 220});
+  require_scalar_restores(ss::sma<double, 16, ss::window_sum::compensated>{}, {211, 212, 220});
+  require_scalar_restores(ss::sma<float, 7>{});
+  require_scalar_restores(ss::sma<double, 1>{});
+  require_scalar_restores(ss::rolling_variance<double, 32>{}, {211, 212, 230, 244});
+  require_scalar_restores(ss::rolling_variance<float, 5>{});
+  require_scalar_restores(ss::rolling_extrema<double, 16>{}, {148, 150, 211, 212});
+  require_scalar_restores(ss::rolling_extrema<float, 3>{});
+}
+
+TEST_CASE("every EMA convention continues bit for bit") {
+  require_scalar_restores(ss::ema<double>(0.1));
+  require_scalar_restores(ss::ema<double>(0.05, ss::ema_convention::pandas_adjust_true));
+  require_scalar_restores(ss::ema<double>::from_span(10, ss::ema_convention::talib), {8, 9, 10, 11});
+  require_scalar_restores(ss::ema<float>::from_halflife(12.5f));
+  require_scalar_restores(ss::ew_variance<double>(0.1));
+  require_scalar_restores(ss::ew_variance<double>::from_com(9.0, ss::ema_convention::pandas_adjust_true));
+}
+
+TEST_CASE("time_ema continues bit for bit in both conventions, out-of-order samples included") {
+  using clock = std::chrono::steady_clock;
+  const auto when = [](std::size_t i) {
+    // Irregular spacing, with sample 100 stamped before its predecessor (rejected).
+    const auto ms = static_cast<std::int64_t>(i * 250 + (i * i) % 173) - (i == 100 ? 500 : 0);
+    return clock::time_point(std::chrono::milliseconds(ms));
+  };
+  for (const auto conv : {ss::ema_convention::pandas_adjust_true, ss::ema_convention::pandas_adjust_false}) {
+    const ss::time_ema<double> proto(std::chrono::seconds(3), conv);
+    require_restores_exactly(
+        proto, [&when](ss::time_ema<double>& e, std::size_t i) { return e.push(at<double>(i), when(i)); },
+        stream_length, cuts({100, 101}));
+  }
+}
+
+TEST_CASE("quantile continues bit for bit, from its five exact samples to the P2 markers") {
+  require_scalar_restores(ss::quantile<double>(0.9), {4, 8});
+  require_scalar_restores(ss::quantile<float>(0.5f));
+}
+
+TEST_CASE("multi continues bit for bit") {
+  using M = ss::multi<ss::mean<double>, ss::variance<double>, ss::extrema<double>, ss::sma<double, 8>,
+                      ss::ema<double>, ss::quantile<double>>;
+  require_scalar_restores(M(ss::mean<double>{}, ss::variance<double>{}, ss::extrema<double>{},
+                            ss::sma<double, 8>{}, ss::ema<double>(0.2), ss::quantile<double>(0.25)));
+}
+
+namespace {
+
+// Cuts where the detector is in an episode, in the run that leads to a re-learn, right after a
+// re-learn (baseline re-warming), and during warm-up.
+template <class D>
+std::vector<std::size_t> detector_cuts(const D& proto, bool expect_relearn) {
+  D d = proto;
+  std::vector<std::size_t> c;
+  std::size_t relearns = 0;
+  bool episode_cut = false;
+  for (std::size_t i = 0; i < stream_length; ++i) {
+    d.push(at<typename D::value_type>(i));
+    if (d.in_episode() && !episode_cut) {
+      c.push_back(i + 1);
+      episode_cut = true;
+    }
+    if (d.relearns() > relearns) {
+      relearns = d.relearns();
+      c.push_back(i);      // mid-run, the sample before the re-learn
+      c.push_back(i + 1);  // just after
+      c.push_back(i + 5);  // re-warming
+    }
+  }
+  INFO(ss::detail::state_kind_name(static_cast<unsigned char>(ss::save_state(proto)[12])));
+  REQUIRE(episode_cut);
+  REQUIRE((relearns > 0) == expect_relearn);
+  c.push_back(10);
+  return c;
+}
+
+template <class D>
+void require_detector_restores(const D& proto, bool expect_relearn = true) {
+  using T = typename D::value_type;
+  require_restores_exactly(
+      proto, [](D& d, std::size_t i) { return d.push(at<T>(i)); }, stream_length,
+      cuts(detector_cuts(proto, expect_relearn)));
+}
+
+}  // namespace
+
+TEST_CASE("detectors continue bit for bit mid-episode and mid-relearn") {
+  require_detector_restores(ss::anomaly_detector<double>{});
+  require_detector_restores(ss::anomaly_detector<float>{});
+  ss::zscore_options o;
+  o.learning = ss::zscore_learning::skip;
+  o.side = ss::zscore_side::upper;
+  o.relearn_after = 8;
+  require_detector_restores(ss::zscore_detector<ss::variance<double>>(ss::variance<double>{}, o));
+  require_detector_restores(
+      ss::zscore_detector<ss::ew_variance<double>>(ss::ew_variance<double>::from_span(40)));
+  // Learning every sample, the window absorbs the shift before a run of anomalies: no re-learn.
+  o.learning = ss::zscore_learning::all;
+  o.side = ss::zscore_side::both;
+  o.min_stddev = 0.5;
+  require_detector_restores(
+      ss::zscore_detector<ss::rolling_variance<double, 50>>(ss::rolling_variance<double, 50>{}, o), false);
+}
+
+TEST_CASE("run-time parameters travel with the state: alpha, convention, p, detector options") {
+  ss::ema<double> e = ss::ema<double>::from_span(10, ss::ema_convention::talib);
+  e.push(1.0);
+  const auto back = ss::load_state<ss::ema<double>>(ss::save_state(e));
+  CHECK(back.alpha() == e.alpha());
+  CHECK(back.convention() == ss::ema_convention::talib);
+  CHECK(back.period() == 10);
+
+  ss::ema<double> target(0.7);
+  REQUIRE(ss::load_state(ss::save_state(e), target) == ss::state_errc::ok);
+  CHECK(target.period() == 10);
+
+  ss::zscore_options o;
+  o.threshold = 3.25;
+  o.cooldown = 4;
+  const ss::anomaly_detector<double> d(o);
+  const auto d2 = ss::load_state<ss::anomaly_detector<double>>(ss::save_state(d));
+  CHECK(d2.options().threshold == 3.25);
+  CHECK(d2.options().cooldown == 4);
+  CHECK(ss::load_state<ss::quantile<double>>(ss::save_state(ss::quantile<double>(0.99))).probability() ==
+        0.99);
+}
+
+// ---- errors -------------------------------------------------------------------------------------
+
+namespace {
+
+std::string reseal(std::string b) {
+  const std::size_t body = b.size() - 4;
+  const std::uint32_t crc = ss::detail::crc32c(reinterpret_cast<const unsigned char*>(b.data()), body);
+  for (std::size_t i = 0; i < 4; ++i) {
+    b[body + i] = static_cast<char>((crc >> (8 * i)) & 0xFFU);
+  }
+  return b;
+}
+
+std::size_t payload_offset(const std::string& b) {
+  return 12 + (static_cast<std::size_t>(static_cast<unsigned char>(b[6])) |
+               static_cast<std::size_t>(static_cast<unsigned char>(b[7])) << 8);
+}
+
+void put_u64(std::string& b, std::size_t at, std::uint64_t v) {
+  for (std::size_t i = 0; i < 8; ++i) {
+    b[at + i] = static_cast<char>((v >> (8 * i)) & 0xFFU);
+  }
+}
+
+void put_f64(std::string& b, std::size_t at, double x) {
+  std::uint64_t v = 0;
+  std::memcpy(&v, &x, 8);
+  put_u64(b, at, v);
+}
+
+ss::anomaly_detector<double> busy_detector() {
+  ss::anomaly_detector<double> d;
+  for (std::size_t i = 0; i < 320; ++i) {
+    d.push(stream()[i]);
+  }
+  return d;
+}
+
+// The non-throwing load must fail with `ec` and leave the target exactly as it was; the throwing one
+// must throw state_error with the same code and a message that contains `words`.
+template <class A>
+void require_load_error(const std::string& bytes, ss::state_errc ec, const A& target,
+                        const std::string& words) {
+  A t = target;
+  const std::string before = ss::save_state(t);
+  CHECK(ss::load_state(bytes, t) == ec);
+  CHECK(ss::save_state(t) == before);
+  try {
+    (void)ss::load_state<A>(bytes);
+    FAIL("load_state<A> did not throw");
+  } catch (const ss::state_error& e) {
+    CHECK(e.code() == ec);
+    CHECK_THAT(e.what(), Catch::Contains(words));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("every truncation of a state is refused as truncated, and the target is untouched") {
+  const auto d = busy_detector();
+  const std::string good = ss::save_state(d);
+  for (std::size_t n = 0; n < good.size(); ++n) {
+    ss::anomaly_detector<double> t = busy_detector();
+    t.push(1.0);
+    const std::string before = ss::save_state(t);
+    REQUIRE(ss::load_state(std::string_view(good.data(), n), t) == ss::state_errc::truncated);
+    REQUIRE(ss::save_state(t) == before);
+  }
+  require_load_error(good.substr(0, good.size() - 1), ss::state_errc::truncated, d, "truncated");
+  require_load_error(good + '\0', ss::state_errc::trailing_bytes, d, "trailing");
+}
+
+TEST_CASE("wrong magic and other format versions are refused with their own errors") {
+  const auto d = busy_detector();
+  const std::string good = ss::save_state(d);
+  std::string b = good;
+  b[0] = 'X';
+  require_load_error(b, ss::state_errc::bad_magic, d, "magic");
+  require_load_error("{\"count\": 3}", ss::state_errc::bad_magic, d, "magic");
+  b = good;
+  b[4] = 2;  // version 2: newer than this build
+  require_load_error(reseal(b), ss::state_errc::unsupported_version, d,
+                     "version 2, this build reads version 1");
+  b[4] = 0;  // version 0: older
+  require_load_error(reseal(b), ss::state_errc::unsupported_version, d, "older");
+}
+
+TEST_CASE("a flipped bit anywhere after the header fails the checksum") {
+  const auto d = busy_detector();
+  const std::string good = ss::save_state(d);
+  ss::anomaly_detector<double> target = busy_detector();
+  const std::string before = ss::save_state(target);
+  std::size_t checked = 0;
+  for (std::size_t byte = 12; byte < good.size(); ++byte) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string b = good;
+      b[byte] = static_cast<char>(b[byte] ^ (1 << bit));
+      REQUIRE(ss::load_state(b, target) == ss::state_errc::checksum_mismatch);
+      ++checked;
+    }
+  }
+  CHECK(ss::save_state(target) == before);
+  CHECK(checked == (good.size() - 12) * 8);
+  std::string b = good;
+  b[100] = static_cast<char>(b[100] ^ 4);
+  require_load_error(b, ss::state_errc::checksum_mismatch, d, "corrupted");
+  // Bits in the header: each still gives an error, never a load.
+  for (std::size_t byte = 0; byte < 12; ++byte) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string h = good;
+      h[byte] = static_cast<char>(h[byte] ^ (1 << bit));
+      CHECK(ss::load_state(h, target) != ss::state_errc::ok);
+    }
+  }
+}
+
+TEST_CASE("a state of another type, value type or template parameters is refused") {
+  ss::mean<double> m;
+  m.push(1.0);
+  const ss::variance<double> v;
+  require_load_error(ss::save_state(m), ss::state_errc::type_mismatch, v,
+                     "hold a mean state, the target is a variance");
+  require_load_error(ss::save_state(m), ss::state_errc::type_mismatch, ss::mean<float>{}, "value type");
+  require_load_error(ss::save_state(ss::sma<double, 16>{}), ss::state_errc::parameter_mismatch,
+                     ss::sma<double, 17>{}, "template parameters");
+  require_load_error(ss::save_state(ss::sma<double, 16>{}), ss::state_errc::parameter_mismatch,
+                     ss::sma<double, 16, ss::window_sum::compensated>{}, "template parameters");
+  require_load_error(ss::save_state(ss::rolling_variance<double, 64>{}), ss::state_errc::parameter_mismatch,
+                     ss::rolling_variance<double, 63>{}, "template parameters");
+  const ss::zscore_detector<ss::variance<double>> zv(ss::variance<double>{});
+  const ss::zscore_detector<ss::ew_variance<double>> ze(ss::ew_variance<double>(0.1));
+  require_load_error(ss::save_state(zv), ss::state_errc::parameter_mismatch, ze, "zscore_detector");
+  // anomaly_detector<double> is a zscore_detector<rolling_variance<double, 64>>, but a type of its own.
+  const ss::zscore_detector<ss::rolling_variance<double, 64>> zr(ss::rolling_variance<double, 64>{});
+  require_load_error(ss::save_state(busy_detector()), ss::state_errc::type_mismatch, zr,
+                     "hold a anomaly_detector state");
+  using M1 = ss::multi<ss::mean<double>, ss::variance<double>>;
+  using M2 = ss::multi<ss::mean<double>, ss::extrema<double>>;
+  require_load_error(ss::save_state(M1{}), ss::state_errc::parameter_mismatch, M2{}, "multi");
+}
+
+TEST_CASE("inconsistent fields are refused with a reason, even with a valid checksum") {
+  // rolling_variance payload: window length, then n, size, head, m, since_recompute, nan, +inf, -inf,
+  // 1/m, shift, mean, M2, churn, then the window's samples (p: after the window length).
+  ss::rolling_variance<double, 8> rv;
+  for (int i = 0; i < 20; ++i) {
+    rv.push(i * 0.5);
+  }
+  const std::string rv_good = ss::save_state(rv);
+  const std::size_t p = payload_offset(rv_good) + 8;
+  std::string b = rv_good;
+  put_u64(b, p + 8, 7);  // a fill of 7 after 20 pushes
+  require_load_error(reseal(b), ss::state_errc::invalid_field, rv, "fill disagrees with the count");
+  b = rv_good;
+  put_u64(b, p + 16, 9);  // write position past the ring
+  require_load_error(reseal(b), ss::state_errc::invalid_field, rv, "write position");
+  b = rv_good;
+  put_u64(b, p + 40, 1);  // one NaN counted, none in the window
+  require_load_error(reseal(b), ss::state_errc::invalid_field, rv, "NaN/Inf counts");
+  b = rv_good;
+  put_f64(b, p + 13 * 8 + 3 * 8, std::numeric_limits<double>::quiet_NaN());  // a NaN sample in the window
+  require_load_error(reseal(b), ss::state_errc::invalid_field, rv, "finite samples");
+  b = rv_good;
+  put_f64(b, p + 11 * 8, -1.0);  // negative M2
+  require_load_error(reseal(b), ss::state_errc::invalid_field, rv, "negative M2");
+
+  // quantile payload: p, n, nan flag (1 byte), q[5], pos[5], desired[5]: a NaN where a count belongs.
+  ss::quantile<double> q(0.5);
+  for (int i = 0; i < 50; ++i) {
+    q.push(std::sin(i));
+  }
+  const std::string q_good = ss::save_state(q);
+  const std::size_t qp = payload_offset(q_good);
+  b = q_good;
+  put_f64(b, qp + 17 + 5 * 8 + 2 * 8, std::numeric_limits<double>::quiet_NaN());
+  require_load_error(reseal(b), ss::state_errc::invalid_field, q, "marker position is not a count");
+  b = q_good;
+  put_f64(b, qp + 17 + 2 * 8,
+          -1e9);  // marker heights out of order (found by fuzz_state: positions then cross)
+  require_load_error(reseal(b), ss::state_errc::invalid_field, q, "out of order");
+  b = q_good;
+  b[qp + 16] = 2;  // the NaN flag is a boolean
+  require_load_error(reseal(b), ss::state_errc::invalid_field, q, "boolean");
+  b = q_good;
+  put_f64(b, qp, 1.5);  // p outside (0, 1)
+  require_load_error(reseal(b), ss::state_errc::invalid_field, q, "p is not in (0, 1)");
+
+  // ema payload: alpha, convention (1 byte), n, weighted, old weight, period, seed.
+  ss::ema<double> e(0.25);
+  e.push(3.0);
+  const std::string e_good = ss::save_state(e);
+  const std::size_t ep = payload_offset(e_good);
+  b = e_good;
+  put_f64(b, ep, 0.0);
+  require_load_error(reseal(b), ss::state_errc::invalid_field, e, "alpha");
+  b = e_good;
+  b[ep + 8] = 7;
+  require_load_error(reseal(b), ss::state_errc::invalid_field, e, "convention");
+  b = e_good;
+  put_f64(b, ep + 9 + 16, std::numeric_limits<double>::quiet_NaN());
+  require_load_error(reseal(b), ss::state_errc::invalid_field, e, "weight");
+
+  // sma: a window count that disagrees with the samples.
+  ss::sma<double, 4> s;
+  for (int i = 0; i < 6; ++i) {
+    s.push(i);
+  }
+  const std::string s_good = ss::save_state(s);
+  const std::size_t sp = payload_offset(s_good) + 8;  // after the window length
+  b = s_good;
+  put_u64(b, sp, 7);  // count 7 with the write position of count 6
+  require_load_error(reseal(b), ss::state_errc::invalid_field, s, "write position disagrees");
+  b = s_good;
+  put_f64(b, sp + 6 * 8 + 8, 1e9);  // a fresh sum that is not the window's
+  require_load_error(reseal(b), ss::state_errc::invalid_field, s, "fresh sum");
+
+  // detector: learned count disagreeing with the baseline; an episode open with no episode counted.
+  const auto d = busy_detector();
+  const std::string d_good = ss::save_state(d);
+  const std::size_t dp = payload_offset(d_good);
+  // options: threshold 8, side 1, warmup 8, learning 1, relearn_after 8, cooldown 8, min_stddev 8
+  const std::size_t counters = dp + 8 + 1 + 8 + 1 + 8 + 8 + 8;
+  b = d_good;
+  put_u64(b, counters + 24, 1);  // learned = 1
+  require_load_error(reseal(b), ss::state_errc::invalid_field, d, "learned count");
+  b = d_good;
+  put_f64(b, dp, -4.5);
+  require_load_error(reseal(b), ss::state_errc::invalid_field, d, "threshold");
+
+  // a payload longer than the type's fields
+  b = e_good;
+  b.insert(b.size() - 4, 1, '\0');
+  const std::size_t len = e_good.size() - 16 - (ep - 12) + 1;
+  b[8] = static_cast<char>(len & 0xFF);
+  require_load_error(reseal(b), ss::state_errc::invalid_field, e, "longer");
+}
+
+TEST_CASE("the buffer form writes the same bytes, reports the size it needs, and loads in place") {
+  const auto d = busy_detector();
+  const std::string s = ss::save_state(d);
+  CHECK(ss::state_size(d) == s.size());
+  std::vector<char> buf(s.size());
+  auto r = ss::save_state(d, buf.data(), buf.size() - 1);
+  CHECK(r.ec == ss::state_errc::buffer_too_small);
+  CHECK(r.size == s.size());
+  r = ss::save_state(d, buf.data(), buf.size());
+  REQUIRE(r.ec == ss::state_errc::ok);
+  CHECK(std::string(buf.data(), r.size) == s);
+  ss::anomaly_detector<double> fresh;
+  REQUIRE(ss::load_state(std::string_view(buf.data(), r.size), fresh) == ss::state_errc::ok);
+  CHECK(ss::save_state(fresh) == s);
+}
+
+// ---- shards in other processes ------------------------------------------------------------------
+
+#ifdef STREAMSTATS_STATE_SHARD_TOOL
+TEST_CASE("shard states saved by other processes merge to the one-pass result") {
+  using shard = streamstats_golden::shard_state;
+  constexpr int shards = 4;
+  std::vector<std::string> files;
+  for (int i = 0; i < shards; ++i) {
+    const std::string file = "test_state_shard_" + std::to_string(i) + ".bin";
+    const std::string cmd = std::string("\"") + STREAMSTATS_STATE_SHARD_TOOL + "\" shard " +
+                            std::to_string(i) + " " + std::to_string(shards) + " " + file;
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    files.push_back(file);
+  }
+  shard merged;
+  shard merged_here;
+  for (int i = 0; i < shards; ++i) {
+    std::ifstream in(files[static_cast<std::size_t>(i)], std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto part = ss::load_state<shard>(bytes);
+    merged += part;
+    merged_here += streamstats_golden::shard_of(i, shards);
+    std::remove(files[static_cast<std::size_t>(i)].c_str());
+  }
+  // Bit for bit what merging the in-memory shards gives...
+  CHECK(ss::save_state(merged) == ss::save_state(merged_here));
+  // ...and the one-pass result: counts and extrema exactly, moments to rounding.
+  const shard one = streamstats_golden::shard_of(0, 1);
+  CHECK(merged.count() == one.count());
+  CHECK(merged.get<3>().min() == one.get<3>().min());
+  CHECK(merged.get<3>().max() == one.get<3>().max());
+  CHECK(merged.get<0>().value() == Approx(one.get<0>().value()).epsilon(1e-15));
+  CHECK(merged.get<1>().sample_variance() == Approx(one.get<1>().sample_variance()).epsilon(1e-13));
+  CHECK(merged.get<2>().skewness() == Approx(one.get<2>().skewness()).epsilon(1e-11));
+  CHECK(merged.get<2>().kurtosis() == Approx(one.get<2>().kurtosis()).epsilon(1e-11));
+}
+#endif
+
+// ---- golden files -------------------------------------------------------------------------------
+
+TEST_CASE("golden states of format version 1 load, and today's writer produces the same bytes") {
+  std::size_t seen = 0;
+  streamstats_golden::for_each_case([&seen](const char* name, auto build) {
+    INFO("golden case " << name);
+    const std::string path = std::string(STREAMSTATS_TEST_DATA_DIR) + "/state/" + name + ".bin";
+    std::ifstream in(path, std::ios::binary);
+    REQUIRE(in.good());
+    const std::string golden((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto acc = build();
+    using A = std::decay_t<decltype(acc)>;
+    const A loaded = ss::load_state<A>(golden);
+    CHECK(streamstats_test::bits_of(loaded) == streamstats_test::bits_of(acc));
+    CHECK(ss::save_state(loaded) == golden);
+    CHECK(ss::save_state(acc) == golden);
+    ++seen;
+  });
+  CHECK(seen >= 15);
+}
