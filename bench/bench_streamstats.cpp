@@ -545,6 +545,46 @@ void register_core() {
     return window_loop_sized<ss::rolling_extrema<double, 4096>>(p, n, 64,
                                                                 [](auto& a) { return a.max() - a.min(); });
   });
+
+  // issue 10: the rank calibration alone, and the NAB-tuned anomaly_detector<double, 200> beside its
+  // baseline (rolling_variance200 push) and the plain z-score detector over the same window
+  add("score_rank", "push", "streamstats", [](const double* p, std::size_t n) {
+    ss::score_rank<double> r;
+    double sink = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      sink += r.push(p[i] < 0 ? -p[i] : p[i]);
+    }
+    return sink;
+  });
+  add("rolling_variance200", "push", "streamstats", [](const double* p, std::size_t n) {
+    return push_loop<ss::rolling_variance<double, 200>>(p, n, [](auto& a) { return a.sample_variance(); });
+  });
+  add("zscore_detector<rolling_variance200>", "push", "streamstats", [](const double* p, std::size_t n) {
+    ss::zscore_detector<ss::rolling_variance<double, 200>> d;
+    double sink = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto r = d.push(p[i]);
+      sink += r.anomaly ? 1.0 : r.z;
+    }
+    return sink;
+  });
+  add("anomaly_detector<200>", "push", "streamstats", [](const double* p, std::size_t n) {
+    ss::anomaly_detector<double, 200> d;
+    double sink = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto r = d.push(p[i]);
+      sink += r.anomaly ? 1.0 : r.z;
+    }
+    return sink;
+  });
+  add("anomaly_detector<200>", "push+score", "streamstats", [](const double* p, std::size_t n) {
+    ss::anomaly_detector<double, 200> d;
+    double sink = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      sink += d.push(p[i]).score();
+    }
+    return sink;
+  });
 }
 
 }  // namespace streamstats_bench

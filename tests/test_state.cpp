@@ -112,6 +112,17 @@ TEST_CASE("windows continue bit for bit when cut mid-ring, while filling and wit
   require_scalar_restores(ss::rolling_extrema<float, 3>{});
 }
 
+TEST_CASE("windows of a run-time length shorter than their capacity continue bit for bit") {
+  require_scalar_restores(ss::sma<double, 16>(10), {9, 10, 11, 211, 212});
+  require_scalar_restores(ss::sma<double, 16, ss::window_sum::compensated>(3));
+  require_scalar_restores(ss::rolling_variance<double, 32>(20), {19, 20, 21, 211, 212});
+  require_scalar_restores(ss::rolling_extrema<double, 16>(5), {4, 5, 6, 211, 212});
+  // The length travels with the state.
+  ss::sma<double, 16> target;
+  REQUIRE(ss::load_state(ss::save_state(ss::sma<double, 16>(7)), target) == ss::state_errc::ok);
+  CHECK(target.window() == 7);
+}
+
 TEST_CASE("every EMA convention continues bit for bit") {
   require_scalar_restores(ss::ema<double>(0.1));
   require_scalar_restores(ss::ema<double>(0.05, ss::ema_convention::pandas_adjust_true));
@@ -136,9 +147,28 @@ TEST_CASE("time_ema continues bit for bit in both conventions, out-of-order samp
   }
 }
 
+TEST_CASE("weighted accumulators continue bit for bit, rejected weights included") {
+  const auto weight = [](std::size_t i) {
+    return i % 53 == 7 ? -1.0 : (i % 41 == 3 ? 0.0 : 0.25 + static_cast<double>(i % 9));
+  };
+  require_restores_exactly(
+      ss::weighted_mean<double>{},
+      [&weight](ss::weighted_mean<double>& a, std::size_t i) { return a.push(at<double>(i), weight(i)); },
+      stream_length, cuts());
+  require_restores_exactly(
+      ss::weighted_variance<double>{},
+      [&weight](ss::weighted_variance<double>& a, std::size_t i) { return a.push(at<double>(i), weight(i)); },
+      stream_length, cuts());
+}
+
 TEST_CASE("quantile continues bit for bit, from its five exact samples to the P2 markers") {
   require_scalar_restores(ss::quantile<double>(0.9), {4, 8});
   require_scalar_restores(ss::quantile<float>(0.5f));
+}
+
+TEST_CASE("score_rank continues bit for bit") {
+  require_scalar_restores(ss::score_rank<double>(200.0));
+  require_scalar_restores(ss::score_rank<float, 16>(50.0f, 0.5f));
 }
 
 TEST_CASE("multi continues bit for bit") {
@@ -371,8 +401,8 @@ TEST_CASE("a state of another type, value type or template parameters is refused
 }
 
 TEST_CASE("inconsistent fields are refused with a reason, even with a valid checksum") {
-  // rolling_variance payload: window length, then n, size, head, m, since_recompute, nan, +inf, -inf,
-  // 1/m, shift, mean, M2, churn, then the window's samples (p: after the window length).
+  // rolling_variance payload: window, then n, size, head, m, since_recompute, nan, +inf, -inf, 1/m,
+  // shift, mean, M2, churn, then the samples.
   ss::rolling_variance<double, 8> rv;
   for (int i = 0; i < 20; ++i) {
     rv.push(i * 0.5);
@@ -437,7 +467,10 @@ TEST_CASE("inconsistent fields are refused with a reason, even with a valid chec
     s.push(i);
   }
   const std::string s_good = ss::save_state(s);
-  const std::size_t sp = payload_offset(s_good) + 8;  // after the window length
+  const std::size_t sp = payload_offset(s_good) + 8;
+  b = s_good;
+  put_u64(b, sp - 8, 5);  // a window longer than the capacity
+  require_load_error(reseal(b), ss::state_errc::invalid_field, s, "window length");
   b = s_good;
   put_u64(b, sp, 7);  // count 7 with the write position of count 6
   require_load_error(reseal(b), ss::state_errc::invalid_field, s, "write position disagrees");
@@ -448,9 +481,11 @@ TEST_CASE("inconsistent fields are refused with a reason, even with a valid chec
   // detector: learned count disagreeing with the baseline; an episode open with no episode counted.
   const auto d = busy_detector();
   const std::string d_good = ss::save_state(d);
-  const std::size_t dp = payload_offset(d_good);
-  // options: threshold 8, side 1, warmup 8, learning 1, relearn_after 8, cooldown 8, min_stddev 8
-  const std::size_t counters = dp + 8 + 1 + 8 + 1 + 8 + 8 + 8;
+  const std::size_t dp = payload_offset(d_good) + 24 + 41;  // the z-score detector inside
+  // anomaly_detector: calibration (span, learning, alert_p), episodes (5 × 8 + 1), then the z-score
+  // detector's options: threshold 8, side 1, warmup 8, learning 1, relearn_after 8, cooldown 8,
+  // min_stddev 8, resolution_floor 8
+  const std::size_t counters = dp + 8 + 1 + 8 + 1 + 8 + 8 + 8 + 8;
   b = d_good;
   put_u64(b, counters + 24, 1);  // learned = 1
   require_load_error(reseal(b), ss::state_errc::invalid_field, d, "learned count");

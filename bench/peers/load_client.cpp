@@ -3,11 +3,13 @@
 // the same measurement against each. bench/peers/run.sh builds it (g++ -O2, no dependency) and
 // runs it against every server in one run.
 //
-//   load_client --port P [--messages N] [--seconds T] [--rate R] [--latency-seconds S] [--spike-every K]
+//   load_client --port P [--messages N] [--seconds T] [--window W] [--rate R] [--latency-seconds S]
+//               [--spike-every K]
 //
 // Phase 1, throughput: a subscriber is subscribed to the stream and reads everything; a producer
 // sends one-sample JSON messages {"stream","value"} fire-and-forget, as fast as the server takes them
-// (TCP back-pressure paces it), until N messages or T seconds of sending, whichever comes first;
+// (at most --window messages, default 20000, beyond the last count the server confirmed: a snapshot
+// request rides along every 5000 messages), until N messages or T seconds of sending;
 // then asks for a snapshot and waits for the reply (the server handles a connection's messages in
 // order, so the reply proves every sample before it was processed). messages/s = samples the server
 // counted / time from the first send to that reply.
@@ -100,9 +102,11 @@ class raw_client {
   [[nodiscard]] int fd() const noexcept { return fd_; }
 
   // One masked client text frame (a fixed mask key: the server unmasks any key the same way).
-  static std::string text(std::string_view payload) {
+  static std::string text(std::string_view payload) { return frame(0x1, payload); }
+
+  static std::string frame(unsigned opcode, std::string_view payload) {
     std::string f;
-    f.push_back(static_cast<char>(0x81));
+    f.push_back(static_cast<char>(0x80 | opcode));
     const std::size_t n = payload.size();
     if (n < 126) {
       f.push_back(static_cast<char>(0x80 | n));
@@ -193,6 +197,10 @@ class raw_client {
       const std::string_view payload(in_.data() + pos + hdr, static_cast<std::size_t>(n));
       if (opcode == 0x1) {
         on_text(payload);
+      } else if (opcode == 0x9) {
+        // A ping: answer it, as every client must (websockets closes a connection whose pongs stop
+        // coming after 20 + 20 s).
+        queue(frame(0xA, payload));
       } else if (opcode == 0x8) {
         errno = 0;
         die("the server sent a close frame");
@@ -200,6 +208,7 @@ class raw_client {
       pos += hdr + static_cast<std::size_t>(n);
     }
     in_.erase(0, pos);
+    flush();
   }
 
  private:
@@ -296,9 +305,10 @@ struct options {
   std::uint16_t port = 0;
   std::size_t messages = 2'000'000;
   double seconds = 5;
-  double rate = 2000;
+  double rate = 1000;
   double latency_seconds = 15;
-  std::size_t spike_every = 100;
+  std::size_t spike_every = 50;
+  std::size_t window = 20000;
 };
 
 }  // namespace
@@ -318,6 +328,8 @@ int main(int argc, char** argv) {
       o.rate = std::strtod(v, nullptr);
     } else if (k == "--latency-seconds") {
       o.latency_seconds = std::strtod(v, nullptr);
+    } else if (k == "--window") {
+      o.window = std::strtoull(v, nullptr, 10);
     } else if (k == "--spike-every") {
       o.spike_every = std::strtoull(v, nullptr, 10);
     } else {
@@ -345,15 +357,31 @@ int main(int argc, char** argv) {
   std::size_t sent = 0;
   std::size_t sub_msgs = 0;
   const auto on_sub = [&](std::string_view) { ++sub_msgs; };
+  // At most o.window messages beyond the last one the server confirmed (a snapshot request every
+  // probe_every messages; its reply's count): without it a slow server's socket buffers would hold
+  // tens of seconds of backlog, and websockets' keepalive (ping, 20 s for the pong) closes a
+  // connection whose pong waits behind that backlog.
+  constexpr std::size_t probe_every = 5000;
+  const std::string probe = raw_client::text("{\"type\":\"snapshot\",\"stream\":\"load\",\"id\":\"probe\"}");
+  std::size_t confirmed = 0;
+  const auto on_prod = [&](std::string_view m) {
+    if (has_type(m, "snapshot")) {
+      confirmed = std::max(confirmed, static_cast<std::size_t>(number_field(m, "count")) - 1);
+    }
+  };
   const auto t0 = clock_type::now();
   while (sent < o.messages && seconds_since(t0) < o.seconds) {
-    while (sent < o.messages && prod.pending() < (256U << 10)) {
+    while (sent < o.messages && prod.pending() < (256U << 10) && sent - confirmed < o.window) {
       prod.queue(frames[sent % frames.size()]);
       ++sent;
+      if (sent % probe_every == 0) {
+        prod.queue(probe);
+      }
     }
     prod.flush();
+    prod.read(on_prod);
     sub.read(on_sub);
-    if (prod.pending() > 0) {
+    if (prod.pending() > 0 || sent - confirmed >= o.window) {
       wait_io({&prod, &sub}, 10);
     }
   }

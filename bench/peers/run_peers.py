@@ -61,6 +61,7 @@ def run_one(name, cmd, args):
     p, port = start(cmd)
     try:
         lc = [args.load_client, "--port", str(port), "--messages", str(args.messages), "--seconds", str(args.seconds),
+              "--window", str(args.window),
               "--rate", str(args.rate), "--latency-seconds", str(args.latency_seconds),
               "--spike-every", str(args.spike_every)]
         out = subprocess.run(lc, capture_output=True, text=True, timeout=600)
@@ -82,9 +83,10 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "results.md"))
     ap.add_argument("--messages", type=int, default=5_000_000)
     ap.add_argument("--seconds", type=float, default=5.0)
-    ap.add_argument("--rate", type=float, default=2000.0)
+    ap.add_argument("--window", type=int, default=20000)
+    ap.add_argument("--rate", type=float, default=1000.0)
     ap.add_argument("--latency-seconds", type=float, default=15.0)
-    ap.add_argument("--spike-every", type=int, default=100)
+    ap.add_argument("--spike-every", type=int, default=50)
     args = ap.parse_args()
 
     node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
@@ -113,8 +115,9 @@ def main():
         f"Measured {started:%Y-%m-%d %H:%M} UTC on {cpu_model()}, {os.cpu_count()} hardware threads; "
         f"load average (1, 5, 15 min) before: {load_before}, after: {load_after}.",
         "",
-        f"- throughput: one-sample JSON messages `{{\"stream\",\"value\"}}`, fire-and-forget, until {args.messages:,} "
-        f"messages or {args.seconds:g} s of sending, one subscriber reading; messages/s = samples the server "
+        f"- throughput: one-sample JSON messages `{{\"stream\",\"value\"}}`, fire-and-forget (at most {args.window:,} "
+        "beyond the last count the server confirmed: a snapshot request rides along every 5,000), until "
+        f"{args.messages:,} messages or {args.seconds:g} s of sending, one subscriber reading; messages/s = samples the server "
         "counted (its snapshot reply) / time from the first send to that reply;",
         f"- latency: a producer paced at {args.rate:g} messages/s for {args.latency_seconds:g} s (a rate every "
         f"server sustains), a 50-sigma spike every {args.spike_every} messages; time from the spike's send to its "
@@ -137,7 +140,10 @@ def main():
         "mean, stddev, min/max, SMA 20, EMA 20, the rolling-64 z-score detector with its band) and pushes",
         "alerts at once but snapshots at most every 100 ms per stream, coalesced: per-sample fan-out is",
         "the work its protocol avoids by design. Python and Node run one thread; ws_test_server runs its",
-        "io loop on one thread too.",
+        "io loop on one thread too. The load client offers no permessage-deflate, so no server compresses",
+        "(a Python `websockets` client offers it by default, and the Python server would then compress every",
+        "result). The client answers pings: websockets closes a connection whose pong is late by 20 s, which",
+        "a backlog of unread messages in front of the pong causes (hence the window of unconfirmed messages).",
         "",
     ]
     with open(args.out, "w") as f:

@@ -199,7 +199,7 @@ class ddsketch_store {
 //
 // Cost: push O(1) (a fold when the range moves up is amortised, see ddsketch_store::add), no libm
 // call, no allocation; quantile(q) O(Bins) (a walk over the occupied keys from the nearer end);
-// merge O(Bins). Memory 2·Bins·8 bytes + 96 (Bins = 1024: 16.5 KiB).
+// merge O(Bins). Memory 2·Bins·8 bytes + 136 (Bins = 1024: 16520 bytes).
 // Below the minimum count: quantile(q), value(), min(), max() are NaN when count() == 0; quantile(q)
 // is NaN for q outside [0, 1] or NaN. The accuracy α ∈ (0, 1) is checked at construction
 // (std::invalid_argument naming alpha).

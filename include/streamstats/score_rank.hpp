@@ -28,6 +28,7 @@ namespace streamstats {
 template <class T, std::size_t Bins = 64>
 class score_rank {
   STREAMSTATS_REQUIRE_SCALAR(T);
+  friend struct detail::state_access;
   static_assert(Bins >= 2, "streamstats::score_rank: at least 2 bins");
 
  public:

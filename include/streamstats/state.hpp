@@ -39,13 +39,17 @@
 #include <streamstats/quantile.hpp>
 #include <streamstats/rolling_extrema.hpp>
 #include <streamstats/rolling_variance.hpp>
+#include <streamstats/score_rank.hpp>
 #include <streamstats/sma.hpp>
 #include <streamstats/time_ema.hpp>
 #include <streamstats/variance.hpp>
+#include <streamstats/weighted_mean.hpp>
+#include <streamstats/weighted_variance.hpp>
 #include <streamstats/zscore_detector.hpp>
 
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -244,13 +248,33 @@ enum class state_kind : unsigned char {
   anomaly_detector = 15,
   covariance = 16,
   mahalanobis_detector = 17,
+  weighted_mean = 18,
+  weighted_variance = 19,
+  score_rank = 20,
 };
 
 [[nodiscard]] constexpr const char* state_kind_name(unsigned kind) noexcept {
-  constexpr const char* names[] = {
-      "(none)",   "mean",     "variance",         "moments",          "extrema",    "autocorrelation",
-      "multi",    "sma",      "rolling_variance", "rolling_extrema",  "ema",        "ew_variance",
-      "time_ema", "quantile", "zscore_detector",  "anomaly_detector", "covariance", "mahalanobis_detector"};
+  constexpr const char* names[] = {"(none)",
+                                   "mean",
+                                   "variance",
+                                   "moments",
+                                   "extrema",
+                                   "autocorrelation",
+                                   "multi",
+                                   "sma",
+                                   "rolling_variance",
+                                   "rolling_extrema",
+                                   "ema",
+                                   "ew_variance",
+                                   "time_ema",
+                                   "quantile",
+                                   "zscore_detector",
+                                   "anomaly_detector",
+                                   "covariance",
+                                   "mahalanobis_detector",
+                                   "weighted_mean",
+                                   "weighted_variance",
+                                   "score_rank"};
   return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "(unknown)";
 }
 
@@ -382,8 +406,11 @@ class state_reader {
         x = static_cast<X>(v);
       }
     } else if constexpr (std::is_integral_v<X>) {
+      // Every unsigned field is a count or a position. Below 2^62 on load: no stream gets there
+      // (centuries at a sample per ns), and a count near 2^64 would wrap on a later push.
       const std::uint64_t v = get(8);
-      if (require(v <= std::numeric_limits<X>::max(), "an integer field is out of its type's range")) {
+      if (require(v <= std::numeric_limits<X>::max() && v < (std::uint64_t{1} << 62),
+                  "a count or position is not below 2^62")) {
         x = static_cast<X>(v);
       }
     } else if constexpr (std::is_same_v<X, double>) {
@@ -567,10 +594,24 @@ struct state_access {
     head<W, typename B::value_type>(w, state_kind::zscore_detector);
     tag(w, state_type<B>{});
   }
-  template <class W, class T>
-  static void tag(W& w, state_type<anomaly_detector<T>>) noexcept {
+  template <class W, class T, std::size_t Window>
+  static void tag(W& w, state_type<anomaly_detector<T, Window>>) noexcept {
     head<W, T>(w, state_kind::anomaly_detector);
-    w.put(anomaly_detector<T>::window, 8);
+    w.put(Window, 8);
+  }
+  template <class W, class T, std::size_t Bins>
+  static void tag(W& w, state_type<score_rank<T, Bins>>) noexcept {
+    head<W, T>(w, state_kind::score_rank);
+    w.put(Bins, 8);
+  }
+
+  template <class W, class T>
+  static void tag(W& w, state_type<weighted_mean<T>>) noexcept {
+    head<W, T>(w, state_kind::weighted_mean);
+  }
+  template <class W, class T>
+  static void tag(W& w, state_type<weighted_variance<T>>) noexcept {
+    head<W, T>(w, state_kind::weighted_variance);
   }
 
   // ---- fields --------------------------------------------------------------------------------
@@ -619,6 +660,36 @@ struct state_access {
           !io.require(!(a.m2_ < T(0)) && !(a.m4_ < T(0)), "moments: negative M2 or M4")) {
         return;
       }
+    }
+  }
+
+  template <class T, class Io>
+  static void fields(weighted_mean<T>& a, Io& io) noexcept {
+    io(a.n_);
+    io(a.rejected_);
+    io(a.shift_);
+    io(a.sum_w_);
+    io(a.sum_wy_);
+    if constexpr (Io::loading) {
+      io.require(a.n_ > 0 ? !(a.sum_w_ < T(0)) : (a.shift_ == T(0) && a.sum_w_ == T(0) && a.sum_wy_ == T(0)),
+                 "weighted_mean: a negative weight sum, or an empty state with non-zero sums");
+    }
+  }
+
+  template <class T, class Io>
+  static void fields(weighted_variance<T>& a, Io& io) noexcept {
+    io(a.n_);
+    io(a.rejected_);
+    io(a.shift_);
+    io(a.mean_);
+    io(a.s_);
+    io(a.sum_w_);
+    io(a.sum_w2_);
+    if constexpr (Io::loading) {
+      io.require(a.n_ > 0 ? !(a.sum_w_ < T(0)) && !(a.sum_w2_ < T(0))
+                          : (a.shift_ == T(0) && a.mean_ == T(0) && a.s_ == T(0) && a.sum_w_ == T(0) &&
+                             a.sum_w2_ == T(0)),
+                 "weighted_variance: a negative weight sum, or an empty state with non-zero sums");
     }
   }
 
@@ -676,9 +747,7 @@ struct state_access {
 
   template <class T, std::size_t N, window_sum S, class Io>
   static void fields(sma<T, N, S>& a, Io& io) noexcept {
-    // The window length chosen at run time (≤ N) is a run-time parameter: first, and 1/window is
-    // derived from it rather than stored.
-    io(a.window_);
+    io(a.window_);  // the run-time window length (≤ the capacity N); 1/window follows from it
     if constexpr (Io::loading) {
       if (!io.require(a.window_ >= 1 && a.window_ <= N, "sma: the window length is not in [1, N]")) {
         return;
@@ -733,7 +802,7 @@ struct state_access {
 
   template <class T, std::size_t N, class Io>
   static void fields(rolling_variance<T, N>& a, Io& io) noexcept {
-    io(a.window_);  // the run-time window length (≤ N); 1/(window − 1) is derived from it
+    io(a.window_);  // the run-time window length (≤ the capacity N); 1/(window − 1) follows from it
     if constexpr (Io::loading) {
       if (!io.require(a.window_ >= 1 && a.window_ <= N,
                       "rolling_variance: the window length is not in [1, N]")) {
@@ -819,7 +888,7 @@ struct state_access {
 
   template <class T, std::size_t N, class Io>
   static void fields(rolling_extrema<T, N>& a, Io& io) noexcept {
-    io(a.window_);  // the run-time window length (≤ N; the wedge rings keep N slots)
+    io(a.window_);  // the run-time window length (≤ the capacity N of the wedge rings)
     if constexpr (Io::loading) {
       if (!io.require(a.window_ >= 1 && a.window_ <= N,
                       "rolling_extrema: the window length is not in [1, N]")) {
@@ -1045,13 +1114,16 @@ struct state_access {
     io(o.relearn_after);
     io(o.cooldown);
     io(o.min_stddev);
+    io(o.resolution_floor);
     if constexpr (Io::loading) {
       if (!check_detector_options(o, io) ||
           !io.require(
               o.side == zscore_side::both || o.side == zscore_side::upper || o.side == zscore_side::lower,
               "zscore_detector: unknown side") ||
           !io.require(o.min_stddev >= 0.0 && is_binary_finite(o.min_stddev),
-                      "zscore_detector: min_stddev is not a finite number >= 0")) {
+                      "zscore_detector: min_stddev is not a finite number >= 0") ||
+          !io.require(o.resolution_floor >= 0.0 && is_binary_finite(o.resolution_floor),
+                      "zscore_detector: resolution_floor is not a finite number >= 0")) {
         return;
       }
     }
@@ -1059,16 +1131,69 @@ struct state_access {
     io(a.rejected_);
     io(a.relearns_);
     io(a.learned_);
+    io(a.changes_);
+    io(a.previous_);
+    io(a.resolution_);
     io(a.episodes_);
     io(a.baseline_);
     if constexpr (Io::loading) {
-      if (!io.ok() || !io.require(a.learned_ <= a.count_ && a.baseline_.count() == a.learned_ &&
-                                      a.episodes_.anomalies <= a.count_,
-                                  "zscore_detector: the learned count disagrees with the baseline")) {
+      using V = typename B::value_type;
+      if (!io.ok() ||
+          !io.require(a.learned_ <= a.count_ && a.baseline_.count() == a.learned_ &&
+                          a.episodes_.anomalies <= a.count_,
+                      "zscore_detector: the learned count disagrees with the baseline") ||
+          !io.require(a.changes_ <= a.count_ && is_finite(a.previous_) && a.resolution_ >= V(0) &&
+                          is_finite(a.resolution_),
+                      "zscore_detector: the resolution tracking is inconsistent")) {
         return;
       }
     }
     recent(a.recent_, a.relearn_window(), io);
+  }
+
+  template <class T, std::size_t Bins, class Io>
+  static void fields(score_rank<T, Bins>& a, Io& io) noexcept {
+    io(a.decay_);  // stored as is: span -> decay is a computation, its bits are the state
+    io(a.bin_width_);
+    io(a.count_);
+    io(a.total_);
+    io(a.unit_);
+    io(a.weights_);
+    if constexpr (Io::loading) {
+      bool weights = true;
+      for (const T w : a.weights_) {
+        weights = weights && w >= T(0) && is_finite(w);
+      }
+      io.require(a.decay_ > T(0) && a.decay_ < T(1) && a.bin_width_ > T(0) && is_finite(a.bin_width_) &&
+                     a.unit_ >= T(1) && a.unit_ <= T(1e30) / a.decay_ && weights && a.total_ >= T(0) &&
+                     is_finite(a.total_),
+                 "score_rank: decay, bin width or weights out of range");
+    }
+  }
+
+  template <class T, std::size_t Window, class Io>
+  static void fields(anomaly_detector<T, Window>& a, Io& io) noexcept {
+    auto& c = a.calibration_;
+    io(c.span);
+    io(c.learning);
+    io(c.alert_p);
+    if constexpr (Io::loading) {
+      if (!io.require(c.span >= 1.0 && is_binary_finite(c.span) && c.alert_p > 0.0 && c.alert_p <= 1.0,
+                      "anomaly_detector: calibration span or alert_p out of range")) {
+        return;
+      }
+      // Derived from the calibration, as the constructor computes them.
+      a.log_alert_p_ = c.alert_p >= 1.0 ? infinity<T>() : static_cast<T>(std::log(c.alert_p));
+      a.full_ = static_cast<T>((c.span + 1.0) / 2.0);
+    }
+    io(a.episodes_);
+    io(a.zscore_);
+    io(a.rank_);
+    if constexpr (Io::loading) {
+      io.require(
+          !io.ok() || (a.episodes_.anomalies <= a.zscore_.count() && a.rank_.count() <= a.zscore_.count()),
+          "anomaly_detector: more anomalies or ranked scores than samples");
+    }
   }
 
   // ---- instances to load into ----------------------------------------------------------------

@@ -43,6 +43,7 @@ template <class T>
 class weighted_variance {
   friend struct detail::state_access;
   STREAMSTATS_REQUIRE_SCALAR(T);
+  friend struct detail::state_access;
 
  public:
   using value_type = T;

@@ -385,6 +385,7 @@ struct anomaly_result {
 // Memory: Window samples, 64 of re-learn buffer, 64 histogram bins; no allocation; O(1).
 template <class T, std::size_t Window = 64>
 class anomaly_detector {
+  friend struct detail::state_access;
  public:
   static constexpr std::size_t window = Window;
   using baseline_type = rolling_variance<T, window>;

@@ -55,6 +55,11 @@ STREAMSTATS_TEST_GETTER(sample_covariance)
 STREAMSTATS_TEST_GETTER(population_covariance)
 STREAMSTATS_TEST_GETTER(correlation)
 STREAMSTATS_TEST_GETTER(threshold_distance)
+STREAMSTATS_TEST_GETTER(sum_of_weights)
+STREAMSTATS_TEST_GETTER(sum_of_squared_weights)
+STREAMSTATS_TEST_GETTER(effective_count)
+STREAMSTATS_TEST_GETTER(frequency_variance)
+STREAMSTATS_TEST_GETTER(reliability_variance)
 
 template <class A, class = void>
 struct is_multi : std::false_type {};
@@ -124,6 +129,11 @@ struct snapshot {
       STREAMSTATS_TEST_TAKE(population_covariance)
       STREAMSTATS_TEST_TAKE(correlation)
       STREAMSTATS_TEST_TAKE(threshold_distance)
+      STREAMSTATS_TEST_TAKE(sum_of_weights)
+      STREAMSTATS_TEST_TAKE(sum_of_squared_weights)
+      STREAMSTATS_TEST_TAKE(effective_count)
+      STREAMSTATS_TEST_TAKE(frequency_variance)
+      STREAMSTATS_TEST_TAKE(reliability_variance)
 #undef STREAMSTATS_TEST_TAKE
       if constexpr (has_value<A>::value) {
         add(a.value());
