@@ -24,6 +24,13 @@ if(COMMAND streamstats_install_websocket)
   streamstats_install_websocket()
 endif()
 
+# The server binary, its example config and systemd unit (the websocket component's program).
+if(TARGET streamstatsd)
+  install(TARGETS streamstatsd RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT streamstats_Runtime)
+  install(FILES "${PROJECT_SOURCE_DIR}/packaging/streamstatsd.toml" "${PROJECT_SOURCE_DIR}/packaging/streamstatsd.service"
+          DESTINATION "${CMAKE_INSTALL_DATADIR}/doc/streamstats/streamstatsd" COMPONENT streamstats_Runtime)
+endif()
+
 configure_package_config_file(
   "${PROJECT_SOURCE_DIR}/cmake/streamstatsConfig.cmake.in"
   "${PROJECT_BINARY_DIR}/streamstatsConfig.cmake"

@@ -9,3 +9,17 @@ if(NOT EXISTS "${PREFIX}/include/streamstats/streamstats.hpp"
    OR NOT EXISTS "${PREFIX}/share/streamstats/streamstatsConfig.cmake")
   message(FATAL_ERROR "install is missing the umbrella header or the package config")
 endif()
+# The websocket component's program: installed to <prefix>/bin, runs from there, and checks the
+# installed example config with its own parser.
+if(EXPECT_STREAMSTATSD)
+  set(exe "${PREFIX}/bin/streamstatsd")
+  if(NOT EXISTS "${exe}")
+    message(FATAL_ERROR "install is missing bin/streamstatsd")
+  endif()
+  execute_process(COMMAND "${exe}" --check-config
+                          --config "${PREFIX}/share/doc/streamstats/streamstatsd/streamstatsd.toml"
+                  RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "installed streamstatsd --check-config on the installed example failed (${rc}): ${err}")
+  endif()
+endif()

@@ -144,10 +144,19 @@ class server {
   void stop_on_signals(std::initializer_list<int> signals = {SIGINT, SIGTERM});
   // Joins the thread of start() (after stop()).
   void join();
+  // Changes the options without a restart, from any thread: `change` runs on the io thread between
+  // two events (posted, like push()), so no open connection is touched. It takes effect for what is
+  // read per event: make_pipeline (streams created afterwards; existing streams keep their
+  // pipeline), max_messages_per_second, allowed_origins and producer_token (new handshakes),
+  // max_connections, max_streams, max_queued_bytes, snapshot_interval (from the next tick),
+  // document_root. address, port, max_message_size and shutdown_timeout are applied once, at
+  // construction: changing them here has no effect. (streamstatsd's SIGHUP reload goes through this.)
+  void reconfigure(std::function<void(server_options&)> change);
 
   // The bound port (0 before listen()).
   [[nodiscard]] std::uint16_t port() const noexcept { return port_.load(std::memory_order_acquire); }
   [[nodiscard]] server_stats stats() const noexcept;
+  // The options (read them on the io thread, or while no reconfigure() can run).
   [[nodiscard]] const server_options& options() const noexcept { return options_; }
 
   // Injects samples from C++ (thread-safe: posted to the io thread, in order per calling thread).
@@ -374,6 +383,15 @@ inline void server::join() {
 
 inline void server::stop() {
   asio::post(io_, [this] { do_stop(); });
+}
+
+inline void server::reconfigure(std::function<void(server_options&)> change) {
+  asio::post(io_, [this, change = std::move(change)] {
+    change(options_);
+    if (!options_.make_pipeline) {
+      options_.make_pipeline = default_pipeline_factory();
+    }
+  });
 }
 
 inline void server::stop_on_signals(std::initializer_list<int> signals) {

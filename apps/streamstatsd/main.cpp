@@ -1,0 +1,188 @@
+// streamstatsd — the streamstats WebSocket server as a program: a TOML config, flags over it,
+// declarative pipelines, SIGHUP reload, SIGTERM graceful stop. `streamstatsd --help` lists the
+// flags; packaging/streamstatsd.toml documents every key.
+// SPDX-License-Identifier: MIT
+
+#include "cli.hpp"
+
+#include <streamstats/websocket/server.hpp>
+
+#include <pthread.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdarg>
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace {
+
+namespace ws = streamstats::websocket;
+
+std::atomic<int> g_log_level{static_cast<int>(ws::log_level::info)};
+std::mutex g_log_mutex;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+void log(ws::log_level level, const char* fmt, ...) {
+  if (static_cast<int>(level) > g_log_level.load(std::memory_order_relaxed)) {
+    return;
+  }
+  std::lock_guard<std::mutex> lk(g_log_mutex);
+  std::fprintf(stderr, "streamstatsd: %s: ", ws::to_string(level));
+  va_list args;
+  va_start(args, fmt);
+  std::vfprintf(stderr, fmt, args);
+  va_end(args);
+  std::fputc('\n', stderr);
+  std::fflush(stderr);
+}
+
+void print_errors(const ws::config_error& e) {
+  for (const auto& line : e.errors()) {
+    std::fprintf(stderr, "streamstatsd: error: %s\n", line.c_str());
+  }
+}
+
+// Applies the reloadable part of `next` to the running server (on its io thread).
+void apply_reload(ws::server& server, const ws::daemon_config& next) {
+  ws::server_options fresh = ws::to_server_options(next);
+  const auto level = next.log.level;
+  server.reconfigure([fresh = std::move(fresh), level](ws::server_options& o) {
+    o.make_pipeline = fresh.make_pipeline;
+    o.max_messages_per_second = fresh.max_messages_per_second;
+    o.allowed_origins = fresh.allowed_origins;
+    o.producer_token = fresh.producer_token;
+    o.max_connections = fresh.max_connections;
+    o.max_streams = fresh.max_streams;
+    o.max_queued_bytes = fresh.max_queued_bytes;
+    o.snapshot_interval = fresh.snapshot_interval;
+    o.document_root = fresh.document_root;
+    g_log_level.store(static_cast<int>(level), std::memory_order_relaxed);
+    // Printed on the io thread, after the change: from this line on, new streams use it.
+    log(ws::log_level::info, "configuration reloaded");
+  });
+}
+
+int run(const streamstatsd::cli_options& cli) {
+  ws::daemon_config config;
+  try {
+    config = streamstatsd::effective_config(cli);
+  } catch (const ws::config_error& e) {
+    print_errors(e);
+    return 1;
+  }
+  const auto unsupported = ws::unsupported_features(config);
+  if (cli.check_config) {
+    std::fputs(ws::to_toml(config).c_str(), stdout);
+    std::fflush(stdout);
+    std::fprintf(stderr, "streamstatsd: configuration is valid (%s)\n",
+                 cli.config_path.empty() ? "defaults and flags" : cli.config_path.c_str());
+    for (const auto& f : unsupported) {
+      std::fprintf(stderr, "streamstatsd: note: this build cannot start with %s yet\n", f.c_str());
+    }
+    return 0;
+  }
+  if (!unsupported.empty()) {
+    for (const auto& f : unsupported) {
+      std::fprintf(stderr, "streamstatsd: error: %s is not supported by this build yet; refusing to start\n",
+                   f.c_str());
+    }
+    return 3;
+  }
+  g_log_level.store(static_cast<int>(config.log.level), std::memory_order_relaxed);
+
+  // SIGHUP is taken by a thread of its own (sigwait), blocked everywhere else: every thread
+  // created from here on inherits the mask. SIGINT/SIGTERM go to the server's asio signal_set.
+  sigset_t hup;
+  sigemptyset(&hup);
+  sigaddset(&hup, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &hup, nullptr);
+
+  std::unique_ptr<ws::server> server;
+  try {
+    server = std::make_unique<ws::server>(ws::to_server_options(config));
+    server->stop_on_signals({SIGINT, SIGTERM});
+    server->listen();
+  } catch (const std::exception& e) {
+    log(ws::log_level::error, "%s", e.what());
+    return 1;
+  }
+  // First line on stdout, flushed: scripts and tests read the port from it.
+  std::printf("listening on http://%s:%u/\n", config.server.bind.c_str(),
+              static_cast<unsigned>(server->port()));
+  std::fflush(stdout);
+  log(ws::log_level::info, "%zu pipeline spec(s), WebSocket endpoint /ws%s%s", config.pipelines.size(),
+      config.server.document_root.empty() ? "" : ", files from ", config.server.document_root.c_str());
+
+  std::atomic<bool> stopping{false};
+  std::thread reloader([&] {
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&hup, &sig) != 0 || stopping.load()) {
+        return;
+      }
+      if (cli.config_path.empty()) {
+        log(ws::log_level::warn, "SIGHUP: no --config file to reload");
+        continue;
+      }
+      try {
+        const ws::daemon_config next = streamstatsd::effective_config(cli);
+        for (const auto& key : streamstatsd::restart_only_changes(config, next)) {
+          log(ws::log_level::warn, "SIGHUP: %s changed; it needs a restart and keeps its running value",
+              key.c_str());
+        }
+        config = streamstatsd::reloadable_part(config, next);
+        apply_reload(*server, config);
+      } catch (const ws::config_error& e) {
+        for (const auto& line : e.errors()) {
+          log(ws::log_level::error, "SIGHUP: %s", line.c_str());
+        }
+        log(ws::log_level::error, "SIGHUP: the configuration is invalid; still running the previous one");
+      } catch (const std::exception& e) {
+        log(ws::log_level::error, "SIGHUP: %s; still running the previous configuration", e.what());
+      }
+    }
+  });
+
+  server->run();  // returns after SIGINT/SIGTERM: final snapshots sent, connections closed with 1001
+  stopping.store(true);
+  pthread_kill(reloader.native_handle(), SIGHUP);
+  reloader.join();
+  const auto st = server->stats();
+  log(ws::log_level::info, "stopped: %llu samples, %llu snapshots and %llu alerts sent, %llu rejected",
+      static_cast<unsigned long long>(st.samples), static_cast<unsigned long long>(st.snapshots_sent),
+      static_cast<unsigned long long>(st.alerts_sent), static_cast<unsigned long long>(st.rejected));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  streamstatsd::cli_options cli;
+  try {
+    cli = streamstatsd::parse_cli(argc, argv);
+  } catch (const streamstatsd::usage_error& e) {
+    std::fprintf(stderr, "streamstatsd: %s\n%s", e.what(), streamstatsd::usage_text);
+    return 2;
+  }
+  if (cli.help) {
+    std::fputs(streamstatsd::usage_text, stdout);
+    return 0;
+  }
+  if (cli.version) {
+    std::fputs(streamstatsd::version_text().c_str(), stdout);
+    return 0;
+  }
+  try {
+    return run(cli);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "streamstatsd: error: %s\n", e.what());
+    return 1;
+  }
+}

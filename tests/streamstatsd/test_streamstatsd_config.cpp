@@ -1,0 +1,512 @@
+// streamstatsd's configuration, pipeline specs and command line, in process: every key read,
+// the defaults, and every refusal naming the key and the line. Expected statistics are closed
+// forms (noted beside each) or straightforward recomputations over the kept samples.
+#include "cli.hpp"
+
+#include <streamstats/websocket/config.hpp>
+#include <streamstats/websocket/pipeline_spec.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace ws = streamstats::websocket;
+using nlohmann::json;
+
+namespace {
+
+// The error messages of parse_config(text), or {} when it parses.
+std::vector<std::string> errors_of(const std::string& text) {
+  try {
+    (void)ws::parse_config(text, "t.toml");
+  } catch (const ws::config_error& e) {
+    return e.errors();
+  }
+  return {};
+}
+
+// One error expected: it must start with "t.toml:<line>:" and contain every fragment.
+void require_one_error(const std::string& text, int line, std::initializer_list<std::string> fragments) {
+  const auto e = errors_of(text);
+  INFO(text);
+  REQUIRE(e.size() == 1);
+  INFO(e[0]);
+  CHECK(e[0].rfind("t.toml:" + std::to_string(line) + ":", 0) == 0);
+  for (const auto& f : fragments) {
+    CHECK(e[0].find(f) != std::string::npos);
+  }
+}
+
+// A pipeline's snapshot "stats" object after pushing xs one by one.
+json stats_after(const ws::pipeline_spec& spec, const std::vector<double>& xs) {
+  ws::spec_pipeline p(spec);
+  ws::alert_info a;
+  for (double x : xs) {
+    (void)p.push(x, a);
+  }
+  std::string out;
+  ws::json_writer w(out);
+  w.begin_object();
+  ws::stats_writer sw(w);
+  p.write_stats(sw);
+  w.end_object();
+  return json::parse(out);
+}
+
+std::vector<std::string> keys(const json& j) {
+  std::vector<std::string> k;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    k.push_back(it.key());
+  }
+  std::sort(k.begin(), k.end());
+  return k;
+}
+
+}  // namespace
+
+TEST_CASE("an empty config gives the documented defaults - the same limits as server_options") {
+  const ws::daemon_config c = ws::parse_config("", "t.toml");
+  const ws::server_options plain;
+  CHECK(c.server.bind == "127.0.0.1");
+  CHECK(c.server.port == 8080);
+  CHECK(c.server.document_root.empty());
+  CHECK(c.server.max_connections == plain.max_connections);
+  CHECK(c.server.max_streams == plain.max_streams);
+  CHECK(c.server.max_message_size == plain.max_message_size);
+  CHECK(c.server.max_queued_bytes == plain.max_queued_bytes);
+  CHECK(c.server.max_messages_per_second == plain.max_messages_per_second);
+  CHECK(c.server.snapshot_interval_ms == plain.snapshot_interval.count());
+  CHECK(c.server.shutdown_timeout_ms == plain.shutdown_timeout.count());
+  CHECK(c.server.allowed_origins.empty());
+  CHECK(c.auth.producer_token.empty());
+  CHECK(c.tls.cert.empty());
+  CHECK(c.tls.key.empty());
+  CHECK(c.state.dir.empty());
+  CHECK(c.redis.url.empty());
+  CHECK(c.log.level == ws::log_level::info);
+  CHECK(c.pipelines.empty());
+  CHECK(ws::unsupported_features(c).empty());
+}
+
+TEST_CASE("every key is read into its field and mapped to server_options") {
+  const std::string text = R"(
+[server]
+bind = "::1"
+port = 9001
+document_root = "/srv/www"
+max_connections = 7
+max_streams = 9
+max_message_size = 4096
+max_queued_bytes = 2048
+max_messages_per_second = 12.5
+snapshot_interval_ms = 250
+shutdown_timeout_ms = 300
+allowed_origins = ["http://a.example", "http://b.example"]
+[auth]
+producer_token = "s3cret"
+[tls]
+cert = "/etc/c.pem"
+key = "/etc/k.pem"
+[state]
+dir = "/var/lib/x"
+[redis]
+url = "redis://127.0.0.1:6379/2"
+[log]
+level = "debug"
+[[pipeline]]
+match = "cpu.*"
+stats = ["count", "mean", "stddev", "variance", "min", "max"]
+sma = 16
+rolling_variance = 32
+rolling_extrema = 64
+ema_halflife = 2.5
+quantiles = [0.5, 0.99]
+detector = true
+detector_threshold = 3.25
+detector_side = "lower"
+detector_warmup = 12
+detector_min_stddev = 0.125
+[[pipeline]]
+match = "*"
+ema_span = 7
+)";
+  const ws::daemon_config c = ws::parse_config(text, "t.toml");
+  CHECK(c.server.bind == "::1");
+  CHECK(c.server.port == 9001);
+  CHECK(c.server.document_root == "/srv/www");
+  CHECK(c.server.max_connections == 7);
+  CHECK(c.server.max_streams == 9);
+  CHECK(c.server.max_message_size == 4096);
+  CHECK(c.server.max_queued_bytes == 2048);
+  CHECK(c.server.max_messages_per_second == 12.5);
+  CHECK(c.server.snapshot_interval_ms == 250);
+  CHECK(c.server.shutdown_timeout_ms == 300);
+  CHECK(c.server.allowed_origins == std::vector<std::string>{"http://a.example", "http://b.example"});
+  CHECK(c.auth.producer_token == "s3cret");
+  CHECK(c.tls.cert == "/etc/c.pem");
+  CHECK(c.tls.key == "/etc/k.pem");
+  CHECK(c.state.dir == "/var/lib/x");
+  CHECK(c.redis.url == "redis://127.0.0.1:6379/2");
+  CHECK(c.log.level == ws::log_level::debug);
+  REQUIRE(c.pipelines.size() == 2);
+  const auto& p = c.pipelines[0];
+  CHECK(p.match == "cpu.*");
+  CHECK((p.cumulative.count && p.cumulative.mean && p.cumulative.stddev && p.cumulative.variance &&
+         p.cumulative.min && p.cumulative.max));
+  CHECK(p.sma == 16);
+  CHECK(p.rolling_variance == 32);
+  CHECK(p.rolling_extrema == 64);
+  CHECK(p.ema_span == 0.0);
+  CHECK(p.ema_halflife == 2.5);
+  CHECK(p.quantiles == std::vector<double>{0.5, 0.99});
+  CHECK(p.detector.enabled);
+  CHECK(p.detector.options.threshold == 3.25);
+  CHECK(p.detector.options.side == streamstats::zscore_side::lower);
+  CHECK(p.detector.options.warmup == 12);
+  CHECK(p.detector.options.min_stddev == 0.125);
+  // An integer is accepted where a number is expected; unset keys stay off.
+  CHECK(c.pipelines[1].ema_span == 7.0);
+  CHECK(c.pipelines[1].sma == 0);
+  CHECK_FALSE(c.pipelines[1].detector.enabled);
+  CHECK_FALSE(c.pipelines[1].cumulative.mean);
+
+  const ws::server_options o = ws::to_server_options(c);
+  CHECK(o.address == "::1");
+  CHECK(o.port == 9001);
+  CHECK(o.document_root == "/srv/www");
+  CHECK(o.max_connections == 7);
+  CHECK(o.max_streams == 9);
+  CHECK(o.max_message_size == 4096);
+  CHECK(o.max_queued_bytes == 2048);
+  CHECK(o.max_messages_per_second == 12.5);
+  CHECK(o.snapshot_interval == std::chrono::milliseconds(250));
+  CHECK(o.shutdown_timeout == std::chrono::milliseconds(300));
+  CHECK(o.allowed_origins == c.server.allowed_origins);
+  CHECK(o.producer_token == "s3cret");
+  REQUIRE(o.make_pipeline);
+  CHECK(ws::unsupported_features(c).size() == 3);
+
+  // The printed effective config reads back to the same values (what --check-config shows is
+  // what runs).
+  const std::string printed = ws::to_toml(c);
+  CHECK(ws::to_toml(ws::parse_config(printed, "printed")) == printed);
+}
+
+TEST_CASE("an unknown key is an error naming the key and its line") {
+  require_one_error("[server]\nport = 1\nprot = 2\n", 3, {"server.prot", "unknown key"});
+  require_one_error("\n[sevrer]\nport = 1\n", 2, {"sevrer", "unknown key"});
+  require_one_error("[[pipeline]]\nmatch = \"a\"\nwindow = 3\n", 3, {"pipeline[0].window", "unknown key"});
+  require_one_error("[log]\nlevel = \"info\"\nformat = \"json\"\n", 3, {"log.format", "unknown key"});
+}
+
+TEST_CASE("a wrong type is an error naming the key - its line and the expected type") {
+  require_one_error("[server]\nport = \"8080\"\n", 2, {"server.port", "must be an integer, not a string"});
+  require_one_error("[server]\nport = 80.0\n", 2, {"server.port", "must be an integer, not a float"});
+  require_one_error("[server]\n\nbind = 127\n", 3, {"server.bind", "must be a string, not an integer"});
+  require_one_error("[server]\nallowed_origins = \"http://a\"\n", 2,
+                    {"server.allowed_origins", "array of strings"});
+  require_one_error("[server]\nallowed_origins = [\"http://a\", 3]\n", 2, {"server.allowed_origins"});
+  require_one_error("server = 3\n", 1, {"server", "must be a table"});
+  require_one_error("[server]\nmax_messages_per_second = \"fast\"\n", 2,
+                    {"server.max_messages_per_second", "must be a number"});
+  require_one_error("[[pipeline]]\ndetector = 1\n", 2, {"pipeline[0].detector", "must be a boolean"});
+  require_one_error("[[pipeline]]\nquantiles = 0.5\n", 2, {"pipeline[0].quantiles", "array"});
+  require_one_error("[pipeline]\nmatch = \"*\"\n", 1, {"pipeline", "array of tables"});
+}
+
+TEST_CASE("an out-of-range value is an error naming the key - its line and the range") {
+  require_one_error("[server]\nport = 70000\n", 2, {"server.port", "70000 is out of range 0 … 65535"});
+  require_one_error("[server]\nport = -1\n", 2, {"server.port", "out of range"});
+  require_one_error("[server]\nmax_connections = 0\n", 2, {"server.max_connections", "out of range 1"});
+  require_one_error("[server]\nmax_message_size = 10\n", 2, {"server.max_message_size", "out of range 64"});
+  require_one_error("[server]\nsnapshot_interval_ms = 0\n", 2, {"server.snapshot_interval_ms"});
+  require_one_error("[server]\nmax_messages_per_second = -3\n", 2, {"server.max_messages_per_second"});
+  require_one_error("[log]\nlevel = \"verbose\"\n", 2, {"log.level", "\"verbose\" is not one of"});
+  require_one_error("[[pipeline]]\nsma = 4097\n", 2, {"pipeline[0].sma", "4097 is out of range 0 … 4096"});
+  require_one_error("[[pipeline]]\nrolling_variance = -2\n", 2, {"pipeline[0].rolling_variance"});
+  require_one_error("[[pipeline]]\nrolling_extrema = 100000\n", 2, {"pipeline[0].rolling_extrema"});
+  require_one_error("[[pipeline]]\nema_span = 0.5\n", 2, {"pipeline[0].ema_span", "out of range [1"});
+  require_one_error("[[pipeline]]\nema_halflife = 0\n", 2, {"pipeline[0].ema_halflife", "out of range (0"});
+  require_one_error("[[pipeline]]\nema_span = 3\nema_halflife = 2\n", 3,
+                    {"pipeline[0].ema_span", "exclusive"});
+  require_one_error("[[pipeline]]\nquantiles = [0.5, 1.0]\n", 2,
+                    {"pipeline[0].quantiles", "1 is out of range (0, 1)"});
+  require_one_error("[[pipeline]]\nquantiles = [0.5, 0.5]\n", 2,
+                    {"pipeline[0].quantiles", "p50 is listed twice"});
+  require_one_error("[[pipeline]]\nstats = [\"mean\", \"median\"]\n", 2, {"pipeline[0].stats", "\"median\""});
+  require_one_error("[[pipeline]]\ndetector_threshold = 0\n", 2, {"pipeline[0].detector_threshold"});
+  require_one_error("[[pipeline]]\ndetector_warmup = 1\n", 2,
+                    {"pipeline[0].detector_warmup", "out of range 2"});
+  require_one_error("[[pipeline]]\ndetector_side = \"left\"\n", 2, {"pipeline[0].detector_side", "\"left\""});
+  require_one_error("[[pipeline]]\ndetector_min_stddev = -1\n", 2, {"pipeline[0].detector_min_stddev"});
+  require_one_error("[[pipeline]]\nmatch = \"\"\n", 2, {"pipeline[0].match", "empty"});
+  require_one_error("[[pipeline]]\nmatch = \"a\"\n[[pipeline]]\n\nsma = 99999\n", 5, {"pipeline[1].sma"});
+}
+
+TEST_CASE("every error of a file is reported - in file order - a syntax error names its line") {
+  const auto e = errors_of("[server]\nport = 1e9\nbind = 1\n[log]\nlevel = 2\n[x]\n");
+  REQUIRE(e.size() == 4);
+  CHECK(e[0].rfind("t.toml:2:", 0) == 0);
+  CHECK(e[1].rfind("t.toml:3:", 0) == 0);
+  CHECK(e[2].rfind("t.toml:5:", 0) == 0);
+  CHECK(e[3].rfind("t.toml:6:", 0) == 0);
+  require_one_error("[server]\nport = = 3\n", 2, {"TOML syntax"});
+  CHECK_THROWS_AS(ws::load_config("/nonexistent/streamstatsd.toml"), ws::config_error);
+}
+
+TEST_CASE("the example config under packaging/ is valid and documents every key it sets") {
+  const ws::daemon_config c = ws::load_config(STREAMSTATSD_EXAMPLE_CONFIG);
+  REQUIRE(c.pipelines.size() == 2);
+  CHECK(c.pipelines[1].match == "*");
+  // Every key that to_toml prints (all of them) appears in the example file.
+  std::ifstream in(STREAMSTATSD_EXAMPLE_CONFIG);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream printed(ws::to_toml(c));
+  for (std::string line; std::getline(printed, line);) {
+    if (line.empty() || line[0] == '[') {
+      continue;
+    }
+    const std::string key = line.substr(0, line.find(' '));
+    INFO(key);
+    CHECK(text.find("\n" + key + " =") != std::string::npos);
+  }
+}
+
+TEST_CASE("globs: * any run - ? one code point - the rest literal - the first matching spec wins") {
+  CHECK(ws::glob_match("*", ""));
+  CHECK(ws::glob_match("*", "anything"));
+  CHECK(ws::glob_match("cpu.*", "cpu.0"));
+  CHECK(ws::glob_match("cpu.*", "cpu."));
+  CHECK_FALSE(ws::glob_match("cpu.*", "cpu"));
+  CHECK_FALSE(ws::glob_match("cpu.*", "gpu.0"));
+  CHECK(ws::glob_match("*.latency", "eu.api.latency"));
+  CHECK_FALSE(ws::glob_match("*.latency", "eu.api.latency_ms"));
+  CHECK(ws::glob_match("a*b*c", "a__b__b__c"));
+  CHECK_FALSE(ws::glob_match("a*b*c", "a__b__b__"));
+  CHECK(ws::glob_match("node?", "node7"));
+  CHECK_FALSE(ws::glob_match("node?", "node"));
+  CHECK_FALSE(ws::glob_match("node?", "node77"));
+  CHECK(ws::glob_match("t?mp", "t\xC3\xA9mp"));  // "é" is one character (two bytes)
+  CHECK(ws::glob_match("CPU", "CPU"));
+  CHECK_FALSE(ws::glob_match("CPU", "cpu"));
+
+  std::vector<ws::pipeline_spec> specs(3);
+  specs[0].match = "cpu.*";
+  specs[1].match = "cpu*";
+  specs[2].match = "*";
+  const ws::pipeline_spec fallback;
+  CHECK(&ws::select_pipeline_spec(specs, fallback, "cpu.1") == &specs[0]);
+  CHECK(&ws::select_pipeline_spec(specs, fallback, "cpu1") == &specs[1]);
+  CHECK(&ws::select_pipeline_spec(specs, fallback, "mem") == &specs[2]);
+  specs.pop_back();
+  CHECK(&ws::select_pipeline_spec(specs, fallback, "mem") == &fallback);
+}
+
+TEST_CASE("a spec pipeline writes exactly its configured fields - with independently computed values") {
+  std::vector<double> xs;
+  for (int i = 1; i <= 100; ++i) {
+    xs.push_back(static_cast<double>(i));
+  }
+  SECTION("cumulative statistics over 1..100") {
+    ws::pipeline_spec s;
+    s.cumulative.count = s.cumulative.mean = s.cumulative.variance = s.cumulative.max = true;
+    const json j = stats_after(s, xs);
+    CHECK(keys(j) == std::vector<std::string>{"count", "max", "mean", "variance"});
+    CHECK(j["count"] == 100);
+    CHECK(j["mean"].get<double>() == Approx(50.5).epsilon(1e-15));
+    CHECK(j["variance"].get<double>() == Approx(841.6666666666666).epsilon(1e-14));  // n(n+1)/12
+    CHECK(j["max"] == 100.0);
+  }
+  SECTION("windows at run-time lengths") {
+    ws::pipeline_spec s;
+    s.sma = 5;
+    s.rolling_variance = 10;
+    s.rolling_extrema = 7;
+    const json j = stats_after(s, xs);
+    CHECK(keys(j) == std::vector<std::string>{"rolling_max", "rolling_mean", "rolling_min", "rolling_stddev",
+                                              "rolling_variance", "sma"});
+    CHECK(j["sma"].get<double>() == Approx(98.0).epsilon(1e-14));           // mean of 96..100
+    CHECK(j["rolling_mean"].get<double>() == Approx(95.5).epsilon(1e-14));  // mean of 91..100
+    // Ten consecutive integers: sample variance (n² − 1)/12 · n/(n − 1) = 99/12 · 10/9 = 9.1666…
+    CHECK(j["rolling_variance"].get<double>() == Approx(55.0 / 6.0).epsilon(1e-13));
+    CHECK(j["rolling_stddev"].get<double>() == Approx(std::sqrt(55.0 / 6.0)).epsilon(1e-13));
+    CHECK(j["rolling_min"] == 94.0);  // the last 7: 94..100
+    CHECK(j["rolling_max"] == 100.0);
+  }
+  SECTION("EMA by half-life, and quantiles named p50, p99.9") {
+    ws::pipeline_spec s;
+    s.ema_halflife = 3.0;
+    s.quantiles = {0.5, 0.999};
+    const std::vector<double> five = {4.0, 1.0, 9.0, 16.0, 25.0};
+    const json j = stats_after(s, five);
+    CHECK(keys(j) == std::vector<std::string>{"ema", "p50", "p99.9"});
+    // pandas ewm(halflife=3, adjust=False): alpha = 1 − 2^(−1/3), y0 = x0, y = (1 − alpha)·y + alpha·x.
+    const double alpha = 1.0 - std::pow(2.0, -1.0 / 3.0);
+    double y = five[0];
+    for (std::size_t i = 1; i < five.size(); ++i) {
+      y = (1.0 - alpha) * y + alpha * five[i];
+    }
+    CHECK(j["ema"].get<double>() == Approx(y).epsilon(1e-14));
+    // Five samples: NumPy's np.quantile (linear): median of {1, 4, 9, 16, 25} = 9;
+    // p = 0.999: h = 4·0.999 = 3.996 → 16 + 0.996·9 = 24.964.
+    CHECK(j["p50"] == 9.0);
+    CHECK(j["p99.9"].get<double>() == Approx(24.964).epsilon(1e-12));
+  }
+  SECTION("the detector's fields, and its alert on a spike after warm-up") {
+    ws::pipeline_spec s;
+    s.detector.enabled = true;
+    s.detector.options.threshold = 3.0;
+    ws::spec_pipeline p(s);
+    ws::alert_info a;
+    bool alerted = false;
+    for (int i = 0; i < 100; ++i) {
+      alerted = p.push(10.0 + (i % 2 == 0 ? 1.0 : -1.0), a) || alerted;
+    }
+    CHECK_FALSE(alerted);
+    REQUIRE(p.push(100.0, a));  // z = (100 − 10)/sd(±1 alternating over 64) ≈ 89.3
+    CHECK(a.z > 80.0);
+    std::string out;
+    ws::json_writer w(out);
+    w.begin_object();
+    ws::stats_writer sw(w);
+    p.write_stats(sw);
+    w.end_object();
+    CHECK(keys(json::parse(out)) == std::vector<std::string>{"band_hi", "band_lo", "score", "z"});
+  }
+  SECTION("the default spec gives the default pipeline's fields") {
+    const json j = stats_after(ws::default_pipeline_spec(), xs);
+    const json d = [&] {
+      ws::default_pipeline p;
+      ws::alert_info a;
+      for (double x : xs) {
+        (void)p.push(x, a);
+      }
+      std::string out;
+      ws::json_writer w(out);
+      w.begin_object();
+      ws::stats_writer sw(w);
+      p.write_stats(sw);
+      w.end_object();
+      return json::parse(out);
+    }();
+    CHECK(keys(j) == keys(d));
+  }
+}
+
+TEST_CASE("invalid specs throw from the factory - never on the io thread") {
+  ws::pipeline_spec s;
+  s.quantiles = {0.5, 0.5};
+  CHECK_THROWS_AS(ws::spec_pipeline_factory({s}), std::invalid_argument);
+  s.quantiles = {};
+  s.sma = ws::pipeline_window_capacity + 1;
+  CHECK_THROWS_AS(ws::spec_pipeline_factory({s}), std::invalid_argument);
+  CHECK_THROWS_AS(ws::spec_pipeline(s), std::invalid_argument);
+}
+
+TEST_CASE("Redis URLs: the accepted forms and the refused ones") {
+  for (const char* ok :
+       {"redis://localhost", "redis://127.0.0.1:6379", "redis://127.0.0.1:6379/0",
+        "rediss://user:pa:ss@cache.example:6380/3", "redis://[::1]:6379", "unix:///run/redis.sock"}) {
+    INFO(ok);
+    CHECK(ws::check_redis_url(ok).empty());
+  }
+  for (const char* bad : {"localhost:6379", "http://localhost", "redis://", "redis://:6379",
+                          "redis://host:", "redis://host:0", "redis://host:65536", "redis://host:63x9",
+                          "redis://host/db", "redis://[::1", "unix://relative.sock", "redis://ho st:1"}) {
+    INFO(bad);
+    CHECK_FALSE(ws::check_redis_url(bad).empty());
+  }
+}
+
+TEST_CASE("the machine checks: readable TLS files - a writable state directory - a Redis URL") {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("streamstatsd_cfg_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto pem = (dir / "c.pem").string();
+  std::ofstream(pem) << "not checked for content here\n";
+  ws::daemon_config c;
+  CHECK(ws::check_environment(c).empty());
+  c.tls.cert = pem;
+  auto e = ws::check_environment(c);
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].rfind("tls.key:", 0) == 0);
+  c.tls.key = (dir / "missing.pem").string();
+  e = ws::check_environment(c);
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].find("tls.key: cannot read") == 0);
+  c.tls.key = pem;
+  CHECK(ws::check_environment(c).empty());
+  c.state.dir = (dir / "nope").string();
+  e = ws::check_environment(c);
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].rfind("state.dir:", 0) == 0);
+  c.state.dir = dir.string();
+  c.redis.url = "redis//x";
+  e = ws::check_environment(c);
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].rfind("redis.url:", 0) == 0);
+  c.redis.url = "redis://127.0.0.1:6379";
+  CHECK(ws::check_environment(c).empty());
+  CHECK(ws::unsupported_features(c).size() == 3);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("command line: the fixed flags - flag=value - and the refusals") {
+  auto parse = [](std::vector<const char*> args) {
+    args.insert(args.begin(), "streamstatsd");
+    return streamstatsd::parse_cli(static_cast<int>(args.size()), args.data());
+  };
+  const auto o = parse({"--config", "f.toml", "--check-config", "--bind", "0.0.0.0", "--port=0", "--tls-cert",
+                        "c.pem", "--tls-key", "k.pem", "--state-dir", "/var/x", "--redis", "redis://h",
+                        "--document-root", "/www", "--log-level", "warn"});
+  CHECK(o.config_path == "f.toml");
+  CHECK(o.check_config);
+  CHECK(*o.bind == "0.0.0.0");
+  CHECK(*o.port == 0);
+  CHECK(*o.tls_cert == "c.pem");
+  CHECK(*o.tls_key == "k.pem");
+  CHECK(*o.state_dir == "/var/x");
+  CHECK(*o.redis == "redis://h");
+  CHECK(*o.document_root == "/www");
+  CHECK(*o.log_level == ws::log_level::warn);
+  CHECK(parse({"--help"}).help);
+  CHECK(parse({"--version"}).version);
+  CHECK_THROWS_AS(parse({"--port", "65536"}), streamstatsd::usage_error);
+  CHECK_THROWS_AS(parse({"--port", "-1"}), streamstatsd::usage_error);
+  CHECK_THROWS_AS(parse({"--port", "80x"}), streamstatsd::usage_error);
+  CHECK_THROWS_AS(parse({"--port"}), streamstatsd::usage_error);
+  CHECK_THROWS_AS(parse({"--prot", "1"}), streamstatsd::usage_error);
+  CHECK_THROWS_AS(parse({"--check-config=yes"}), streamstatsd::usage_error);
+  CHECK_THROWS_AS(parse({"--log-level", "loud"}), streamstatsd::usage_error);
+
+  // Flags override the file, key by key; what no flag names keeps the file's value.
+  ws::daemon_config c = ws::parse_config("[server]\nbind = \"127.0.0.1\"\nport = 1\nmax_streams = 5\n", "t");
+  streamstatsd::apply_cli(o, c);
+  CHECK(c.server.bind == "0.0.0.0");
+  CHECK(c.server.port == 0);
+  CHECK(c.server.max_streams == 5);
+  CHECK(c.tls.cert == "c.pem");
+  CHECK(c.redis.url == "redis://h");
+  CHECK(c.log.level == ws::log_level::warn);
+}
+
+TEST_CASE("a reload applies what can change live and keeps the restart-only keys") {
+  const ws::daemon_config running = ws::parse_config("[server]\nport = 1\nmax_streams = 5\n", "t");
+  const ws::daemon_config next = ws::parse_config(
+      "[server]\nport = 2\nmax_message_size = 4096\nmax_streams = 6\n[log]\nlevel = \"debug\"\n", "t");
+  CHECK(streamstatsd::restart_only_changes(running, next) ==
+        std::vector<std::string>{"server.port", "server.max_message_size"});
+  const ws::daemon_config applied = streamstatsd::reloadable_part(running, next);
+  CHECK(applied.server.port == 1);
+  CHECK(applied.server.max_message_size == running.server.max_message_size);
+  CHECK(applied.server.max_streams == 6);
+  CHECK(applied.log.level == ws::log_level::debug);
+  CHECK(streamstatsd::restart_only_changes(running, applied).empty());
+}
