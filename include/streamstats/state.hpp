@@ -1153,8 +1153,10 @@ struct state_access {
 
   template <class T, std::size_t Bins, class Io>
   static void fields(score_rank<T, Bins>& a, Io& io) noexcept {
-    io(a.decay_);  // stored as is: span -> decay is a computation, its bits are the state
-    io(a.bin_width_);
+    // Stored as is: span -> decay and width -> 1/width are computations, their bits are the state.
+    io(a.decay_);
+    io(a.inverse_decay_);
+    io(a.inverse_width_);
     io(a.count_);
     io(a.total_);
     io(a.unit_);
@@ -1164,7 +1166,8 @@ struct state_access {
       for (const T w : a.weights_) {
         weights = weights && w >= T(0) && is_finite(w);
       }
-      io.require(a.decay_ > T(0) && a.decay_ < T(1) && a.bin_width_ > T(0) && is_finite(a.bin_width_) &&
+      io.require(a.decay_ > T(0) && a.decay_ < T(1) && a.inverse_decay_ >= T(1) &&
+                     is_finite(a.inverse_decay_) && a.inverse_width_ > T(0) && is_finite(a.inverse_width_) &&
                      a.unit_ >= T(1) && a.unit_ <= T(1e30) / a.decay_ && weights && a.total_ >= T(0) &&
                      is_finite(a.total_),
                  "score_rank: decay, bin width or weights out of range");
@@ -1183,7 +1186,7 @@ struct state_access {
         return;
       }
       // Derived from the calibration, as the constructor computes them.
-      a.log_alert_p_ = c.alert_p >= 1.0 ? infinity<T>() : static_cast<T>(std::log(c.alert_p));
+      a.alert_p_ = c.alert_p >= 1.0 ? infinity<T>() : static_cast<T>(c.alert_p);
       a.full_ = static_cast<T>((c.span + 1.0) / 2.0);
     }
     io(a.episodes_);
