@@ -325,12 +325,19 @@ class state_writer {
     } else if constexpr (std::is_integral_v<X>) {
       put(static_cast<std::uint64_t>(x), 8);
     } else if constexpr (std::is_same_v<X, double>) {
-      std::uint64_t bits = 0;
-      std::memcpy(&bits, &x, 8);
+      // Every NaN is written as the one canonical quiet NaN: compilers differ in the sign bit of
+      // the NaN an invalid operation makes (g++ 0x7ff8…, clang 0xfff8… for 0/0 folded at compile
+      // time), and the format promises the same bytes for the same state everywhere.
+      std::uint64_t bits = 0x7ff8000000000000ULL;
+      if (x == x) {
+        std::memcpy(&bits, &x, 8);
+      }
       put(bits, 8);
     } else if constexpr (std::is_same_v<X, float>) {
-      std::uint32_t bits = 0;
-      std::memcpy(&bits, &x, 4);
+      std::uint32_t bits = 0x7fc00000U;
+      if (x == x) {
+        std::memcpy(&bits, &x, 4);
+      }
       put(bits, 4);
     } else {
       state_codec<X>::io(*this, x);
@@ -343,6 +350,14 @@ class state_writer {
       const std::size_t n = count * sizeof(X);
       if (buf_ != nullptr && pos_ + n <= cap_ && n > 0) {
         std::memcpy(buf_ + pos_, p, n);
+        if constexpr (std::is_floating_point_v<X>) {
+          for (std::size_t i = 0; i < count; ++i) {
+            if (p[i] != p[i]) {  // canonical NaN, as operator() writes it
+              const X nan = std::numeric_limits<X>::quiet_NaN();
+              std::memcpy(buf_ + pos_ + i * sizeof(X), &nan, sizeof(X));
+            }
+          }
+        }
       }
       pos_ += n;
     } else {
