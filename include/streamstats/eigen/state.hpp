@@ -97,10 +97,13 @@ void state_access::fields(mahalanobis_detector<T, D>& a, Io& io) noexcept {
   io(o.relearn_after);
   io(o.cooldown);
   io(o.ridge);
+  io(o.resolution_floor);
   if constexpr (Io::loading) {
     if (!check_detector_options(o, io) ||
         !io.require(o.ridge >= 0.0 && is_binary_finite(o.ridge),
-                    "mahalanobis_detector: ridge is not a finite number >= 0")) {
+                    "mahalanobis_detector: ridge is not a finite number >= 0") ||
+        !io.require(o.resolution_floor >= 0.0 && is_binary_finite(o.resolution_floor),
+                    "mahalanobis_detector: resolution_floor is not a finite number >= 0")) {
       return;
     }
     // The threshold's tail probability and distance follow from the options (as the constructor
@@ -116,10 +119,22 @@ void state_access::fields(mahalanobis_detector<T, D>& a, Io& io) noexcept {
   io(a.learned_);
   io(a.episodes_);
   io(a.baseline_);
+  // The per-component resolution floor: last finite sample, smallest non-zero step, changes seen.
+  io(a.previous_);
+  io(a.resolution_);
+  io(a.changes_);
   if constexpr (Io::loading) {
     if (!io.ok() || !io.require(a.learned_ <= a.count_ && a.baseline_.count() == a.learned_ &&
                                     a.episodes_.anomalies <= a.count_,
                                 "mahalanobis_detector: the learned count disagrees with the baseline")) {
+      return;
+    }
+    bool tracking =
+        a.previous_.allFinite() && a.resolution_.allFinite() && (a.resolution_.array() >= T(0)).all();
+    for (const std::size_t c : a.changes_) {
+      tracking = tracking && c <= a.count_;
+    }
+    if (!io.require(tracking, "mahalanobis_detector: the resolution tracking is inconsistent")) {
       return;
     }
   }
