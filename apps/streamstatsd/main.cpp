@@ -63,9 +63,10 @@ void apply_reload(ws::server& server, const ws::daemon_config& next) {
     o.max_queued_bytes = fresh.max_queued_bytes;
     o.snapshot_interval = fresh.snapshot_interval;
     o.document_root = fresh.document_root;
-    g_log_level.store(static_cast<int>(level), std::memory_order_relaxed);
-    // Printed on the io thread, after the change: from this line on, new streams use it.
+    // Printed on the io thread, after the change (from this line on, new streams use it) and
+    // before the new log level applies, so that the line appears under the level it replaces.
     log(ws::log_level::info, "configuration reloaded");
+    g_log_level.store(static_cast<int>(level), std::memory_order_relaxed);
   });
 }
 

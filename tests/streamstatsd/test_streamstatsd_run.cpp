@@ -373,8 +373,11 @@ TEST_CASE("SIGHUP reloads the pipelines for new streams without dropping a live 
   REQUIRE(d.wait_stderr("still running the previous one", 10s, mark));
   CHECK(d.err().find("reload.toml:3:15: server.max_streams", mark) != std::string::npos);
 
-  // A valid new file: "*" now computes only the mean; the port change needs a restart.
-  s.write("reload.toml", "[server]\nport = 1\n[[pipeline]]\nmatch = \"*\"\nstats = [\"mean\"]\n");
+  // A valid new file: "*" now computes only the mean, browsers from one origin only; the port
+  // change needs a restart.
+  s.write("reload.toml",
+          "[server]\nport = 1\nallowed_origins = [\"http://ok.example\"]\n"
+          "[[pipeline]]\nmatch = \"*\"\nstats = [\"mean\"]\n");
   mark = d.err().size();
   d.signal(SIGHUP);
   REQUIRE(d.wait_stderr("configuration reloaded", 10s, mark));
@@ -397,9 +400,15 @@ TEST_CASE("SIGHUP reloads the pipelines for new streams without dropping a live 
     max = sub.next_of_type("snapshot")["stats"]["max"].get<double>();
   }
   CHECK(max == 50.0);
-  // Still listening on the first port (the new port = 1 was not applied).
+  // Still listening on the first port (the new port = 1 was not applied), and the new origin
+  // allow-list applies to new handshakes.
   auto late = pool.connect(port);
   CHECK(late.is_open());
+  auto evil = pool.connect(port, "/ws", {{"Origin", "http://evil.example"}});
+  CHECK_FALSE(evil.is_open());
+  CHECK(evil.http_status() == 403);
+  auto ok = pool.connect(port, "/ws", {{"Origin", "http://ok.example"}});
+  CHECK(ok.is_open());
 
   d.signal(SIGTERM);
   CHECK(d.wait_exit() == 0);
