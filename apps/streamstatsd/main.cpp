@@ -63,6 +63,11 @@ void apply_reload(ws::server& server, const ws::daemon_config& next) {
     o.max_queued_bytes = fresh.max_queued_bytes;
     o.snapshot_interval = fresh.snapshot_interval;
     o.document_root = fresh.document_root;
+    o.max_connections_per_address = fresh.max_connections_per_address;
+    o.idle_timeout = fresh.idle_timeout;
+    o.same_origin = fresh.same_origin;
+    o.query_budget_per_second = fresh.query_budget_per_second;
+    o.max_list_streams = fresh.max_list_streams;
     // Printed on the io thread, after the change (from this line on, new streams use it) and
     // before the new log level applies, so that the line appears under the level it replaces.
     log(ws::log_level::info, "configuration reloaded");

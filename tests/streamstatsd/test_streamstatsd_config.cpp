@@ -85,6 +85,11 @@ TEST_CASE("an empty config gives the documented defaults - the same limits as se
   CHECK(c.server.snapshot_interval_ms == plain.snapshot_interval.count());
   CHECK(c.server.shutdown_timeout_ms == plain.shutdown_timeout.count());
   CHECK(c.server.allowed_origins.empty());
+  CHECK(c.server.max_connections_per_address == plain.max_connections_per_address);
+  CHECK(c.server.idle_timeout_ms == plain.idle_timeout.count());
+  CHECK(c.server.same_origin == plain.same_origin);
+  CHECK(c.server.query_budget_per_second == plain.query_budget_per_second);
+  CHECK(c.server.max_list_streams == plain.max_list_streams);
   CHECK(c.auth.producer_token.empty());
   CHECK(c.tls.cert.empty());
   CHECK(c.tls.key.empty());
@@ -109,6 +114,11 @@ max_messages_per_second = 12.5
 snapshot_interval_ms = 250
 shutdown_timeout_ms = 300
 allowed_origins = ["http://a.example", "http://b.example"]
+max_connections_per_address = 3
+idle_timeout_ms = 4500
+same_origin = true
+query_budget_per_second = 77.5
+max_list_streams = 11
 [auth]
 producer_token = "s3cret"
 [tls]
@@ -149,6 +159,11 @@ ema_span = 7
   CHECK(c.server.snapshot_interval_ms == 250);
   CHECK(c.server.shutdown_timeout_ms == 300);
   CHECK(c.server.allowed_origins == std::vector<std::string>{"http://a.example", "http://b.example"});
+  CHECK(c.server.max_connections_per_address == 3);
+  CHECK(c.server.idle_timeout_ms == 4500);
+  CHECK(c.server.same_origin);
+  CHECK(c.server.query_budget_per_second == 77.5);
+  CHECK(c.server.max_list_streams == 11);
   CHECK(c.auth.producer_token == "s3cret");
   CHECK(c.tls.cert == "/etc/c.pem");
   CHECK(c.tls.key == "/etc/k.pem");
@@ -189,6 +204,11 @@ ema_span = 7
   CHECK(o.snapshot_interval == std::chrono::milliseconds(250));
   CHECK(o.shutdown_timeout == std::chrono::milliseconds(300));
   CHECK(o.allowed_origins == c.server.allowed_origins);
+  CHECK(o.max_connections_per_address == 3);
+  CHECK(o.idle_timeout == std::chrono::milliseconds(4500));
+  CHECK(o.same_origin);
+  CHECK(o.query_budget_per_second == 77.5);
+  CHECK(o.max_list_streams == 11);
   CHECK(o.producer_token == "s3cret");
   REQUIRE(o.make_pipeline);
   CHECK(ws::unsupported_features(c).size() == 3);

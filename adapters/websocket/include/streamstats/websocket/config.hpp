@@ -53,6 +53,12 @@ struct server_section {
   std::uint32_t snapshot_interval_ms = 100;
   std::uint32_t shutdown_timeout_ms = 2000;
   std::vector<std::string> allowed_origins;  // empty = every origin
+  // The hostile-client limits (issue 9), each the server_options field of the same name.
+  std::size_t max_connections_per_address = 128;  // 0 = no per-address limit
+  std::uint32_t idle_timeout_ms = 30000;          // 0 = never close idle connections
+  bool same_origin = false;
+  double query_budget_per_second = 2048.0;  // 0 = unlimited
+  std::size_t max_list_streams = 256;
 };
 
 // [auth]: the bearer token producers must present ("" = anyone may push).
@@ -419,6 +425,11 @@ inline void read_pipeline(config_reader& r, const toml::table& t, const std::str
                      {"snapshot_interval_ms", r.integer(sv.snapshot_interval_ms, 1, 3600000)},
                      {"shutdown_timeout_ms", r.integer(sv.shutdown_timeout_ms, 0, 600000)},
                      {"allowed_origins", r.string_array(sv.allowed_origins)},
+                     {"max_connections_per_address", r.integer(sv.max_connections_per_address, 0, 1000000)},
+                     {"idle_timeout_ms", r.integer(sv.idle_timeout_ms, 0, 86400000)},
+                     {"same_origin", r.boolean(sv.same_origin)},
+                     {"query_budget_per_second", r.number(sv.query_budget_per_second, 0.0, 1e9)},
+                     {"max_list_streams", r.integer(sv.max_list_streams, 1, 100000000)},
                  })},
       {"auth", section({{"producer_token", r.string(c.auth.producer_token)}})},
       {"tls", section({{"cert", r.string(c.tls.cert)}, {"key", r.string(c.tls.key)}})},
@@ -487,6 +498,11 @@ inline void read_pipeline(config_reader& r, const toml::table& t, const std::str
   o.snapshot_interval = std::chrono::milliseconds(c.server.snapshot_interval_ms);
   o.shutdown_timeout = std::chrono::milliseconds(c.server.shutdown_timeout_ms);
   o.allowed_origins = c.server.allowed_origins;
+  o.max_connections_per_address = c.server.max_connections_per_address;
+  o.idle_timeout = std::chrono::milliseconds(c.server.idle_timeout_ms);
+  o.same_origin = c.server.same_origin;
+  o.query_budget_per_second = c.server.query_budget_per_second;
+  o.max_list_streams = c.server.max_list_streams;
   o.producer_token = c.auth.producer_token;
   o.make_pipeline = spec_pipeline_factory(c.pipelines);
   return o;
@@ -556,7 +572,12 @@ inline std::string toml_string_array(const std::vector<std::string>& v) {
     << "max_messages_per_second = " << toml_float(s.max_messages_per_second) << "\n"
     << "snapshot_interval_ms = " << s.snapshot_interval_ms << "\n"
     << "shutdown_timeout_ms = " << s.shutdown_timeout_ms << "\n"
-    << "allowed_origins = " << detail::toml_string_array(s.allowed_origins) << "\n\n"
+    << "allowed_origins = " << detail::toml_string_array(s.allowed_origins) << "\n"
+    << "max_connections_per_address = " << s.max_connections_per_address << "\n"
+    << "idle_timeout_ms = " << s.idle_timeout_ms << "\n"
+    << "same_origin = " << (s.same_origin ? "true" : "false") << "\n"
+    << "query_budget_per_second = " << toml_float(s.query_budget_per_second) << "\n"
+    << "max_list_streams = " << s.max_list_streams << "\n\n"
     << "[auth]\nproducer_token = " << toml_string(c.auth.producer_token) << "\n\n"
     << "[tls]\ncert = " << toml_string(c.tls.cert) << "\nkey = " << toml_string(c.tls.key) << "\n\n"
     << "[state]\ndir = " << toml_string(c.state.dir) << "\n\n"

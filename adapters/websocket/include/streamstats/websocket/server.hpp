@@ -391,6 +391,9 @@ inline void server::reconfigure(std::function<void(server_options&)> change) {
     if (!options_.make_pipeline) {
       options_.make_pipeline = default_pipeline_factory();
     }
+    // The access rules are a copy of the options' (origins, same-origin, token): rebuilt, so a
+    // reload applies to the next handshake.
+    access_ = access_policy(options_.allowed_origins, options_.same_origin, options_.producer_token);
   });
 }
 
