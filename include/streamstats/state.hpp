@@ -1024,7 +1024,16 @@ struct state_access {
     io(a.old_wt_);
     io(a.last_t_);
     if constexpr (Io::loading) {
-      if (!io.require(a.halflife_.count() > 0, "time_ema: the half-life is not > 0") ||
+      // Timestamps are differenced at the next push: one near the ends of its representation would
+      // overflow there (found by fuzz_state: a stored tick count of INT64_MIN).
+      const auto ticks = a.last_t_.time_since_epoch().count();
+      using rep = std::remove_cv_t<decltype(ticks)>;
+      bool time_ok = true;
+      if constexpr (std::is_integral_v<rep> && std::is_signed_v<rep> && sizeof(rep) == 8) {
+        time_ok = ticks > -(rep{1} << 62) && ticks < (rep{1} << 62);
+      }
+      if (!io.require(time_ok, "time_ema: the last timestamp is not within +-2^62 ticks") ||
+          !io.require(a.halflife_.count() > 0, "time_ema: the half-life is not > 0") ||
           !io.require(a.old_wt_ >= T(0) && a.old_wt_ <= static_cast<T>(a.n_) + T(2),
                       "time_ema: the history's weight is not a number in [0, count + 2]")) {
         return;
