@@ -683,8 +683,12 @@ TEST_CASE("ddsketch: other Bins or value type refused, inconsistent fields refus
   require_load_error(good, ss::state_errc::type_mismatch, ss::ddsketch<float, 64>{}, "hold a ddsketch state");
   require_load_error(good, ss::state_errc::type_mismatch, ss::quantile<double>(0.5),
                      "the target is a quantile");
-  // α is a run-time parameter: it travels with the state.
+  // α is a run-time parameter: it travels with the state. The target's own bins (other keys, both
+  // signs) are gone after the load.
   S target(0.1);
+  for (std::size_t i = 0; i < stream_length; ++i) {
+    target.push(signed_sample(i) * 1e3);
+  }
   REQUIRE(ss::load_state(good, target) == ss::state_errc::ok);
   CHECK(target.alpha() == 0.01);
   CHECK(target == s);
