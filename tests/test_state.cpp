@@ -793,6 +793,36 @@ TEST_CASE("time_window: other Buckets, accumulator or clock refused, inconsisten
   require_load_error(reseal(b), ss::state_errc::invalid_field, w, "negative M2");
 }
 
+TEST_CASE("a NaN other than the canonical quiet NaN is refused: the writer never writes one") {
+  // Found by fuzz_state: a NaN with a payload loaded, then re-saved as the canonical NaN (other bytes).
+  ss::variance<double> v;
+  v.push(1.0);
+  v.push(std::numeric_limits<double>::infinity());
+  v.push(-std::numeric_limits<double>::infinity());
+  const std::string v_good = ss::save_state(v);
+  REQUIRE(ss::save_state(ss::load_state<ss::variance<double>>(v_good)) == v_good);  // NaN mean: loads
+  std::string b = v_good;
+  put_u64(b, payload_offset(b) + 16, 0x7ff8000000000001ULL);  // the mean: a NaN with a payload
+  require_load_error(reseal(b), ss::state_errc::invalid_field, v, "canonical quiet NaN");
+  put_u64(b, payload_offset(b) + 16, 0xfff8000000000000ULL);  // negative quiet NaN
+  require_load_error(reseal(b), ss::state_errc::invalid_field, v, "canonical quiet NaN");
+  // float fields, and arrays copied whole (a window's samples).
+  ss::mean<float> m;
+  m.push(2.0f);
+  b = ss::save_state(m);
+  for (std::size_t i = 0; i < 4; ++i) {
+    b[payload_offset(b) + 8 + i] = static_cast<char>((0x7fc00002U >> (8 * i)) & 0xFFU);
+  }
+  require_load_error(reseal(b), ss::state_errc::invalid_field, m, "canonical quiet NaN");
+  ss::sma<double, 4> w;
+  w.push(1.0);
+  w.push(std::numeric_limits<double>::quiet_NaN());
+  b = ss::save_state(w);
+  REQUIRE(ss::save_state(ss::load_state<ss::sma<double, 4>>(b)) == b);
+  put_u64(b, b.size() - 4 - 8, 0x7ff4000000000000ULL);  // the NaN sample, signalling
+  require_load_error(reseal(b), ss::state_errc::invalid_field, w, "canonical quiet NaN");
+}
+
 TEST_CASE("the buffer form writes the same bytes, reports the size it needs, and loads in place") {
   const auto d = busy_detector();
   const std::string s = ss::save_state(d);

@@ -437,10 +437,14 @@ class state_reader {
       }
     } else if constexpr (std::is_same_v<X, double>) {
       const std::uint64_t bits = get(8);
-      std::memcpy(&x, &bits, 8);
+      if (canonical_nan(bits)) {
+        std::memcpy(&x, &bits, 8);
+      }
     } else if constexpr (std::is_same_v<X, float>) {
       const auto bits = static_cast<std::uint32_t>(get(4));
-      std::memcpy(&x, &bits, 4);
+      if (canonical_nan(bits)) {
+        std::memcpy(&x, &bits, 4);
+      }
     } else {
       state_codec<X>::io(*this, x);
     }
@@ -461,6 +465,16 @@ class state_reader {
         std::memcpy(p, p_ + pos_, n);
       }
       pos_ += n;
+      for (std::size_t i = 0; i < count; ++i) {
+        if (p[i] != p[i]) {
+          using bits_type = std::conditional_t<sizeof(X) == 8, std::uint64_t, std::uint32_t>;
+          bits_type bits = 0;
+          std::memcpy(&bits, &p[i], sizeof bits);
+          if (!canonical_nan(bits)) {
+            return;
+          }
+        }
+      }
     } else {
       for (std::size_t i = 0; i < count && ok(); ++i) {
         (*this)(p[i]);
@@ -473,6 +487,17 @@ class state_reader {
       fail(state_errc::invalid_field, why);
     }
     return ok();
+  }
+  // The writer writes every NaN as the one canonical quiet NaN (see state_writer): any other NaN is
+  // no state it wrote, and would not re-save to the same bytes.
+  bool canonical_nan(std::uint64_t bits) noexcept {
+    const bool nan =
+        (bits & 0x7ff0000000000000ULL) == 0x7ff0000000000000ULL && (bits & 0xfffffffffffffULL) != 0;
+    return require(!nan || bits == 0x7ff8000000000000ULL, "a NaN other than the canonical quiet NaN");
+  }
+  bool canonical_nan(std::uint32_t bits) noexcept {
+    const bool nan = (bits & 0x7f800000U) == 0x7f800000U && (bits & 0x7fffffU) != 0;
+    return require(!nan || bits == 0x7fc00000U, "a NaN other than the canonical quiet NaN");
   }
   void fail(state_errc ec, const char* why) noexcept {
     if (ec_ == state_errc::ok) {
