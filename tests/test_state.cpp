@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <limits>
@@ -180,6 +181,174 @@ TEST_CASE("multi continues bit for bit") {
 
 namespace {
 
+// Like require_restores_exactly, with the getters that take arguments: probe(acc, i) (after sample i)
+// must give the same bits on the restored object as on the uninterrupted run, after every push.
+template <class A, class Push, class Probe>
+void require_probe_continues(const A& proto, Push push, Probe probe, const std::vector<std::size_t>& cut_at) {
+  std::vector<std::vector<std::uint64_t>> expected(stream_length + 1);
+  A whole = proto;
+  expected[0] = probe(whole, 0);
+  for (std::size_t i = 0; i < stream_length; ++i) {
+    push(whole, i);
+    expected[i + 1] = probe(whole, i);
+  }
+  for (const std::size_t k : cut_at) {
+    INFO("cut after " << k << " samples");
+    A part = proto;
+    for (std::size_t i = 0; i < k; ++i) {
+      push(part, i);
+    }
+    A restored = ss::load_state<A>(ss::save_state(part));
+    REQUIRE(probe(restored, k == 0 ? 0 : k - 1) == expected[k]);
+    for (std::size_t i = k; i < stream_length; ++i) {
+      push(restored, i);
+      if (probe(restored, i) != expected[i + 1]) {
+        FAIL_CHECK("probed getters differ from the uninterrupted run after sample " << i);
+        break;
+      }
+    }
+  }
+}
+
+// The stream with negatives (every fifth sample) and zeros (every 37th): both stores, the zero
+// count, NaN (rejected) and ±Inf.
+double signed_sample(std::size_t i) {
+  const double x = at<double>(i);
+  return i % 37 == 0 ? 0.0 : (i % 5 == 2 ? -x : x);
+}
+
+template <class S>
+std::vector<std::uint64_t> sketch_bits(const S& s) {
+  streamstats_test::snapshot b;
+  b.add(s.count());
+  b.add(s.rejected());
+  b.add(s.zero_count());
+  b.add(s.collapsed());
+  b.add(s.min());
+  b.add(s.max());
+  b.add(s.alpha());
+  for (const double q : {0.0, 0.001, 0.01, 0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9,
+                         0.95, 0.99, 0.999, 1.0}) {
+    b.add(s.quantile(q));
+  }
+  return b.bits;
+}
+
+template <class S>
+void require_sketch_restores(const S& proto) {
+  using T = typename S::value_type;
+  const auto push = [](S& s, std::size_t i) { s.push(static_cast<T>(signed_sample(i))); };
+  // Cut just before and after the first collapse too.
+  S s = proto;
+  std::size_t first_collapse = 0;
+  for (std::size_t i = 0; i < stream_length && first_collapse == 0; ++i) {
+    push(s, i);
+    first_collapse = s.collapsed() ? i + 1 : 0;
+  }
+  REQUIRE(first_collapse > 1);
+  const auto c = cuts({first_collapse - 1, first_collapse, first_collapse + 1, 211, 212, 213});
+  require_restores_exactly(proto, push, stream_length, c);
+  require_probe_continues(
+      proto, push, [](const S& x, std::size_t) { return sketch_bits(x); }, c);
+}
+
+}  // namespace
+
+TEST_CASE("ddsketch continues bit for bit: both stores, zeros, NaN/Inf, before and after a collapse") {
+  require_sketch_restores(ss::ddsketch<double, 64>(0.01));
+  require_sketch_restores(ss::ddsketch<float, 128>(0.005));
+  // Restored, the bins are the original's (operator== compares them).
+  ss::ddsketch<double, 64> s(0.01);
+  for (std::size_t i = 0; i < stream_length; ++i) {
+    s.push(signed_sample(i));
+  }
+  REQUIRE(s.collapsed());
+  CHECK(ss::load_state<ss::ddsketch<double, 64>>(ss::save_state(s)) == s);
+}
+
+TEST_CASE("ddsketch shards saved, loaded and merged equal the one-pass sketch bit for bit") {
+  using S = ss::ddsketch<double, 64>;
+  S one(0.01);
+  S merged(0.01);
+  constexpr std::size_t shards = 5;
+  for (std::size_t k = 0; k < shards; ++k) {
+    S shard(0.01);
+    for (std::size_t i = k * stream_length / shards; i < (k + 1) * stream_length / shards; ++i) {
+      shard.push(signed_sample(i));
+      one.push(signed_sample(i));
+    }
+    merged += ss::load_state<S>(ss::save_state(shard));
+  }
+  REQUIRE(one.collapsed());
+  CHECK(merged == one);
+  CHECK(sketch_bits(merged) == sketch_bits(one));
+  CHECK(ss::save_state(merged) == ss::save_state(one));
+}
+
+namespace {
+
+// Timestamps 300 ms apart with jitter; every 23rd sample 2.5 s late (still in its window, goes to an
+// older bucket), every 41st 12 s late (rejected: its bucket is gone).
+std::chrono::steady_clock::time_point stamp(std::size_t i) {
+  auto ms = static_cast<std::int64_t>(i * 300 + (i * i) % 97);
+  if (i % 23 == 5) {
+    ms -= 2500;
+  }
+  if (i % 41 == 9) {
+    ms -= 12000;
+  }
+  return std::chrono::steady_clock::time_point(std::chrono::milliseconds(ms));
+}
+
+template <class W, class Bits>
+void require_window_restores(const W& proto, Bits bits) {
+  using T = typename W::value_type;
+  const auto push = [](W& w, std::size_t i) { return w.push(at<T>(i), stamp(i)); };
+  // Not between 212 and ~240, while a bucket holds +Inf and −Inf: its variance's mean is then a NaN
+  // whose sign bit the format does not keep (one canonical NaN), so value() would differ in that bit.
+  const auto c = cuts({9, 10, 28, 29, 50, 51, 211, 245});
+  require_restores_exactly(proto, push, stream_length, c);
+  // Snapshots before, at and after the newest sample, one past the whole window, and snapshot().
+  const auto probe = [&bits](const W& w, std::size_t i) {
+    std::vector<std::uint64_t> b;
+    const auto now = stamp(i);
+    for (const auto t : {now - std::chrono::milliseconds(3100), now, now + std::chrono::milliseconds(1500),
+                         now + std::chrono::seconds(30)}) {
+      const auto part = bits(w.snapshot(t));
+      b.insert(b.end(), part.begin(), part.end());
+    }
+    const auto last = bits(w.snapshot());
+    b.insert(b.end(), last.begin(), last.end());
+    b.push_back(w.count());
+    b.push_back(w.rejected());
+    return b;
+  };
+  require_probe_continues(proto, push, probe, c);
+}
+
+}  // namespace
+
+TEST_CASE("time_window continues bit for bit: snapshots at several times, late and rejected samples") {
+  using V = ss::time_window<ss::variance<double>, 8>;
+  const V v(std::chrono::seconds(8));
+  require_window_restores(v, [](const ss::variance<double>& x) { return streamstats_test::bits_of(x); });
+  using D = ss::time_window<ss::ddsketch<double, 64>, 4>;
+  const D d(std::chrono::seconds(2), ss::ddsketch<double, 64>(0.02));
+  require_window_restores(d, [](const ss::ddsketch<double, 64>& x) { return sketch_bits(x); });
+  // The span (and the prototype's α) travel with the state.
+  ss::time_window<ss::ddsketch<double, 64>, 4> target(std::chrono::seconds(40));
+  D w = d;
+  w.push(2.0, stamp(40));
+  w.push(1.0, stamp(3));  // 11 s older: rejected
+  REQUIRE(ss::load_state(ss::save_state(w), target) == ss::state_errc::ok);
+  CHECK(target.span() == std::chrono::seconds(2));
+  CHECK(target.bucket_width() == std::chrono::milliseconds(500));
+  CHECK(target.snapshot(stamp(3) + std::chrono::seconds(100)).alpha() == 0.02);
+  CHECK(target.rejected() == 1);
+}
+
+namespace {
+
 // Cuts where the detector is in an episode, in the run that leads to a re-learn, right after a
 // re-learn (baseline re-warming), and during warm-up.
 template <class D>
@@ -302,6 +471,7 @@ ss::anomaly_detector<double> busy_detector() {
 template <class A>
 void require_load_error(const std::string& bytes, ss::state_errc ec, const A& target,
                         const std::string& words) {
+  INFO("expected error: " << words);
   A t = target;
   const std::string before = ss::save_state(t);
   CHECK(ss::load_state(bytes, t) == ec);
@@ -499,6 +669,158 @@ TEST_CASE("inconsistent fields are refused with a reason, even with a valid chec
   const std::size_t len = e_good.size() - 16 - (ep - 12) + 1;
   b[8] = static_cast<char>(len & 0xFF);
   require_load_error(reseal(b), ss::state_errc::invalid_field, e, "longer");
+}
+
+TEST_CASE("ddsketch: other Bins or value type refused, inconsistent fields refused with a reason") {
+  using S = ss::ddsketch<double, 64>;
+  S s(0.01);
+  for (std::size_t i = 0; i < 300; ++i) {
+    s.push(at<double>(i) > 0 ? at<double>(i) : 5.0);  // positives only, several keys
+  }
+  const std::string good = ss::save_state(s);
+  require_load_error(good, ss::state_errc::parameter_mismatch, ss::ddsketch<double, 128>{},
+                     "template parameters");
+  require_load_error(good, ss::state_errc::type_mismatch, ss::ddsketch<float, 64>{}, "hold a ddsketch state");
+  require_load_error(good, ss::state_errc::type_mismatch, ss::quantile<double>(0.5),
+                     "the target is a quantile");
+  // α is a run-time parameter: it travels with the state. The target's own bins (other keys, both
+  // signs) are gone after the load.
+  S target(0.1);
+  for (std::size_t i = 0; i < stream_length; ++i) {
+    target.push(signed_sample(i) * 1e3);
+  }
+  REQUIRE(ss::load_state(good, target) == ss::state_errc::ok);
+  CHECK(target.alpha() == 0.01);
+  CHECK(target == s);
+
+  // Payload: α, m, n, rejected, zeros, +Inf, −Inf, min, max, then the positive store: total, lowest
+  // key, highest key, collapsed (1 byte), the counts; then the negative store.
+  const std::size_t p = payload_offset(good);
+  const std::size_t pos = p + 72;
+  std::string b = good;
+  put_f64(b, p, 1.5);
+  require_load_error(reseal(b), ss::state_errc::invalid_field, s, "alpha");
+  b = good;
+  put_f64(b, p + 8, 1.001 * 0.7 / std::log1p(0.02 / 0.99));
+  require_load_error(reseal(b), ss::state_errc::invalid_field, s, "multiplier");
+  b = good;
+  put_u64(b, p + 16, s.count() + 1);
+  require_load_error(reseal(b), ss::state_errc::invalid_field, s, "count disagrees with the bins");
+  b = good;
+  put_f64(b, p + 56, -1.0);  // positive samples only, negative min
+  require_load_error(reseal(b), ss::state_errc::invalid_field, s, "min/max");
+  b = good;
+  put_f64(b, p + 64, 4.0);  // max below min
+  require_load_error(reseal(b), ss::state_errc::invalid_field, s, "min/max");
+  b = good;
+  std::uint64_t total = 0;
+  std::memcpy(&total, good.data() + pos, 8);
+  put_u64(b, pos, total + 1);  // the store's total
+  require_load_error(reseal(b), ss::state_errc::invalid_field, s, "disagree with its total");
+  b = good;
+  std::uint64_t lowest = 0;
+  std::memcpy(&lowest, good.data() + pos + 8, 8);
+  put_u64(b, pos + 16, lowest + 64);  // a range of 65 keys
+  require_load_error(reseal(b), ss::state_errc::invalid_field, s, "span more than Bins");
+  b = good;
+  b[pos + 24] = 2;
+  require_load_error(reseal(b), ss::state_errc::invalid_field, s, "boolean");
+  b = good;
+  std::uint64_t c0 = 0;
+  std::uint64_t c1 = 0;
+  std::memcpy(&c0, good.data() + pos + 25, 8);
+  std::memcpy(&c1, good.data() + pos + 33, 8);
+  put_u64(b, pos + 25, 0);  // the lowest key emptied, its count moved up: the total still agrees
+  put_u64(b, pos + 33, c0 + c1);
+  require_load_error(reseal(b), ss::state_errc::invalid_field, s, "lowest or highest key is empty");
+  b = good;
+  put_u64(b, good.size() - 4 - 17, 1);  // an empty negative store with a key
+  require_load_error(reseal(b), ss::state_errc::invalid_field, s, "empty store");
+}
+
+TEST_CASE("time_window: other Buckets, accumulator or clock refused, inconsistent fields refused") {
+  using W = ss::time_window<ss::variance<double>, 8>;
+  W w(std::chrono::seconds(8));
+  for (std::size_t i = 0; i < 60; ++i) {
+    w.push(at<double>(i), stamp(i));
+  }
+  REQUIRE(w.rejected() > 0);
+  const std::string good = ss::save_state(w);
+  const auto span = std::chrono::seconds(16);
+  require_load_error(good, ss::state_errc::parameter_mismatch,
+                     ss::time_window<ss::variance<double>, 16>(span), "template parameters");
+  require_load_error(good, ss::state_errc::parameter_mismatch, ss::time_window<ss::moments<double>, 8>(span),
+                     "template parameters");
+  require_load_error(good, ss::state_errc::parameter_mismatch,
+                     ss::time_window<ss::variance<double>, 8, std::chrono::system_clock>(span),
+                     "template parameters");
+  require_load_error(good, ss::state_errc::type_mismatch, ss::time_window<ss::variance<float>, 8>(span),
+                     "value type");
+
+  // Payload: span (ticks), the prototype's payload (variance: n, shift, mean, M2), n, rejected, newest
+  // bucket, the 8 bucket ids, then the buckets in use.
+  const std::size_t p = payload_offset(good);
+  const std::size_t n_at = p + 8 + 32;
+  const std::size_t ids = n_at + 24;
+  std::string b = good;
+  put_u64(b, p, 8000000001);  // 8 s + 1 ns: not a multiple of 8 ticks
+  require_load_error(reseal(b), ss::state_errc::invalid_field, w, "span");
+  b = good;
+  put_u64(b, p + 8, 1);  // a prototype with a sample
+  require_load_error(reseal(b), ss::state_errc::invalid_field, w, "prototype is not empty");
+  b = good;
+  std::uint64_t newest = 0;
+  std::memcpy(&newest, good.data() + n_at + 16, 8);
+  put_u64(b, n_at + 16, newest + 1);  // the newest bucket is not in the ring
+  require_load_error(reseal(b), ss::state_errc::invalid_field, w, "newest bucket");
+  b = good;
+  std::size_t s = 0;
+  std::uint64_t id = 0;
+  for (; s < 8; ++s) {  // a bucket in use that is not the newest
+    std::memcpy(&id, good.data() + ids + 8 * s, 8);
+    if (id != newest) {
+      break;
+    }
+  }
+  REQUIRE(s < 8);
+  put_u64(b, ids + 8 * s, id - 1);  // a bucket in another bucket's slot
+  require_load_error(reseal(b), ss::state_errc::invalid_field, w, "slot");
+  b = good;
+  put_u64(b, n_at, 5);  // fewer samples pushed than the buckets hold
+  require_load_error(reseal(b), ss::state_errc::invalid_field, w, "hold more samples");
+  b = good;
+  put_f64(b, ids + 64 + 3 * 8, -1.0);  // the first bucket's M2: checked by variance's own fields
+  require_load_error(reseal(b), ss::state_errc::invalid_field, w, "negative M2");
+}
+
+TEST_CASE("a NaN other than the canonical quiet NaN is refused: the writer never writes one") {
+  // Found by fuzz_state: a NaN with a payload loaded, then re-saved as the canonical NaN (other bytes).
+  ss::variance<double> v;
+  v.push(1.0);
+  v.push(std::numeric_limits<double>::infinity());
+  v.push(-std::numeric_limits<double>::infinity());
+  const std::string v_good = ss::save_state(v);
+  REQUIRE(ss::save_state(ss::load_state<ss::variance<double>>(v_good)) == v_good);  // NaN mean: loads
+  std::string b = v_good;
+  put_u64(b, payload_offset(b) + 16, 0x7ff8000000000001ULL);  // the mean: a NaN with a payload
+  require_load_error(reseal(b), ss::state_errc::invalid_field, v, "canonical quiet NaN");
+  put_u64(b, payload_offset(b) + 16, 0xfff8000000000000ULL);  // negative quiet NaN
+  require_load_error(reseal(b), ss::state_errc::invalid_field, v, "canonical quiet NaN");
+  // float fields, and arrays copied whole (a window's samples).
+  ss::mean<float> m;
+  m.push(2.0f);
+  b = ss::save_state(m);
+  for (std::size_t i = 0; i < 4; ++i) {
+    b[payload_offset(b) + 8 + i] = static_cast<char>((0x7fc00002U >> (8 * i)) & 0xFFU);
+  }
+  require_load_error(reseal(b), ss::state_errc::invalid_field, m, "canonical quiet NaN");
+  ss::sma<double, 4> w;
+  w.push(1.0);
+  w.push(std::numeric_limits<double>::quiet_NaN());
+  b = ss::save_state(w);
+  REQUIRE(ss::save_state(ss::load_state<ss::sma<double, 4>>(b)) == b);
+  put_u64(b, b.size() - 4 - 8, 0x7ff4000000000000ULL);  // the NaN sample, signalling
+  require_load_error(reseal(b), ss::state_errc::invalid_field, w, "canonical quiet NaN");
 }
 
 TEST_CASE("the buffer form writes the same bytes, reports the size it needs, and loads in place") {

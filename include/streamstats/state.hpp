@@ -27,6 +27,7 @@
 #pragma once
 
 #include <streamstats/autocorrelation.hpp>
+#include <streamstats/ddsketch.hpp>
 #include <streamstats/detail/common.hpp>
 #include <streamstats/detail/episodes.hpp>
 #include <streamstats/detail/nonfinite.hpp>
@@ -42,6 +43,7 @@
 #include <streamstats/score_rank.hpp>
 #include <streamstats/sma.hpp>
 #include <streamstats/time_ema.hpp>
+#include <streamstats/time_window.hpp>
 #include <streamstats/variance.hpp>
 #include <streamstats/weighted_mean.hpp>
 #include <streamstats/weighted_variance.hpp>
@@ -53,6 +55,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <limits>
 #include <ratio>
 #include <stdexcept>
@@ -251,6 +254,8 @@ enum class state_kind : unsigned char {
   weighted_mean = 18,
   weighted_variance = 19,
   score_rank = 20,
+  ddsketch = 21,
+  time_window = 22,
 };
 
 [[nodiscard]] constexpr const char* state_kind_name(unsigned kind) noexcept {
@@ -274,7 +279,9 @@ enum class state_kind : unsigned char {
                                    "mahalanobis_detector",
                                    "weighted_mean",
                                    "weighted_variance",
-                                   "score_rank"};
+                                   "score_rank",
+                                   "ddsketch",
+                                   "time_window"};
   return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "(unknown)";
 }
 
@@ -430,10 +437,14 @@ class state_reader {
       }
     } else if constexpr (std::is_same_v<X, double>) {
       const std::uint64_t bits = get(8);
-      std::memcpy(&x, &bits, 8);
+      if (canonical_nan(bits)) {
+        std::memcpy(&x, &bits, 8);
+      }
     } else if constexpr (std::is_same_v<X, float>) {
       const auto bits = static_cast<std::uint32_t>(get(4));
-      std::memcpy(&x, &bits, 4);
+      if (canonical_nan(bits)) {
+        std::memcpy(&x, &bits, 4);
+      }
     } else {
       state_codec<X>::io(*this, x);
     }
@@ -454,6 +465,16 @@ class state_reader {
         std::memcpy(p, p_ + pos_, n);
       }
       pos_ += n;
+      for (std::size_t i = 0; i < count; ++i) {
+        if (p[i] != p[i]) {
+          using bits_type = std::conditional_t<sizeof(X) == 8, std::uint64_t, std::uint32_t>;
+          bits_type bits = 0;
+          std::memcpy(&bits, &p[i], sizeof bits);
+          if (!canonical_nan(bits)) {
+            return;
+          }
+        }
+      }
     } else {
       for (std::size_t i = 0; i < count && ok(); ++i) {
         (*this)(p[i]);
@@ -466,6 +487,17 @@ class state_reader {
       fail(state_errc::invalid_field, why);
     }
     return ok();
+  }
+  // The writer writes every NaN as the one canonical quiet NaN (see state_writer): any other NaN is
+  // no state it wrote, and would not re-save to the same bytes.
+  bool canonical_nan(std::uint64_t bits) noexcept {
+    const bool nan =
+        (bits & 0x7ff0000000000000ULL) == 0x7ff0000000000000ULL && (bits & 0xfffffffffffffULL) != 0;
+    return require(!nan || bits == 0x7ff8000000000000ULL, "a NaN other than the canonical quiet NaN");
+  }
+  bool canonical_nan(std::uint32_t bits) noexcept {
+    const bool nan = (bits & 0x7f800000U) == 0x7f800000U && (bits & 0x7fffffU) != 0;
+    return require(!nan || bits == 0x7fc00000U, "a NaN other than the canonical quiet NaN");
   }
   void fail(state_errc ec, const char* why) noexcept {
     if (ec_ == state_errc::ok) {
@@ -618,6 +650,24 @@ struct state_access {
   static void tag(W& w, state_type<score_rank<T, Bins>>) noexcept {
     head<W, T>(w, state_kind::score_rank);
     w.put(Bins, 8);
+  }
+
+  template <class W, class T, std::size_t Bins>
+  static void tag(W& w, state_type<ddsketch<T, Bins>>) noexcept {
+    head<W, T>(w, state_kind::ddsketch);
+    w.put(Bins, 8);  // α is a run-time parameter: in the payload
+  }
+  template <class W, class Acc, std::size_t Buckets, class Clock>
+  static void tag(W& w, state_type<time_window<Acc, Buckets, Clock>>) noexcept {
+    head<W, typename Acc::value_type>(w, state_kind::time_window);
+    w.put(Buckets, 8);
+    // The clock, as for time_ema (the span is a run-time parameter: in the payload), then the
+    // buckets' accumulator.
+    using period = typename Clock::duration::period;
+    w.put(static_cast<std::uint64_t>(static_cast<std::int64_t>(period::num)), 8);
+    w.put(static_cast<std::uint64_t>(static_cast<std::int64_t>(period::den)), 8);
+    w.put(Clock::is_steady ? 1U : 0U, 1);
+    tag(w, state_type<Acc>{});
   }
 
   template <class W, class T>
@@ -1223,6 +1273,192 @@ struct state_access {
     }
   }
 
+  // ---- ddsketch and time_window --------------------------------------------------------------
+  // One store of a ddsketch: total, lowest key, highest key, collapsed, then the counts of the keys
+  // lowest..highest in key order (none when the store is empty; the other ring slots are zero).
+  template <std::size_t Bins, class Io>
+  static void ddsketch_store_fields(ddsketch_store<Bins>& s, double multiplier, Io& io) noexcept {
+    io(s.total_);
+    io(s.min_key_);
+    io(s.max_key_);
+    io(s.collapsed_);
+    if constexpr (Io::loading) {
+      if (!io.ok()) {
+        return;
+      }
+      if (s.total_ == 0) {
+        if (!io.require(s.min_key_ == 0 && s.max_key_ == 0 && !s.collapsed_,
+                        "ddsketch: an empty store with keys or a collapse")) {
+          return;
+        }
+      } else {
+        // Keys are ⌈m·L(|x|)⌉ with L ∈ [−1022, 1024) for normal doubles (a collapse only raises a key),
+        // and a store spans at most Bins consecutive keys.
+        const double lo = -1022.0 * multiplier - 2.0;
+        const double hi = 1024.0 * multiplier + 2.0;
+        const auto in = [lo, hi](std::int64_t k) {
+          const auto d = static_cast<double>(k);
+          return d >= lo && d <= hi;
+        };
+        if (!io.require(in(s.min_key_) && in(s.max_key_) && s.min_key_ <= s.max_key_ &&
+                            static_cast<std::uint64_t>(s.max_key_) - static_cast<std::uint64_t>(s.min_key_) <
+                                std::uint64_t{Bins},
+                        "ddsketch: a store's keys are out of range or span more than Bins")) {
+          return;
+        }
+      }
+      s.counts_.fill(0);
+    }
+    const std::uint64_t keys =
+        s.total_ == 0 ? 0
+                      : static_cast<std::uint64_t>(s.max_key_) - static_cast<std::uint64_t>(s.min_key_) + 1;
+    for (std::uint64_t i = 0; i < keys && io.ok(); ++i) {
+      io(s.counts_[ddsketch_store<Bins>::slot(s.min_key_ + static_cast<std::int64_t>(i))]);
+    }
+    if constexpr (Io::loading) {
+      if (!io.ok() || keys == 0) {
+        return;
+      }
+      std::uint64_t sum = 0;
+      for (std::uint64_t i = 0; i < keys && sum <= s.total_; ++i) {
+        sum += s.counts_[ddsketch_store<Bins>::slot(s.min_key_ + static_cast<std::int64_t>(i))];
+      }
+      io.require(sum == s.total_ && s.counts_[ddsketch_store<Bins>::slot(s.min_key_)] > 0 &&
+                     s.counts_[ddsketch_store<Bins>::slot(s.max_key_)] > 0,
+                 "ddsketch: a store's counts disagree with its total, or its lowest or highest key is empty");
+    }
+  }
+
+  template <class T, std::size_t Bins, class Io>
+  static void fields(ddsketch<T, Bins>& a, Io& io) noexcept {
+    // α, then the key multiplier m stored as is: m comes from log1p, whose last bit may differ between
+    // libms, and every key depends on its bits.
+    io(a.alpha_);
+    io(a.multiplier_);
+    if constexpr (Io::loading) {
+      if (!io.require(a.alpha_ > 0.0 && a.alpha_ < 1.0, "ddsketch: alpha is not in (0, 1)")) {
+        return;
+      }
+      // Below 2^52 every key (|k| ≤ 1024·m + 2) is far inside int64_t (α ≳ 1.6e-16).
+      const double m = cubic_log_mapping::max_slope / std::log1p(2 * a.alpha_ / (1 - a.alpha_)) * (1 + 1e-9);
+      if (!io.require(
+              a.multiplier_ > 0.0 && a.multiplier_ < 0x1p52 && std::fabs(a.multiplier_ - m) <= 1e-12 * m,
+              "ddsketch: the key multiplier disagrees with alpha")) {
+        return;
+      }
+    }
+    io(a.n_);
+    io(a.rejected_);
+    io(a.zero_);
+    io(a.pos_inf_);
+    io(a.neg_inf_);
+    io(a.min_);
+    io(a.max_);
+    ddsketch_store_fields(a.positive_, a.multiplier_, io);
+    ddsketch_store_fields(a.negative_, a.multiplier_, io);
+    if constexpr (Io::loading) {
+      if (!io.ok()) {
+        return;
+      }
+      // Each part is below 2^62 and the sum stops past n: no wrap.
+      std::uint64_t sum = 0;
+      for (const std::uint64_t part :
+           {a.zero_, a.pos_inf_, a.neg_inf_, a.positive_.total_, a.negative_.total_}) {
+        sum += part;
+        if (sum > a.n_) {
+          break;
+        }
+      }
+      if (!io.require(sum == a.n_, "ddsketch: the count disagrees with the bins")) {
+        return;
+      }
+      const double inf = infinity<double>();
+      if (a.n_ == 0) {
+        io.require(a.min_ == inf && a.max_ == -inf,
+                   "ddsketch: an empty state whose min/max are not +Inf/-Inf");
+      } else {
+        io.require(a.min_ <= a.max_ && (a.neg_inf_ > 0) == (a.min_ == -inf) &&
+                       (a.pos_inf_ > 0) == (a.max_ == inf) && (a.negative_.total_ == 0 || a.min_ < 0.0) &&
+                       (a.positive_.total_ == 0 || a.max_ > 0.0) &&
+                       (a.zero_ == 0 || (a.min_ <= 0.0 && a.max_ >= 0.0)) &&
+                       (a.zero_ + a.neg_inf_ + a.negative_.total_ > 0 || a.min_ > 0.0) &&
+                       (a.zero_ + a.pos_inf_ + a.positive_.total_ > 0 || a.max_ < 0.0),
+                   "ddsketch: min/max disagree with the counts");
+      }
+    }
+  }
+
+  template <class Acc, std::size_t Buckets, class Clock, class Io>
+  static void fields(time_window<Acc, Buckets, Clock>& a, Io& io) noexcept {
+    using window = time_window<Acc, Buckets, Clock>;
+    using rep = typename window::rep;
+    io(a.span_);  // the bucket width follows from it
+    if constexpr (Io::loading) {
+      const rep span = a.span_.count();
+      if (!io.require(span > 0 && span % static_cast<rep>(Buckets) == 0,
+                      "time_window: the span is not a positive multiple of Buckets ticks")) {
+        return;
+      }
+      a.width_ = span / static_cast<rep>(Buckets);
+    }
+    io(a.prototype_);
+    if constexpr (Io::loading) {
+      if (!io.ok() ||
+          !io.require(a.prototype_.count() == 0, "time_window: the buckets' prototype is not empty")) {
+        return;
+      }
+    }
+    io(a.n_);
+    io(a.rejected_);
+    io(a.newest_);
+    io(a.ids_);
+    if constexpr (Io::loading) {
+      if (!io.ok()) {
+        return;
+      }
+      // Each bucket id k lies in its own slot, no later than the newest bucket (which is present), and
+      // within the range where bucket_end(k) = (k + 1)·width and newest − Buckets do not overflow.
+      const auto w = static_cast<std::int64_t>(a.width_);
+      const std::int64_t kmin =
+          std::numeric_limits<std::int64_t>::min() / w + static_cast<std::int64_t>(Buckets) + 1;
+      const std::int64_t kmax = std::numeric_limits<std::int64_t>::max() / w - 1;
+      bool ids = true;
+      bool newest = false;
+      for (std::size_t s = 0; s < Buckets; ++s) {
+        const std::int64_t k = a.ids_[s];
+        if (k != window::no_bucket) {
+          ids = ids && k >= kmin && k <= kmax && k <= a.newest_ && window::slot(k) == s;
+          newest = newest || k == a.newest_;
+        }
+      }
+      if (!io.require(
+              ids && (a.n_ == 0 ? a.newest_ == 0 && !newest : newest),
+              "time_window: a bucket's time disagrees with its slot, the newest bucket or the count")) {
+        return;
+      }
+    }
+    // The buckets in use; the others are copies of the prototype.
+    for (std::size_t s = 0; s < Buckets && io.ok(); ++s) {
+      if (a.ids_[s] != window::no_bucket) {
+        io(a.buckets_[s]);
+      } else if constexpr (Io::loading) {
+        a.buckets_[s] = a.prototype_;
+      }
+    }
+    if constexpr (Io::loading) {
+      if (!io.ok()) {
+        return;
+      }
+      std::size_t held = 0;
+      for (std::size_t s = 0; s < Buckets && held <= a.n_; ++s) {
+        if (a.ids_[s] != window::no_bucket) {
+          held += a.buckets_[s].count();
+        }
+      }
+      io.require(held <= a.n_, "time_window: the buckets hold more samples than were pushed");
+    }
+  }
+
   // ---- instances to load into ----------------------------------------------------------------
   template <class Acc>
   static Acc make(state_type<Acc> /*unused*/) {
@@ -1247,6 +1483,12 @@ struct state_access {
   template <class T, class Clock>
   static time_ema<T, Clock> make(state_type<time_ema<T, Clock>> /*unused*/) {
     return time_ema<T, Clock>(typename Clock::duration(1));
+  }
+  template <class Acc, std::size_t Buckets, class Clock>
+  static time_window<Acc, Buckets, Clock> make(state_type<time_window<Acc, Buckets, Clock>> /*unused*/) {
+    using duration = typename Clock::duration;
+    return time_window<Acc, Buckets, Clock>(duration(static_cast<typename duration::rep>(Buckets)),
+                                            make(state_type<Acc>{}));
   }
   template <class B>
   static zscore_detector<B> make(state_type<zscore_detector<B>> /*unused*/) {

@@ -55,7 +55,13 @@ const auto types = std::make_tuple(
     [] { return ss::anomaly_detector<double>{}; }, [] { return ss::anomaly_detector<float>{}; },
     [] { return ss::score_rank<double>(100.0); }, [] { return ss::mean<V3>{}; },
     [] { return ss::variance<V3>{}; }, [] { return ss::ema<V3>(0.3); },
-    [] { return ss::covariance<double, 3>{}; }, [] { return ss::mahalanobis_detector<double, 2>{}; });
+    [] { return ss::covariance<double, 3>{}; }, [] { return ss::mahalanobis_detector<double, 2>{}; },
+    [] { return ss::ddsketch<double, 16>(0.02); }, [] { return ss::ddsketch<float, 64>{}; },
+    [] { return ss::time_window<ss::variance<double>, 4>(std::chrono::seconds(8)); },
+    [] {
+      return ss::time_window<ss::ddsketch<double, 16>, 3>(std::chrono::seconds(6),
+                                                          ss::ddsketch<double, 16>(0.05));
+    });
 constexpr std::size_t type_count = std::tuple_size_v<decltype(types)>;
 
 template <class A>
@@ -64,10 +70,19 @@ template <class T, class C>
 struct is_time_ema<ss::time_ema<T, C>> : std::true_type {};
 
 template <class A>
+struct is_time_window : std::false_type {};
+template <class Acc, std::size_t B, class C>
+struct is_time_window<ss::time_window<Acc, B, C>> : std::true_type {};
+
+template <class A>
 void push_sample(A& a, double x, std::size_t i) {
   using V = typename A::value_type;
   if constexpr (std::is_floating_point_v<V>) {
-    if constexpr (is_time_ema<A>::value) {
+    if constexpr (is_time_window<A>::value) {
+      // Mostly in order, every third sample 5 s back (late, or too late for the window).
+      const auto s = static_cast<long>(i) - (i % 3 == 1 ? 5 : 0);
+      static_cast<void>(a.push(static_cast<V>(x), typename A::time_point(std::chrono::seconds(s))));
+    } else if constexpr (is_time_ema<A>::value) {
       a.push(static_cast<V>(x), typename A::time_point(std::chrono::seconds(static_cast<long>(i))));
     } else {
       a.push(static_cast<V>(x));

@@ -80,6 +80,19 @@ void for_each_case(F&& f) {
   f("anomaly_detector_double", [] { return fed(ss::anomaly_detector<double>{}, 420); });
   f("zscore_detector_ew_variance",
     [] { return fed(ss::zscore_detector<ss::ew_variance<double>>(ss::ew_variance<double>(0.05)), 420); });
+  // 32 bins of α = 1% span a ratio of ~1.9: the level shift at 400 collapses the lowest keys.
+  f("ddsketch_double_32", [] { return fed(ss::ddsketch<double, 32>(0.01), 500); });
+  f("time_window_variance_4", [] {
+    // 4 buckets of 1 s; samples 250 ms apart, every 7th 1.5 s late, every 31st 5 s late (rejected).
+    ss::time_window<ss::variance<double>, 4> w(std::chrono::seconds(4));
+    for (std::size_t i = 0; i < 60; ++i) {
+      auto ms = static_cast<std::int64_t>(250 * i);
+      ms -= i % 7 == 3 ? 1500 : 0;
+      ms -= i % 31 == 20 ? 5000 : 0;
+      w.push(sample(i), std::chrono::steady_clock::time_point(std::chrono::milliseconds(ms)));
+    }
+    return w;
+  });
 }
 
 // The mergeable accumulators a shard computes.
