@@ -7,7 +7,7 @@ set -euo pipefail
 core=(g++ cmake ninja-build)
 test=(catch2 libtomlplusplus-dev clang-format clang-14 libclang-rt-14-dev libboost-dev libeigen3-dev chromium nodejs npm libwebsocketpp-dev libasio-dev libsimdjson-dev nlohmann-json3-dev python3-websockets)
 bench=(libbenchmark-dev libboost-dev python3 libwebsocketpp-dev libasio-dev libsimdjson-dev)
-demo=(catch2 libtomlplusplus-dev libeigen3-dev libwebsocketpp-dev libasio-dev libsimdjson-dev nlohmann-json3-dev)
+demo=(catch2 libboost-dev libtomlplusplus-dev libeigen3-dev libwebsocketpp-dev libasio-dev libsimdjson-dev nlohmann-json3-dev)
 # tests/clients (Python clients, NumPy reference values) and bench/peers (the Python and Node servers
 # people write today; bench/peers/run.sh also needs `npm ci --prefix tests/browser` for ws).
 test+=(python3-numpy)

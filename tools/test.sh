@@ -11,7 +11,7 @@ bash tools/install-deps.sh test
 
 # Formatting is part of the build: every C++ file must be as .clang-format (clang-format 14) says.
 echo "=== streamstats: clang-format check ==="
-find include adapters examples tests bench -path '*/node_modules' -prune -o \( -name '*.hpp' -o -name '*.cpp' \) -print0 |
+find include adapters apps examples tests bench -path '*/node_modules' -prune -o \( -name '*.hpp' -o -name '*.cpp' \) -print0 |
   xargs -0 -r clang-format --dry-run --Werror
 
 for preset in dev asan clang fuzz; do

@@ -102,6 +102,7 @@ class rolling_extrema {
   // division.
   class wedge {
     friend struct detail::state_access;
+
    public:
     template <class Dominated>
     constexpr void push(T x, std::size_t i, Dominated dominated) noexcept {

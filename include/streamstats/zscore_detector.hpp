@@ -125,6 +125,7 @@ struct zscore_result {
 template <class Baseline>
 class zscore_detector {
   friend struct detail::state_access;
+
  public:
   using baseline_type = Baseline;
   using value_type = typename Baseline::value_type;
@@ -393,6 +394,7 @@ struct anomaly_result {
 template <class T, std::size_t Window = 64>
 class anomaly_detector {
   friend struct detail::state_access;
+
  public:
   static constexpr std::size_t window = Window;
   using baseline_type = rolling_variance<T, window>;

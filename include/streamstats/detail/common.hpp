@@ -92,6 +92,7 @@ template <class T>
 template <class T>
 class neumaier_sum {
   friend struct state_access;
+
  public:
   constexpr void add(T x) noexcept {
     const T t = sum_ + x;

@@ -56,6 +56,7 @@ struct episode_tracker {
 template <class V, std::size_t Cap>
 class recent_samples {
   friend struct state_access;
+
  public:
   recent_samples() = default;
   // For value types that a `{}` member would leave uninitialised (fixed-size Eigen vectors).
