@@ -384,6 +384,10 @@ TEST_CASE("a connection that neither pushes nor subscribes is closed after idle_
 
 // ---- descriptors -----------------------------------------------------------------------------------
 
+// Not under the sanitizers: with every descriptor taken, their runtime cannot open the pipe it
+// probes memory with, and UBSan's vptr check then reports (and, with no recovery, aborts on) a
+// false "invalid vptr" inside std::error_code. The dev and clang builds run it.
+#if !defined(__SANITIZE_ADDRESS__)
 TEST_CASE("out of descriptors, the accept loop backs off instead of spinning", "[websocket][hardening]") {
   ws::server_options o;
   o.max_connections_per_address = 0;
@@ -426,6 +430,7 @@ TEST_CASE("out of descriptors, the accept loop backs off instead of spinning", "
   CHECK(answered == 5);
   CHECK(srv.alive());
 }
+#endif
 
 // ---- static files ------------------------------------------------------------------------------------
 

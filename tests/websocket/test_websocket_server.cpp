@@ -639,7 +639,11 @@ TEST_CASE("a stalled subscriber is bounded and never slows producers or other su
   CHECK(st.peak_queued_bytes <= o.max_queued_bytes + largest_frame);
   // ...and the process did not buffer the 50 MB of replies it was asked for: its resident memory
   // grew by less than 8 MiB (the bound is 64 KiB; the rest is the allocator's and the clients').
+#if !defined(__SANITIZE_ADDRESS__)
+  // (Not under AddressSanitizer: its quarantine keeps freed blocks resident, ~77 MB here, so RSS
+  // says nothing about what the server holds; the queue bound above is checked there too.)
   CHECK(rss_after - rss_before < 8 * 1024);
+#endif
   // The stalled client is still connected (it is slow, not misbehaving).
   CHECK(st.connections == 3);
 
