@@ -12,6 +12,10 @@ demo=(catch2 libboost-dev libtomlplusplus-dev libeigen3-dev libwebsocketpp-dev l
 # people write today; bench/peers/run.sh also needs `npm ci --prefix tests/browser` for ws).
 test+=(python3-numpy)
 bench+=(python3-websockets python3-numpy nodejs)
+# TLS and JWT (issue 13): OpenSSL and libjwt for tls.hpp/jwt.hpp and streamstatsd; the tests make
+# their certificates with the openssl command and their tokens with PyJWT.
+test+=(libssl-dev libjwt-dev openssl python3-jwt)
+demo+=(libssl-dev libjwt-dev)
 
 want=()
 for group in "${@:-test}"; do
