@@ -24,12 +24,10 @@
 //   aud  a string or an array of strings; must contain options.audience when that is set.
 //   sub  the identity (may be absent: empty identity).
 //   streams (options.rights_claim)  {"publish": [globs], "subscribe": [globs]}; absent = no rights.
-// Rights globs are the pipeline globs (pipeline_spec.hpp): `*` matches any run of characters,
-// `/` included ("sensors/*" matches "sensors/a/b"), `?` one character; anything else is literal.
-// "*" alone grants every stream.
+// Rights are globs (rights.hpp).
 #pragma once
 
-#include <streamstats/websocket/pipeline_spec.hpp>  // glob_match
+#include <streamstats/websocket/rights.hpp>
 
 #include <jwt.h>
 #include <openssl/bio.h>
@@ -146,29 +144,6 @@ enum class jwt_refusal {
   }
   return "?";
 }
-
-// Per-stream rights: globs (see the header comment) a stream name must match.
-struct stream_rights {
-  std::vector<std::string> publish;
-  std::vector<std::string> subscribe;
-
-  [[nodiscard]] bool may_publish(std::string_view stream) const noexcept {
-    return any_match(publish, stream);
-  }
-  [[nodiscard]] bool may_subscribe(std::string_view stream) const noexcept {
-    return any_match(subscribe, stream);
-  }
-
- private:
-  static bool any_match(const std::vector<std::string>& globs, std::string_view stream) noexcept {
-    for (const auto& g : globs) {
-      if (glob_match(g, stream)) {
-        return true;
-      }
-    }
-    return false;
-  }
-};
 
 struct jwt_result {
   jwt_refusal refusal = jwt_refusal::malformed;
