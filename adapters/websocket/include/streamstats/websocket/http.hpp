@@ -10,10 +10,12 @@
 #include <cerrno>
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 namespace streamstats::websocket::detail {
 
@@ -21,6 +23,8 @@ struct http_reply {
   int status = 404;
   std::string body = "not found\n";
   const char* content_type = "text/plain; charset=utf-8";
+  // Headers after Content-Type.
+  std::vector<std::pair<const char*, const char*>> headers;
 };
 
 [[nodiscard]] inline const char* mime_type(std::string_view path) noexcept {
@@ -120,6 +124,45 @@ struct http_reply {
   }
   r.status = 200;
   r.content_type = mime_type(real.native());
+  return r;
+}
+
+// What the server's HTTP side needs to answer a GET.
+struct http_context {
+  const std::string* document_root = nullptr;
+  bool ready = false;                    // listening and not stopping (/readyz)
+  std::function<std::string()> metrics;  // the /metrics body, built on demand
+};
+
+// The answer to a plain HTTP GET of `path` (without query): /metrics (Prometheus text), /healthz,
+// /readyz, 426 on /ws (the WebSocket endpoint), else a static file under the document root.
+[[nodiscard]] inline http_reply route_http(std::string_view path, const http_context& ctx) {
+  http_reply r;
+  auto answer = [&](int status, const char* type, std::string body) {
+    r.status = status;
+    r.content_type = type;
+    r.body = std::move(body);
+    r.headers.emplace_back("Cache-Control", "no-store");
+  };
+  if (path == "/metrics") {
+    answer(200, "text/plain; version=0.0.4; charset=utf-8", ctx.metrics ? ctx.metrics() : std::string());
+  } else if (path == "/healthz") {
+    answer(200, "text/plain; charset=utf-8", "ok\n");
+  } else if (path == "/readyz") {
+    // Listening and not stopping. (State restore and a broker join these checks when they exist.)
+    answer(ctx.ready ? 200 : 503, "text/plain; charset=utf-8",
+           ctx.ready ? "ready\n" : "not ready: not listening\n");
+  } else if (path == "/ws") {
+    r.status = 426;
+    r.content_type = "text/plain; charset=utf-8";
+    r.body = "WebSocket endpoint: connect with ws://\n";
+    r.headers.emplace_back("Sec-WebSocket-Version", "13");
+  } else {
+    r = static_file(ctx.document_root != nullptr ? *ctx.document_root : std::string(), path);
+    if (r.status == 200) {
+      r.headers.emplace_back("Cache-Control", "no-cache");
+    }
+  }
   return r;
 }
 

@@ -30,6 +30,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 
@@ -190,6 +191,51 @@ class acceptor {
   std::chrono::milliseconds backoff_{0};
   bool stopped_ = false;
   std::uint64_t failures_ = 0;
+};
+
+}  // namespace streamstats::websocket::detail
+
+namespace streamstats::websocket::detail {
+
+// How fan-out (fanout.hpp) reaches a websocketpp connection of transport `Config`.
+template <typename Config>
+struct ws_link {
+  using endpoint_type = websocketpp::server<Config>;
+  using connection = typename endpoint_type::connection_ptr;
+  using message = typename endpoint_type::message_ptr;
+
+  // A message framed once and queued on any number of connections: server frames are unmasked
+  // (RFC 6455 §5.1), so the bytes are the same for every subscriber and websocketpp sends a
+  // "prepared" message without copying it.
+  static message prepare(std::string_view payload) {
+    auto msg = std::make_shared<typename Config::message_type>(
+        typename Config::con_msg_manager_type::ptr(), websocketpp::frame::opcode::text, payload.size());
+    std::string header;
+    header.push_back(static_cast<char>(0x81));  // FIN + text
+    const std::size_t n = payload.size();
+    if (n < 126) {
+      header.push_back(static_cast<char>(n));
+    } else if (n <= 0xFFFF) {
+      header.push_back(static_cast<char>(126));
+      header.push_back(static_cast<char>((n >> 8U) & 0xFFU));
+      header.push_back(static_cast<char>(n & 0xFFU));
+    } else {
+      header.push_back(static_cast<char>(127));
+      for (int shift = 56; shift >= 0; shift -= 8) {
+        header.push_back(
+            static_cast<char>((static_cast<std::uint64_t>(n) >> static_cast<unsigned>(shift)) & 0xFFU));
+      }
+    }
+    msg->set_header(header);
+    msg->set_payload(payload.data(), payload.size());
+    msg->set_prepared(true);
+    return msg;
+  }
+  static std::size_t queued(const connection& c) { return c->get_buffered_amount(); }
+  static bool send(connection& c, const message& m) { return !c->send(m); }
+  static bool send_text(connection& c, std::string_view payload) {
+    return !c->send(payload.data(), payload.size(), websocketpp::frame::opcode::text);
+  }
 };
 
 }  // namespace streamstats::websocket::detail

@@ -1,0 +1,680 @@
+// streamstats::websocket core — the server's parts put together over one transport: the io loop,
+// the handshake and connection events, and the actions dispatch.hpp routes each message to.
+// SPDX-License-Identifier: MIT
+//
+// The parts, in the order a message flows through them:
+//   transport.hpp    the bytes on the wire: websocketpp's config (Config below; plain TCP today, TLS
+//                    a second config over the same code) and the accept loop
+//   access.hpp       Origin and producer token, decided at the handshake
+//   connections.hpp  room for the handshake (max_connections, per address), pongs in bound
+//   dispatch.hpp     protocol.hpp's decoded message → one action; rate limits; the replies
+//   registry.hpp     streams by name, their pipelines and counters
+//   fanout.hpp       subscriptions, snapshots, alerts, back-pressure
+//   http.hpp         plain GETs: files, /metrics, /healthz, /readyz
+// server.hpp is the public face (server_options in options.hpp); server_core<Config> is what it
+// runs, behind server_engine so that the transport is chosen at run time.
+//
+// Threading: one io thread owns every socket and every stream; nothing on the hot path takes a
+// lock. push(), stop() and reconfigure() post to the io thread; stats() reads relaxed atomics.
+#pragma once
+
+#include <streamstats/websocket/access.hpp>
+#include <streamstats/websocket/connections.hpp>
+#include <streamstats/websocket/dispatch.hpp>
+#include <streamstats/websocket/fanout.hpp>
+#include <streamstats/websocket/http.hpp>
+#include <streamstats/websocket/metrics.hpp>
+#include <streamstats/websocket/options.hpp>
+#include <streamstats/websocket/pipeline.hpp>
+#include <streamstats/websocket/protocol.hpp>
+#include <streamstats/websocket/registry.hpp>
+#include <streamstats/websocket/transport.hpp>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace streamstats::websocket::detail {
+
+// What server forwards to: one implementation per transport config.
+class server_engine {
+ public:
+  server_engine() = default;
+  server_engine(const server_engine&) = delete;
+  server_engine& operator=(const server_engine&) = delete;
+  server_engine(server_engine&&) = delete;
+  server_engine& operator=(server_engine&&) = delete;
+  virtual ~server_engine() = default;
+
+  virtual void listen() = 0;
+  virtual void run() = 0;
+  virtual void start() = 0;
+  virtual void stop() = 0;
+  virtual void stop_on_signals(std::initializer_list<int> signals) = 0;
+  virtual void join() = 0;
+  virtual void reconfigure(std::function<void(server_options&)> change) = 0;
+  [[nodiscard]] virtual std::uint16_t port() const noexcept = 0;
+  [[nodiscard]] virtual server_stats stats() const noexcept = 0;
+  [[nodiscard]] virtual const server_options& options() const noexcept = 0;
+  virtual void push(std::string stream, std::vector<double> values, double t) = 0;
+  virtual void push(std::string stream, double value, double t) = 0;
+};
+
+template <typename Config>
+class server_core final : public server_engine {
+ public:
+  explicit server_core(server_options options)
+      : options_(std::move(options)),
+        access_(options_.allowed_origins, options_.same_origin, options_.producer_token),
+        acceptor_(endpoint_, io_),
+        tick_(io_),
+        shutdown_timer_(io_),
+        streams_(options_.max_streams),
+        fanout_(link{}, options_.max_queued_bytes) {
+    if (!options_.make_pipeline) {
+      options_.make_pipeline = default_pipeline_factory();
+    }
+    endpoint_.init_asio(&io_);
+    endpoint_.set_reuse_addr(true);
+    endpoint_.set_max_message_size(options_.max_message_size);
+    endpoint_.set_max_http_body_size(options_.max_message_size);
+    endpoint_.set_close_handshake_timeout(static_cast<long>(options_.shutdown_timeout.count()));
+    endpoint_.set_validate_handler([this](const hdl_type& h) { return on_validate(h); });
+    endpoint_.set_open_handler([this](const hdl_type& h) { on_open(h); });
+    endpoint_.set_close_handler([this](const hdl_type& h) { on_close(h); });
+    endpoint_.set_fail_handler([this](const hdl_type& h) { on_close(h); });
+    endpoint_.set_http_handler([this](const hdl_type& h) { on_http(h); });
+  }
+
+  ~server_core() override {
+    if (thread_.joinable()) {
+      stop();
+      thread_.join();
+    }
+  }
+
+  // ---- lifecycle (server's public API) -----------------------------------------------------------
+
+  void listen() override {
+    if (listening_) {
+      return;
+    }
+    std::error_code ec;
+    const auto addr = asio::ip::make_address(options_.address, ec);
+    if (ec) {
+      throw std::system_error(ec, "streamstats::websocket: bad listen address '" + options_.address + "'");
+    }
+    endpoint_.listen(asio::ip::tcp::endpoint(addr, options_.port), ec);
+    if (ec) {
+      throw std::system_error(ec, "streamstats::websocket: cannot listen on " + options_.address + ":" +
+                                      std::to_string(options_.port));
+    }
+    acceptor_.start();
+    asio::error_code aec;
+    const auto local = endpoint_.get_local_endpoint(aec);
+    port_.store(aec ? options_.port : local.port(), std::memory_order_release);
+    listening_ = true;
+    schedule_tick();
+  }
+
+  void run() override {
+    listen();
+    io_.run();
+  }
+
+  void start() override {
+    listen();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+
+  void join() override {
+    if (thread_.joinable()) {
+      thread_.join();
+    }
+  }
+
+  void stop() override {
+    asio::post(io_, [this] { do_stop(); });
+  }
+
+  void reconfigure(std::function<void(server_options&)> change) override {
+    asio::post(io_, [this, change = std::move(change)] {
+      change(options_);
+      if (!options_.make_pipeline) {
+        options_.make_pipeline = default_pipeline_factory();
+      }
+      streams_.set_max_streams(options_.max_streams);
+      fanout_.set_max_queued_bytes(options_.max_queued_bytes);
+      // The access rules are a copy of the options' (origins, same-origin, token): rebuilt, so a
+      // reload applies to the next handshake.
+      access_ = access_policy(options_.allowed_origins, options_.same_origin, options_.producer_token);
+    });
+  }
+
+  void stop_on_signals(std::initializer_list<int> signals) override {
+    signals_ = std::make_unique<asio::signal_set>(io_);
+    for (const int s : signals) {
+      signals_->add(s);
+    }
+    signals_->async_wait([this](const std::error_code& ec, int /*signal*/) {
+      if (!ec) {
+        do_stop();
+      }
+    });
+  }
+
+  [[nodiscard]] std::uint16_t port() const noexcept override { return port_.load(std::memory_order_acquire); }
+  [[nodiscard]] const server_options& options() const noexcept override { return options_; }
+
+  [[nodiscard]] server_stats stats() const noexcept override {
+    server_stats s;
+    s.connections = n_connections_.get();
+    s.streams = streams_.size();
+    s.messages = n_messages_.get();
+    s.samples = n_samples_.get();
+    s.rejected = n_rejected_.get();
+    const auto& f = fanout_.stats();
+    s.dropped = f.dropped.get();
+    s.snapshots_sent = f.snapshots.get();
+    s.alerts_sent = f.alerts.get();
+    s.refused_handshakes = n_refused_.get();
+    s.peak_queued_bytes = f.peak_queued.get();
+    return s;
+  }
+
+  void push(std::string stream, double value, double t) override {
+    asio::post(io_, [this, stream = std::move(stream), value, t] {
+      if (!stopping_) {
+        handle_push(nullptr, stream, &value, 1, t, {});
+      }
+    });
+  }
+
+  void push(std::string stream, std::vector<double> values, double t) override {
+    asio::post(io_, [this, stream = std::move(stream), values = std::move(values), t] {
+      if (!stopping_) {
+        handle_push(nullptr, stream, values.data(), values.size(), t, {});
+      }
+    });
+  }
+
+ private:
+  using endpoint_type = websocketpp::server<Config>;
+  using connection_ptr = typename endpoint_type::connection_ptr;
+  using message_ptr = typename endpoint_type::message_ptr;
+  using hdl_type = websocketpp::connection_hdl;
+  using link = ws_link<Config>;
+  using fanout_type = fanout<link>;
+  using registry = typename fanout_type::registry;
+  using stream_type = typename fanout_type::stream;
+
+  struct connection_state : fanout_type::subscriber {
+    bool authorized = false;
+    // Pushed or subscribed at least once (idle_timeout applies to the others).
+    bool active = false;
+    std::chrono::steady_clock::time_point opened{};
+    std::string address;    // remote IP, for max_connections_per_address
+    token_bucket messages;  // max_messages_per_second
+    token_bucket queries;   // query_budget_per_second
+    pong_budget<typename Config::message_type> pongs;
+    // The last stream this connection pushed to: producers usually push to one stream, so this
+    // saves the map lookup on the hot path.
+    stream_type* last_stream = nullptr;
+  };
+
+  // dispatch.hpp's handler: the actions for one message of connection `c`.
+  struct actions {
+    server_core& self;
+    connection_state& c;
+
+    void invalid(const request& req, const request_error& err) {
+      // The stream is known when the message got that far and names an existing stream.
+      self.reject(&c, req.has_stream ? self.streams_.find(req.stream) : nullptr, err.code, err.message,
+                  req.id);
+    }
+    void push(std::string_view name, const double* v, std::size_t n, double t, std::string_view id) {
+      self.handle_push(&c, name, v, n, t, id);
+    }
+    void list(const request& req) {
+      if (self.spend_query(c, std::min(self.streams_.size(), self.options_.max_list_streams), req.id)) {
+        self.out_.clear();
+        const list_totals totals{self.options_.max_list_streams, self.n_rejected_.get(), c.dropped,
+                                 self.fanout_.stats().dropped.get()};
+        write_list(self.out_, self.streams_, totals, req.id);
+        self.fanout_.send_text(c, self.out_);
+      }
+    }
+    void subscribe_all(const request& req) {
+      if (self.spend_query(c, std::max<std::size_t>(1, self.streams_.size()), req.id)) {
+        self.send_subscription_ack(c, req);  // the ack first, then the snapshots
+        c.active = true;
+        self.fanout_.subscribe_all(c, self.streams_);
+      }
+    }
+    void unsubscribe_all(const request& req) {
+      if (self.spend_query(c, std::max<std::size_t>(1, self.streams_.size()), req.id)) {
+        self.send_subscription_ack(c, req);
+        self.fanout_.unsubscribe_all(c);
+      }
+    }
+    void on_stream(const request& req) {
+      stream_type* s = self.streams_.find(req.stream);
+      if (s == nullptr) {
+        self.reject(
+            &c, nullptr,
+            registry::valid_name(req.stream) ? error_code::unknown_stream : error_code::invalid_stream_name,
+            "no such stream", req.id);
+        return;
+      }
+      if (!self.spend_query(c, 1, req.id)) {
+        return;
+      }
+      if (req.type == request_type::snapshot) {
+        self.fanout_.send_snapshot(c, *s, req.id);
+        return;
+      }
+      self.send_subscription_ack(c, req);
+      if (req.type == request_type::subscribe) {
+        c.active = true;
+        self.fanout_.subscribe(c, *s);
+      } else {
+        self.fanout_.unsubscribe(c, *s);
+      }
+    }
+  };
+
+  // ---- timers and shutdown -----------------------------------------------------------------------
+
+  void schedule_tick() {
+    tick_.expires_after(options_.snapshot_interval);
+    tick_.async_wait([this](const std::error_code& ec) { on_tick(ec); });
+  }
+
+  void on_tick(const std::error_code& ec) {
+    if (ec || stopping_) {
+      return;
+    }
+    flush_snapshots(false);
+    if (options_.idle_timeout.count() > 0) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_idle_check_ >= std::chrono::milliseconds(250)) {
+        last_idle_check_ = now;
+        close_idle();
+      }
+    }
+    schedule_tick();
+  }
+
+  void flush_snapshots(bool final_flush) {
+    for (auto& [key, c] : connections_) {
+      fanout_.flush(*c, final_flush);
+    }
+  }
+
+  void close_idle() {
+    const auto deadline = std::chrono::steady_clock::now() - options_.idle_timeout;
+    std::vector<connection_ptr> idle;
+    for (auto& [key, c] : connections_) {
+      if (!c->active && c->opened < deadline) {
+        idle.push_back(c->con);
+      }
+    }
+    for (const connection_ptr& con : idle) {
+      std::error_code ec;
+      con->close(websocketpp::close::status::policy_violation, "idle: no push or subscribe", ec);
+    }
+  }
+
+  void do_stop() {
+    if (stopping_) {
+      return;
+    }
+    stopping_ = true;
+    tick_.cancel();
+    acceptor_.stop();
+    if (signals_) {
+      std::error_code ec;
+      signals_->cancel(ec);
+    }
+    if (listening_) {
+      // On the io thread: stop_listening() races with the accept handler otherwise.
+      std::error_code ec;
+      endpoint_.stop_listening(ec);
+    }
+    flush_snapshots(true);
+    // Closed from a copy: the handlers that a close may trigger erase from connections_.
+    for (const connection_ptr& con : open_connections()) {
+      std::error_code ec;
+      con->close(websocketpp::close::status::going_away, "server shutting down", ec);
+    }
+    // Clients that never answer the close handshake (or never read) are cut off after the timeout.
+    shutdown_timer_.expires_after(options_.shutdown_timeout);
+    shutdown_timer_.async_wait([this](const std::error_code& ec) {
+      if (!ec) {
+        for (const connection_ptr& con : open_connections()) {
+          std::error_code cec;
+          con->get_raw_socket().close(cec);
+        }
+      }
+    });
+    if (connections_.empty() && admissions_.pending() == 0) {
+      shutdown_timer_.cancel();
+    }
+  }
+
+  std::vector<connection_ptr> open_connections() const {
+    std::vector<connection_ptr> open;
+    open.reserve(connections_.size());
+    for (const auto& [key, c] : connections_) {
+      open.push_back(c->con);
+    }
+    return open;
+  }
+
+  // ---- handshake and connections (transport → access) --------------------------------------------
+
+  bool on_validate(const hdl_type& hdl) {
+    connection_ptr con = endpoint_.get_con_from_hdl(hdl);
+    auto refuse = [&](websocketpp::http::status_code::value status) {
+      n_refused_.add();
+      con->set_status(status);
+      return false;
+    };
+    if (stopping_) {
+      return refuse(websocketpp::http::status_code::service_unavailable);
+    }
+    const std::string& resource = con->get_resource();
+    const std::string_view path = std::string_view(resource).substr(0, resource.find('?'));
+    if (path != "/ws") {
+      return refuse(websocketpp::http::status_code::not_found);
+    }
+    if (!access_.origin_allowed(con->get_request_header("Origin"), con->get_request_header("Host"))) {
+      return refuse(websocketpp::http::status_code::forbidden);
+    }
+    std::error_code ec;
+    const auto remote = con->get_raw_socket().remote_endpoint(ec);
+    std::string address = ec ? std::string() : remote.address().to_string();
+    const bool may_push = access_.may_push(con->get_request_header("Authorization"), resource);
+    switch (admissions_.admit(hdl, std::move(address), may_push, connections_.size(),
+                              options_.max_connections, options_.max_connections_per_address)) {
+      case admission_table::verdict::admitted:
+        return true;
+      case admission_table::verdict::full:
+        return refuse(websocketpp::http::status_code::service_unavailable);
+      case admission_table::verdict::too_many_from_address:
+        break;
+    }
+    return refuse(websocketpp::http::status_code::too_many_requests);
+  }
+
+  void on_open(const hdl_type& hdl) {
+    connection_ptr con = endpoint_.get_con_from_hdl(hdl);
+    admission_table::admission adm = admissions_.open(hdl);
+    // Without TCP_NODELAY, Nagle + delayed ACK stall pipelined request/reply traffic by 40–50 ms.
+    // (Here, not in the socket-init handler: the socket is open only now.)
+    std::error_code ec;
+    con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), ec);
+
+    auto state = std::make_unique<connection_state>();
+    state->con = con;
+    state->authorized = adm.authorized;
+    state->address = std::move(adm.address);
+    state->opened = std::chrono::steady_clock::now();
+    state->messages.reset(options_.max_messages_per_second, state->opened);
+    state->queries.reset(options_.query_budget_per_second, state->opened);
+    connection_state* c = state.get();
+    con->set_message_handler(
+        [this, c](const hdl_type& /*h*/, const message_ptr& msg) { on_message(*c, msg); });
+    con->set_ping_handler(
+        [this, c](const hdl_type& /*h*/, const std::string& payload) { return on_ping(*c, payload); });
+    connections_.emplace(con.get(), std::move(state));
+    n_connections_.set(connections_.size());
+    if (stopping_) {
+      con->close(websocketpp::close::status::going_away, "server shutting down", ec);
+    }
+  }
+
+  // The pong, sent by us rather than by websocketpp so that it counts against a bound: a client that
+  // sends pings without reading the answers is closed (1008) instead of fed.
+  bool on_ping(connection_state& c, const std::string& payload) {
+    if (!c.pongs.fits(payload.size())) {
+      std::error_code ec;
+      c.con->close(websocketpp::close::status::policy_violation, "pings faster than pongs are read", ec);
+      return false;
+    }
+    auto msg = std::make_shared<typename Config::message_type>(
+        typename Config::con_msg_manager_type::ptr(), websocketpp::frame::opcode::pong, payload.size());
+    // A control frame's payload is at most 125 bytes (RFC 6455 §5.5; websocketpp enforces it on
+    // input), so the length fits the first byte.
+    std::string header;
+    header.push_back(static_cast<char>(0x8A));  // FIN + pong
+    header.push_back(static_cast<char>(payload.size()));
+    msg->set_header(header);
+    msg->set_payload(payload);
+    msg->set_prepared(true);
+    if (!c.con->send(msg)) {
+      c.pongs.queued(msg, payload.size());
+    }
+    return false;
+  }
+
+  void on_close(const hdl_type& hdl) {
+    admissions_.forget(hdl);
+    const auto sp = hdl.lock();
+    const auto it = connections_.find(sp.get());
+    if (it != connections_.end()) {
+      connection_state* c = it->second.get();
+      fanout_.remove(*c);
+      admissions_.release(c->address);
+      connections_.erase(it);
+      n_connections_.set(connections_.size());
+    }
+    if (stopping_ && connections_.empty() && admissions_.pending() == 0) {
+      shutdown_timer_.cancel();
+    }
+  }
+
+  // ---- incoming messages (→ dispatch) ------------------------------------------------------------
+
+  void on_message(connection_state& c, const message_ptr& msg) {
+    n_messages_.add();
+    if (const double rate = options_.max_messages_per_second; rate > 0.0) {
+      if (!c.messages.take(rate, 1.0, 1.0, std::chrono::steady_clock::now())) {
+        reject(&c, nullptr, error_code::rate_limited, "too many messages per second");
+        return;
+      }
+    }
+    actions a{*this, c};
+    if (msg->get_opcode() == websocketpp::frame::opcode::binary) {
+      dispatch_binary(parser_, msg->get_payload(), a);
+    } else {
+      dispatch_text(parser_, msg->get_payload(), a);
+    }
+  }
+
+  // Draws `cost` from the connection's query budget (query_budget_per_second); false, with error
+  // rate_limited sent, when the budget does not cover it. A request may cost more than a full bucket
+  // (a list capped at max_list_streams, a "*" over many streams): it is allowed on a full bucket and
+  // leaves the bucket in debt.
+  bool spend_query(connection_state& c, std::size_t cost, std::string_view id) {
+    const double rate = options_.query_budget_per_second;
+    if (rate <= 0.0) {
+      return true;
+    }
+    const auto cst = static_cast<double>(cost);
+    if (!c.queries.take(rate, std::min(cst, rate), cst, std::chrono::steady_clock::now())) {
+      reject(&c, nullptr, error_code::rate_limited, "over the query budget (list, snapshot, subscribe)", id);
+      return false;
+    }
+    return true;
+  }
+
+  void send_subscription_ack(connection_state& c, const request& req) {
+    out_.clear();
+    write_subscription_ack(out_, req);
+    fanout_.send_text(c, out_);
+  }
+
+  void reject(connection_state* c, stream_type* s, error_code code, std::string_view message,
+              std::string_view id = {}) {
+    n_rejected_.add();
+    if (const auto i = static_cast<std::size_t>(code); i < rejected_by_code_.size()) {
+      ++rejected_by_code_[i];
+    }
+    // A stream's "rejected" is what its producers got wrong: a connection that may not push (a server
+    // with a producer token, an anonymous client) cannot raise it.
+    if (s != nullptr && (c == nullptr || c->authorized)) {
+      registry::count_rejected(*s);
+    }
+    if (c == nullptr) {
+      return;
+    }
+    out_.clear();
+    write_error(out_, code, message, id);
+    fanout_.send_text(*c, out_);
+  }
+
+  // ---- the push path (→ registry → fan-out) ------------------------------------------------------
+
+  stream_type* find_or_create_stream(connection_state* c, std::string_view name, std::string_view id) {
+    if (c != nullptr && c->last_stream != nullptr && c->last_stream->name == name) {
+      return c->last_stream;
+    }
+    const auto r = streams_.find_or_create(name, options_.make_pipeline);
+    if (r.s == nullptr) {
+      reject(c, nullptr, r.error,
+             r.error == error_code::invalid_stream_name ? "stream names are 1 to 255 bytes of UTF-8"
+                                                        : "the server's stream limit is reached",
+             id);
+      return nullptr;
+    }
+    if (r.created) {
+      fanout_.stream_created(*r.s);
+    }
+    if (c != nullptr) {
+      c->last_stream = r.s;
+    }
+    return r.s;
+  }
+
+  void handle_push(connection_state* c, std::string_view name, const double* values, std::size_t n, double t,
+                   std::string_view id) {
+    if (c != nullptr && !c->authorized) {
+      reject(c, nullptr, error_code::unauthorized, "pushing requires the producer token", id);
+      return;
+    }
+    if (c != nullptr) {
+      c->active = true;
+    }
+    // Whole batch or nothing: check every sample before the first reaches the stream (protocol.hpp's
+    // admission rule; the decoders already applied it, this covers push() from C++).
+    request_error bad;
+    if (!check_samples(values, n, t, bad)) {
+      reject(c, streams_.find(name), bad.code, bad.message, id);
+      return;
+    }
+    stream_type* s = find_or_create_stream(c, name, id);
+    if (s == nullptr) {
+      return;
+    }
+    const double when = std::isnan(t) ? now_seconds() : t;
+    streams_.push(*s, values, n, when, [&](std::uint64_t index, double x, const alert_info& a) {
+      fanout_.alert(*s, index, x, when, a);
+    });
+    n_samples_.add(n);
+    if (c != nullptr && !id.empty()) {
+      out_.clear();
+      write_ack(out_, s->name, n, id);
+      fanout_.send_text(*c, out_);
+    }
+  }
+
+  // ---- HTTP --------------------------------------------------------------------------------------
+
+  void on_http(const hdl_type& hdl) {
+    connection_ptr con = endpoint_.get_con_from_hdl(hdl);
+    const std::string& resource = con->get_resource();
+    const std::string path = resource.substr(0, resource.find_first_of("?#"));
+    http_context ctx;
+    ctx.document_root = &options_.document_root;
+    ctx.ready = listening_ && !stopping_ && endpoint_.is_listening();
+    ctx.metrics = [this] { return prometheus_text(gather_metrics()); };
+    http_reply r = route_http(path, ctx);
+    con->set_status(static_cast<websocketpp::http::status_code::value>(r.status));
+    con->append_header("Content-Type", r.content_type);
+    for (const auto& [key, value] : r.headers) {
+      con->append_header(key, value);
+    }
+    con->set_body(std::move(r.body));
+  }
+
+  [[nodiscard]] metrics_snapshot gather_metrics() const {
+    metrics_snapshot m;
+    const server_stats st = stats();
+    m.connections = st.connections;
+    m.streams = st.streams;
+    m.messages = st.messages;
+    m.samples = st.samples;
+    m.dropped = st.dropped;
+    m.snapshots_sent = st.snapshots_sent;
+    m.alerts_sent = st.alerts_sent;
+    m.refused_handshakes = st.refused_handshakes;
+    m.accept_failures = acceptor_.failures();
+    for (std::size_t i = 0; i < rejected_by_code_.size(); ++i) {
+      const auto code = static_cast<error_code>(i);
+      if (to_string(code) != "unknown") {
+        m.rejected_by_code.emplace_back(code, rejected_by_code_[i]);
+      }
+    }
+    const double now = now_seconds();
+    m.per_stream.reserve(streams_.size());
+    streams_.for_each([&](std::string_view name, const auto& s) {
+      m.per_stream.push_back(
+          {name, s.counters.count, s.counters.rejected, s.topic.subscribers.size(), now - s.counters.t});
+    });
+    return m;
+  }
+
+  server_options options_;
+  access_policy access_;
+  asio::io_context io_;
+  endpoint_type endpoint_;
+  acceptor<Config> acceptor_;
+  asio::steady_timer tick_;
+  std::chrono::steady_clock::time_point last_idle_check_{};
+  asio::steady_timer shutdown_timer_;
+  std::unique_ptr<asio::signal_set> signals_;
+  std::thread thread_;
+  std::atomic<std::uint16_t> port_{0};
+  bool listening_ = false;
+  bool stopping_ = false;
+
+  request_parser parser_;
+  std::string out_;  // reused reply buffer
+  registry streams_;
+  fanout_type fanout_;
+  admission_table admissions_;
+  // Open connections, owned here: websocketpp keeps no list of its connections, and a graceful stop
+  // must close them all.
+  std::unordered_map<const void*, std::unique_ptr<connection_state>> connections_;
+
+  // Rejections by error code (the code's value is the index), for /metrics; io thread only.
+  std::array<std::uint64_t, 32> rejected_by_code_{};
+  relaxed_counter n_connections_, n_messages_, n_samples_, n_rejected_, n_refused_;
+};
+
+}  // namespace streamstats::websocket::detail

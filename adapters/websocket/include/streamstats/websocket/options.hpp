@@ -1,0 +1,90 @@
+// streamstats::websocket options — what a server is told (server_options) and what it counts
+// (server_stats). The C++ API is in docs/websocket.md; streamstatsd fills server_options from its
+// TOML file (config.hpp).
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <streamstats/websocket/pipeline.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace streamstats::websocket {
+
+struct server_options {
+  // Address and port to listen on; port 0 picks a free (ephemeral) port, see server::port().
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 0;
+  // Subscribers get at most one snapshot per stream per interval (coalesced: newer replaces older).
+  std::chrono::milliseconds snapshot_interval{100};
+  // Largest accepted WebSocket message; a bigger one closes the connection with 1009.
+  // (websocketpp's own default is 32 MB.)
+  std::size_t max_message_size = std::size_t(1) << 20;
+  // Handshakes beyond this many open connections are refused with HTTP 503.
+  std::size_t max_connections = 1024;
+  // Handshakes beyond this many open connections from one IP address are refused with HTTP 429, so
+  // that one client cannot hold every slot (an eighth of max_connections' default); 0 = no
+  // per-address limit. Behind a reverse proxy every client has the proxy's address: raise it or
+  // set 0 there. (Added with issue 9.)
+  std::size_t max_connections_per_address = 128;
+  // A connection that has neither pushed nor subscribed this long after its handshake is closed
+  // with 1008 (policy violation), so idle sockets do not hold slots; 0 = never. (Issue 9.)
+  std::chrono::milliseconds idle_timeout{30000};
+  // A push that would create more streams than this gets error too_many_streams.
+  std::size_t max_streams = 1024;
+  // Per connection: while more than this many bytes wait in its send queue, snapshots are held
+  // back (coalesced) and alerts and replies are dropped and counted, so a stalled reader costs at
+  // most this much memory and never slows producers or other subscribers.
+  std::size_t max_queued_bytes = std::size_t(1) << 20;
+  // Allowed values of the Origin header (exact match, e.g. "http://localhost:8080"); empty allows
+  // every origin. A handshake without Origin (non-browser clients) is always allowed.
+  std::vector<std::string> allowed_origins;
+  // When true, a browser (a handshake with Origin) may connect only from a page served by this
+  // server (Origin's host[:port] equals the Host header) or from one of allowed_origins; other web
+  // pages get HTTP 403. (Issue 9; dashboard_server turns it on.)
+  bool same_origin = false;
+  // When not empty, pushing requires this token at the handshake ("Authorization: Bearer <token>"
+  // or "?token=<token>" in the URL). Subscribing, snapshots and list stay anonymous.
+  std::string producer_token;
+  // Per connection limit on client messages per second (token bucket, burst = one second's
+  // worth); 0 = unlimited. Excess messages get error rate_limited.
+  double max_messages_per_second = 0.0;
+  // Per connection budget, per second, of the requests whose reply grows with the number of
+  // streams: each stream written in a reply costs 1 (list: one per stream listed; subscribe or
+  // unsubscribe "*": one per stream; snapshot, subscribe, unsubscribe of one stream: 1). Token
+  // bucket, burst = one second's worth; a request over budget gets error rate_limited and costs
+  // nothing. 0 = unlimited. Pushes never draw on it. (Issue 9: a flood of {"type":"list"} on a
+  // server with 1024 streams pinned the io thread and starved every other client.)
+  double query_budget_per_second = 2048.0;
+  // A "list" reply names at most this many streams (in name order), with "total" and
+  // "truncated": true when there are more. (Issue 9.)
+  std::size_t max_list_streams = 256;
+  // Directory served over HTTP GET on the same port ("/" → index.html); empty = no HTTP files.
+  std::string document_root;
+  // After stop(): how long clients get to answer the close handshake before their sockets are closed.
+  std::chrono::milliseconds shutdown_timeout{2000};
+  // Chooses the pipeline of each new stream by name; empty = default_pipeline for every stream.
+  pipeline_factory make_pipeline;
+};
+
+// Counters since start, readable from any thread (each one is exact; they are not a consistent
+// snapshot of one instant).
+struct server_stats {
+  std::uint64_t connections = 0;         // open WebSocket connections now
+  std::uint64_t streams = 0;             // streams that exist now
+  std::uint64_t messages = 0;            // client frames received
+  std::uint64_t samples = 0;             // samples accepted into streams
+  std::uint64_t rejected = 0;            // requests answered with an error (all codes)
+  std::uint64_t dropped = 0;             // outgoing messages dropped for back-pressure (all connections)
+  std::uint64_t snapshots_sent = 0;      // snapshot messages sent
+  std::uint64_t alerts_sent = 0;         // alert messages sent (one per subscriber)
+  std::uint64_t refused_handshakes = 0;  // Origin, max_connections or wrong path
+  // The largest send queue (bytes) of any connection seen at a snapshot tick: stays near
+  // max_queued_bytes however slow a reader is, since nothing is queued past that bound.
+  std::uint64_t peak_queued_bytes = 0;
+};
+
+}  // namespace streamstats::websocket
