@@ -286,6 +286,27 @@ TEST_CASE("TLS - state-dir and Redis flags are validated - and starting with the
     CHECK(d.wait_exit() == 1);
     CHECK(d.err().find("redis.url") != std::string::npos);
   }
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+  {
+    // This build serves TLS: the files' content is checked too (OpenSSL), and named.
+    daemon_process d({"--check-config", "--tls-cert", pem, "--tls-key", pem});
+    CHECK(d.wait_exit() == 1);
+    CHECK(d.err().find("tls.cert:") != std::string::npos);
+    CHECK(d.err().find("no usable PEM certificate") != std::string::npos);
+    daemon_process start({"--port", "0", "--tls-cert", pem, "--tls-key", pem});
+    CHECK(start.wait_exit() == 1);
+    CHECK(start.out().find("listening") == std::string::npos);
+  }
+  {
+    // Valid values: --check-config passes and says the build cannot start with them yet.
+    daemon_process d(
+        {"--check-config", "--state-dir", s.dir.string(), "--redis", "redis://127.0.0.1:6379/0"});
+    CHECK(d.wait_exit() == 0);
+    CHECK(d.err().find("cannot start with state checkpoints") != std::string::npos);
+  }
+  for (const std::vector<std::string>& flags :
+       {std::vector<std::string>{"--state-dir", s.dir.string()}, {"--redis", "redis://127.0.0.1:6379"}}) {
+#else
   {
     // Valid values: --check-config passes and says the build cannot start with them yet.
     daemon_process d({"--check-config", "--tls-cert", pem, "--tls-key", pem, "--state-dir", s.dir.string(),
@@ -296,6 +317,7 @@ TEST_CASE("TLS - state-dir and Redis flags are validated - and starting with the
   for (const std::vector<std::string>& flags : {std::vector<std::string>{"--tls-cert", pem, "--tls-key", pem},
                                                 {"--state-dir", s.dir.string()},
                                                 {"--redis", "redis://127.0.0.1:6379"}}) {
+#endif
     std::vector<std::string> args{"--port", "0"};
     args.insert(args.end(), flags.begin(), flags.end());
     daemon_process d(args);

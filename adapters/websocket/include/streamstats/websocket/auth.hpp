@@ -59,6 +59,19 @@ struct access_grant {
   [[nodiscard]] bool may_subscribe(std::string_view stream) const noexcept {
     return subscribe_all || rights.may_subscribe(stream);
   }
+  // Whether every stream, present and future, may be subscribed to (a "*" right): what
+  // subscribing to "*" and an unfiltered list need.
+  [[nodiscard]] bool may_subscribe_everything() const noexcept {
+    if (subscribe_all) {
+      return true;
+    }
+    for (const auto& g : rights.subscribe) {
+      if (!g.empty() && g.find_first_not_of('*') == std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  }
   // May push to some stream at all (a cheap first check on the push path).
   [[nodiscard]] bool may_publish_any() const noexcept { return publish_all || !rights.publish.empty(); }
   [[nodiscard]] bool expires() const noexcept {

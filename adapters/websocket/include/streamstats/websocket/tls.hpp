@@ -15,15 +15,15 @@
 // the terminal: a daemon has no one to type the passphrase.
 #pragma once
 
-#ifndef ASIO_STANDALONE
-#define ASIO_STANDALONE
-#endif
+#include <streamstats/websocket/transport.hpp>  // plain_config's rules, STREAMSTATS_WEBSOCKET_STRICT_RFC6455
+
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <asio/ssl.hpp>
+#include <websocketpp/config/asio.hpp>
 
 #include <cerrno>
 #include <cstdint>
@@ -285,4 +285,20 @@ class tls_context_store {
   std::uint64_t reloads_ = 0;
 };
 
+namespace detail {
+
+// The TLS transport: websocketpp's asio_tls config with plain_config's choices (no logging, the
+// same read buffer) and the same strict RFC 6455 processor. Each connection asks the server's
+// tls_init_handler for its context (tls_context_store::current()).
+struct tls_config : websocketpp::config::asio_tls {
+  using type = tls_config;
+  static const websocketpp::log::level elog_level = websocketpp::log::elevel::none;
+  static const websocketpp::log::level alog_level = websocketpp::log::alevel::none;
+  static const std::size_t connection_read_buffer_size = 16384;
+};
+
+}  // namespace detail
+
 }  // namespace streamstats::websocket
+
+STREAMSTATS_WEBSOCKET_STRICT_RFC6455(::streamstats::websocket::detail::tls_config)
