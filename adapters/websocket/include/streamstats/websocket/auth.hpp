@@ -150,6 +150,8 @@ class authenticator {
                                  : r.expires_at + leeway;
         return d;
       }
+#else
+      (void)now;
 #endif
       // A wrong shared token and no JWT: anonymous, as before issue 13 (subscribe, never push).
       if (!o_.anonymous_subscribe) {

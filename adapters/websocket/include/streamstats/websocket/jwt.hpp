@@ -436,10 +436,4 @@ class jwt_verifier {
   jwt_options o_;
 };
 
-// Seconds since the Unix epoch, the clock the claims are read against.
-[[nodiscard]] inline std::int64_t unix_now() noexcept {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace streamstats::websocket

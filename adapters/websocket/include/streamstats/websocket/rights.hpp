@@ -9,6 +9,8 @@
 
 #include <streamstats/websocket/pipeline_spec.hpp>  // glob_match
 
+#include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,5 +39,11 @@ struct stream_rights {
     return false;
   }
 };
+
+// Seconds since the Unix epoch: the clock a token's exp and nbf are read against.
+[[nodiscard]] inline std::int64_t unix_now() noexcept {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 }  // namespace streamstats::websocket
