@@ -127,6 +127,14 @@ int run(const streamstatsd::cli_options& cli) {
   std::printf("listening on %s://%s:%u/\n", config.tls.cert.empty() ? "http" : "https",
               config.server.bind.c_str(), static_cast<unsigned>(server->port()));
   std::fflush(stdout);
+  if (config.tls.cert.empty() && (!config.jwt.key_file.empty() || !config.auth.producer_token.empty())) {
+    std::error_code ec;
+    const auto bind = asio::ip::make_address(config.server.bind, ec);
+    if (!ec && !bind.is_loopback()) {
+      log(ws::log_level::warn, "tokens travel in clear on %s without [tls] (a reverse proxy must add TLS)",
+          config.server.bind.c_str());
+    }
+  }
   log(ws::log_level::info, "%zu pipeline spec(s), WebSocket endpoint /ws%s%s", config.pipelines.size(),
       config.server.document_root.empty() ? "" : ", files from ", config.server.document_root.c_str());
 

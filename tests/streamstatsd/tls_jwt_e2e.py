@@ -244,6 +244,14 @@ async def jwt_and_rights(pki, exe, d):
     shutil.copy(pki.p("renewed.pem"), pki.p("server.pem"))
     shutil.copy(pki.p("renewed.key"), pki.p("server.key"))
     d.proc.send_signal(signal.SIGHUP)
+    # No connection meanwhile: the first one after the reload is the one whose socket the server
+    # prepared before it (websocketpp makes the next connection before accept returns).
+    await asyncio.sleep(1.0)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            subject = dict(x[0] for x in s.getpeercert()["subject"])
+    check(subject.get("commonName") == "renewed",
+          "the first connection after the reload gets the renewed certificate (%s)" % subject)
     deadline = time.time() + 10
     reloads = 0
     while time.time() < deadline:
@@ -254,10 +262,18 @@ async def jwt_and_rights(pki, exe, d):
     check(reloads == 1, "SIGHUP: tls_reloads_total = 1")
     ack = await request(ws, {"type": "push", "stream": "sensors/a", "value": 4.0, "id": 5})
     check(ack.get("type") == "ack", "the connection opened before the reload still works")
+
+    # A renewal half written (a key that does not match): SIGHUP keeps serving the running certificate.
+    shutil.copy(pki.p("client.key"), pki.p("server.key"))
+    d.proc.send_signal(signal.SIGHUP)
+    await asyncio.sleep(1.0)
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
         with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
             subject = dict(x[0] for x in s.getpeercert()["subject"])
-    check(subject.get("commonName") == "renewed", "a new connection gets the renewed certificate (%s)" % subject)
+    check(subject.get("commonName") == "renewed", "a reload with a mismatched key keeps the running certificate")
+    check(metric(metrics(port, ctx), "streamstats_tls_reloads_total") == 1, "and is not counted as a reload")
+    ack = await request(ws, {"type": "push", "stream": "sensors/a", "value": 5.0, "id": 6})
+    check(ack.get("type") == "ack", "the open connection still works")
     await ws.close()
 
 

@@ -131,6 +131,13 @@ class server_core final : public server_engine {
       // Throws tls_error (a missing file, a key that does not match): no server without its certificate.
       tls_ = std::make_unique<tls_context_store>(options_.tls);
       endpoint_.set_tls_init_handler([this](const hdl_type& /*h*/) { return tls_->current(); });
+      // After accept, before the handshake: the context of now, not of when the connection was made.
+      endpoint_.set_tcp_pre_init_handler([this](const hdl_type& h) {
+        std::error_code ec;
+        if (connection_ptr con = endpoint_.get_con_from_hdl(h, ec); !ec && con) {
+          adopt_context(con->get_socket().native_handle(), tls_->current());
+        }
+      });
     }
 #endif
   }

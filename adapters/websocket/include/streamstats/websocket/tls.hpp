@@ -285,6 +285,17 @@ class tls_context_store {
   std::uint64_t reloads_ = 0;
 };
 
+// Moves a connection that has not started its handshake onto `ctx` (its certificate, key and
+// client CAs). websocketpp creates the next connection, and so its SSL object, before accept()
+// returns: without this, the first client after a reload would get the previous certificate.
+inline void adopt_context(SSL* ssl, const tls_context_ptr& ctx) noexcept {
+  if (ssl == nullptr || !ctx || SSL_get_SSL_CTX(ssl) == ctx->native_handle()) {
+    return;
+  }
+  SSL_set_SSL_CTX(ssl, ctx->native_handle());  // takes its own reference on the new SSL_CTX
+  SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx->native_handle()), nullptr);
+}
+
 namespace detail {
 
 // The TLS transport: websocketpp's asio_tls config with plain_config's choices (no logging, the
