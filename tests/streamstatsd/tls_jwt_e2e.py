@@ -286,8 +286,8 @@ async def transport_refusals(pki, d_plain_ca, d_mtls):
     err = tls_refused(port, client_ctx(pki, ca="otherca"))
     check(err is not None and "CERTIFICATE_VERIFY_FAILED" in err, "wrong CA: the client refuses (%s)" % err)
     after = metrics(port, ctx)
-    total = lambda m: sum(v for k, v in m.items() if k.startswith("streamstats_tls_handshake_failures_total"))
-    check(total(after) == total(before) + 1, "wrong CA: tls_handshake_failures_total +1")
+    label = 'streamstats_tls_handshake_failures_total{reason="client_refused_certificate"}'
+    check(metric(after, label) == metric(before, label) + 1, "wrong CA: %s +1" % label)
 
     # Plaintext HTTP to the TLS port: no answer in clear, counted as not_tls.
     label = 'streamstats_tls_handshake_failures_total{reason="not_tls"}'
@@ -328,8 +328,14 @@ def expired_server(pki, exe, d_dir):
         f.write('[server]\nport = 0\n[tls]\ncert = "%s"\nkey = "%s"\n' % (pki.p("expiredsrv.pem"), pki.p("expiredsrv.key")))
     d = Daemon(exe, cfg)
     try:
+        label = 'streamstats_tls_handshake_failures_total{reason="client_refused_certificate"}'
         err = tls_refused(d.port, client_ctx(pki))
         check(err is not None and "certificate has expired" in err, "expired server certificate: refused (%s)" % err)
+        # /metrics of this server, read by a client that does not check the certificate.
+        lax = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        lax.check_hostname = False
+        lax.verify_mode = ssl.CERT_NONE
+        check(metric(metrics(d.port, lax), label) == 1, "expired server certificate: %s = 1" % label)
     finally:
         d.stop()
 

@@ -162,6 +162,13 @@ TEST_CASE("TLS 1.2 and 1.3 handshake; TLS 1.1 and plaintext are refused", "[tls]
   CHECK_FALSE(t11.ok);
   CHECK(t11.failure == ws::tls_failure::handshake);
 
+  // A client that does not trust our certificate (another CA) ends with an unknown_ca alert.
+  pki_dir other;
+  other.make_ca("ca");
+  const auto distrust = one_handshake(ctx, s_client(other, "-tls1_3"));
+  CHECK_FALSE(distrust.ok);
+  CHECK(distrust.failure == ws::tls_failure::client_refused_certificate);
+
   const auto plain = one_handshake(
       ctx,
       "timeout 15 /usr/bin/python3 -c \"import socket; s=socket.create_connection(('127.0.0.1', {port})); "

@@ -854,7 +854,7 @@ class server_core final : public server_engine {
   authenticator auth_;
 #if defined(STREAMSTATS_WEBSOCKET_TLS)
   std::unique_ptr<tls_context_store> tls_;       // TLS servers only
-  std::array<std::uint64_t, 5> tls_failures_{};  // by tls_failure
+  std::array<std::uint64_t, 6> tls_failures_{};  // by tls_failure
 #endif
   // Handshakes refused by auth, by reason; connections closed for an expired token; open
   // connections whose grant expires (the tick looks for expired ones only while there are any).

@@ -59,11 +59,12 @@ struct tls_certificate_info {
 
 // Why a TLS handshake failed, as far as the server can tell (the `reason` label of its counter).
 enum class tls_failure {
-  not_tls,                // the first bytes were no TLS ClientHello (plaintext HTTP, or nothing)
-  no_client_certificate,  // mutual TLS, and the client sent none
-  untrusted_certificate,  // the client's certificate does not chain to client_ca
-  expired_certificate,    // the client's certificate is past notAfter (or before notBefore)
-  handshake,              // anything else: no common version or cipher, a bad record, an alert
+  not_tls,                     // the first bytes were no TLS ClientHello (plaintext HTTP, or nothing)
+  no_client_certificate,       // mutual TLS, and the client sent none
+  untrusted_certificate,       // the client's certificate does not chain to client_ca
+  expired_certificate,         // the client's certificate is past notAfter (or before notBefore)
+  handshake,                   // anything else: no common version or cipher, a bad record, an alert
+  client_refused_certificate,  // the client ended it with a certificate alert: it does not trust ours
 };
 
 [[nodiscard]] constexpr const char* to_string(tls_failure f) noexcept {
@@ -78,9 +79,28 @@ enum class tls_failure {
       return "expired_certificate";
     case tls_failure::handshake:
       return "handshake";
+    case tls_failure::client_refused_certificate:
+      return "client_refused_certificate";
   }
   return "?";
 }
+
+namespace detail {
+
+// The SSL ex_data slot where the info callback keeps the last fatal alert the client sent (+1).
+[[nodiscard]] inline int received_alert_index() noexcept {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+inline void on_ssl_info(const SSL* ssl, int where, int ret) noexcept {
+  if ((where & SSL_CB_READ_ALERT) != 0 && ((ret >> 8) & 0xFF) == SSL3_AL_FATAL) {
+    SSL_set_ex_data(const_cast<SSL*>(ssl), received_alert_index(),
+                    reinterpret_cast<void*>(static_cast<std::intptr_t>((ret & 0xFF) + 1)));
+  }
+}
+
+}  // namespace detail
 
 // The reason a handshake on `ssl` failed, read from the connection's state after the failure.
 [[nodiscard]] inline tls_failure classify_tls_failure(SSL* ssl) noexcept {
@@ -112,6 +132,12 @@ enum class tls_failure {
     if (peer == nullptr) {
       return tls_failure::no_client_certificate;
     }
+  }
+  // RFC 8446 §6.2, RFC 5246 §7.2.2: bad_certificate (42) … certificate_unknown (46), unknown_ca (48).
+  const auto alert =
+      reinterpret_cast<std::intptr_t>(SSL_get_ex_data(ssl, detail::received_alert_index())) - 1;
+  if ((alert >= 42 && alert <= 46) || alert == 48) {
+    return tls_failure::client_refused_certificate;
   }
   return tls_failure::handshake;
 }
@@ -183,6 +209,7 @@ using tls_context_ptr = std::shared_ptr<asio::ssl::context>;
     throw tls_error("tls: cipher list refused: " + detail::openssl_errors());
   }
   SSL_CTX_set_default_passwd_cb(native, &detail::no_passphrase);
+  SSL_CTX_set_info_callback(native, &detail::on_ssl_info);  // records the client's fatal alert
   // Resumed sessions must carry this context's id (OpenSSL refuses them without one once client
   // certificates are verified).
   static constexpr unsigned char session_id[] = "streamstats";
