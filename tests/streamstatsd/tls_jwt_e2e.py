@@ -327,6 +327,7 @@ def expired_server(pki, exe, d_dir):
     with open(cfg, "w") as f:
         f.write('[server]\nport = 0\n[tls]\ncert = "%s"\nkey = "%s"\n' % (pki.p("expiredsrv.pem"), pki.p("expiredsrv.key")))
     d = Daemon(exe, cfg)
+    err = ""
     try:
         label = 'streamstats_tls_handshake_failures_total{reason="client_refused_certificate"}'
         err = tls_refused(d.port, client_ctx(pki))
@@ -337,7 +338,8 @@ def expired_server(pki, exe, d_dir):
         lax.verify_mode = ssl.CERT_NONE
         check(metric(metrics(d.port, lax), label) == 1, "expired server certificate: %s = 1" % label)
     finally:
-        d.stop()
+        err = d.stop()
+    check(d.proc.returncode == 0 and "Sanitizer" not in err, "streamstatsd stopped cleanly on SIGTERM")
 
 
 def main():
@@ -377,6 +379,8 @@ def main():
     finally:
         for x in daemons:
             err = x.stop()
+            check(x.proc.returncode == 0 and "Sanitizer" not in err and "runtime error" not in err,
+                  "streamstatsd stopped cleanly on SIGTERM (exit %s)" % x.proc.returncode)
             if FAILURES:
                 sys.stderr.write(err)
         shutil.rmtree(tmp, ignore_errors=True)
