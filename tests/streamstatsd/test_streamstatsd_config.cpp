@@ -578,7 +578,7 @@ TEST_CASE("a reload re-reads TLS files but turning TLS on or off needs a restart
   CHECK(streamstatsd::reloadable_part(running, plain).tls.cert == "a.pem");
 }
 
-TEST_CASE("[jwt] and [auth] anonymous_subscribe: read, checked, printed back") {
+TEST_CASE("jwt section and auth.anonymous_subscribe are read - checked - printed back") {
   const std::string text = R"([auth]
 anonymous_subscribe = true
 [jwt]
@@ -619,7 +619,7 @@ rights_claim = "rights"
 
 #if defined(STREAMSTATS_WEBSOCKET_TLS)
 TEST_CASE(
-    "[jwt] key files are read and checked by the verifier; anonymous subscribing defaults off with JWT") {
+    "jwt key files are read and checked by the verifier - anonymous subscribing defaults off with JWT") {
   streamstats_test::pki_dir pki;
   pki.make_keypair("issuer");
   const std::string secret_file = pki.path("secret");

@@ -36,7 +36,7 @@ TEST_CASE("an open server lets everyone publish and subscribe", "[auth]") {
   CHECK_FALSE(d.grant.expires());
 }
 
-TEST_CASE("the shared producer token publishes everywhere; without it a client only subscribes", "[auth]") {
+TEST_CASE("the shared producer token publishes everywhere - without it a client only subscribes", "[auth]") {
   ws::auth_options o;
   o.producer_token = "s3cret";
   const ws::authenticator a(o);
@@ -82,7 +82,7 @@ TEST_CASE("a JWT grants its own rights until exp plus the leeway", "[auth]") {
   CHECK(a.decide("", "/ws?token=" + tok, now).admitted);
 }
 
-TEST_CASE("with JWT, a bad token is refused with its reason and no token needs anonymous access", "[auth]") {
+TEST_CASE("with JWT a bad token is refused with its reason and no token needs anonymous access", "[auth]") {
   const std::int64_t now = ws::unix_now();
   const std::string expired =
       pyjwt_token("{'aud': 'streamstats', 'exp': now - 100}", "'" + secret + "'", "HS256");

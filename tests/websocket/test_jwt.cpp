@@ -36,7 +36,7 @@ const std::string good_claims =
 
 }  // namespace
 
-TEST_CASE("a valid HS256 token yields its subject, rights and expiry", "[jwt]") {
+TEST_CASE("a valid HS256 token yields its subject - rights and expiry", "[jwt]") {
   const ws::jwt_verifier v(hs_options());
   const std::string tok = pyjwt_token(good_claims, secret_py, "HS256");
   const std::int64_t now = ws::unix_now();
@@ -169,7 +169,7 @@ TEST_CASE("ES256 tokens from PyJWT verify", "[jwt]") {
   CHECK(v.verify(pyjwt_token(good_claims, key_py, "ES256"), ws::unix_now()).ok());
 }
 
-TEST_CASE("the previous key is accepted until its date, then refused", "[jwt]") {
+TEST_CASE("the previous key is accepted until its date - then refused", "[jwt]") {
   ws::jwt_options o = hs_options();
   const std::string old_secret = "the-previous-secret-32-bytes-or-more!";
   o.key = "the-current-secret-32-bytes-or-more!!";

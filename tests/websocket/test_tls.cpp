@@ -77,7 +77,7 @@ std::string s_client(const pki_dir& pki, const std::string& extra) {
 
 }  // namespace
 
-TEST_CASE("a context loads a chain and key, and reports the leaf's subject and expiry", "[tls]") {
+TEST_CASE("a context loads a chain and key and reports the leaf's subject and expiry", "[tls]") {
   pki_dir pki;
   pki.make_ca("ca");
   pki.make_leaf("server", "ca");
@@ -94,7 +94,7 @@ TEST_CASE("a context loads a chain and key, and reports the leaf's subject and e
   CHECK(info.not_after == static_cast<std::int64_t>(timegm(&tm)));
 }
 
-TEST_CASE("setup errors name the option, the file and the reason", "[tls]") {
+TEST_CASE("setup errors name the option - the file and the reason", "[tls]") {
   pki_dir pki;
   pki.make_ca("ca");
   pki.make_leaf("server", "ca");
@@ -119,7 +119,7 @@ TEST_CASE("setup errors name the option, the file and the reason", "[tls]") {
                     Catch::Contains("encrypted key is refused"));
 }
 
-TEST_CASE("a reload that fails keeps the running context; one that succeeds swaps it", "[tls]") {
+TEST_CASE("a reload that fails keeps the running context - one that succeeds swaps it", "[tls]") {
   pki_dir pki;
   pki.make_ca("ca");
   pki.make_leaf("server", "ca");
@@ -140,7 +140,7 @@ TEST_CASE("a reload that fails keeps the running context; one that succeeds swap
   CHECK(first.use_count() == 1);
 }
 
-TEST_CASE("TLS 1.2 and 1.3 handshake; TLS 1.1 and plaintext are refused", "[tls]") {
+TEST_CASE("TLS 1.2 and 1.3 handshake - TLS 1.1 - plaintext and a distrusting client are refused", "[tls]") {
   pki_dir pki;
   pki.make_ca("ca");
   pki.make_leaf("server", "ca");
@@ -177,7 +177,7 @@ TEST_CASE("TLS 1.2 and 1.3 handshake; TLS 1.1 and plaintext are refused", "[tls]
   CHECK(plain.failure == ws::tls_failure::not_tls);
 }
 
-TEST_CASE("mutual TLS refuses no certificate, another CA's and an expired one", "[tls]") {
+TEST_CASE("mutual TLS refuses no certificate - another CA's and an expired one", "[tls]") {
   pki_dir pki;
   pki.make_ca("ca");
   pki.make_ca("otherca");
