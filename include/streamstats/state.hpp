@@ -1254,22 +1254,65 @@ struct state_access {
     io(c.span);
     io(c.learning);
     io(c.alert_p);
+    io(c.quiet);
+    auto& so = a.seasonal_;
+    io(so.period);
+    io(so.slot_alpha);
+    io(so.use_ratio);
     if constexpr (Io::loading) {
-      if (!io.require(c.span >= 1.0 && is_binary_finite(c.span) && c.alert_p > 0.0 && c.alert_p <= 1.0,
-                      "anomaly_detector: calibration span or alert_p out of range")) {
+      if (!io.require(c.span >= 1.0 && is_binary_finite(c.span) && c.alert_p > 0.0 && c.alert_p <= 1.0 &&
+                          c.quiet <= calibration_options::max_quiet,
+                      "anomaly_detector: calibration span, alert_p or quiet out of range") ||
+          !io.require(so.period <= seasonal_options::max_period && so.slot_alpha > 0.0 &&
+                          so.slot_alpha <= 1.0 && so.use_ratio >= 0.0 && is_binary_finite(so.use_ratio),
+                      "anomaly_detector: seasonal period, slot_alpha or use_ratio out of range")) {
         return;
       }
-      // Derived from the calibration, as the constructor computes them.
+      // Derived from the options, as the constructor computes them.
       a.alert_p_ = c.alert_p >= 1.0 ? infinity<T>() : static_cast<T>(c.alert_p);
       a.full_ = static_cast<T>((c.span + 1.0) / 2.0);
+      a.profile_.period = so.period;
+      a.profile_.alpha = static_cast<T>(so.slot_alpha);
+      a.profile_.ratio = static_cast<T>(so.use_ratio);
     }
     io(a.episodes_);
     io(a.zscore_);
     io(a.rank_);
     if constexpr (Io::loading) {
-      io.require(
-          !io.ok() || (a.episodes_.anomalies <= a.zscore_.count() && a.rank_.count() <= a.zscore_.count()),
-          "anomaly_detector: more anomalies or ranked scores than samples");
+      if (!io.require(!io.ok() || (a.episodes_.anomalies <= a.zscore_.count() &&
+                                   a.rank_.count() <= a.zscore_.count()),
+                      "anomaly_detector: more anomalies or ranked scores than samples")) {
+        return;
+      }
+    }
+    io(a.recent_p_);
+    if constexpr (Io::loading) {
+      if (!io.require(!io.ok() || a.recent_p_.window() == (c.quiet > 0 ? c.quiet : std::size_t(1)),
+                      "anomaly_detector: the quiet window disagrees with quiet")) {
+        return;
+      }
+    }
+    // The seasonal stage only when it exists (period > 0): its profile and the residual's z-score.
+    if (so.period > 0) {
+      auto& pr = a.profile_;
+      io(pr.phase);
+      io(pr.seen);
+      io(pr.residuals);
+      io(pr.mean);
+      io(pr.variance);
+      io(pr.mean_square);
+      io.items(pr.slot.data(), pr.slots(), pr.slot.size());
+      io(a.residual_z_);
+      if constexpr (Io::loading) {
+        bool finite = is_finite(pr.mean) && is_finite(pr.variance) && is_finite(pr.mean_square);
+        for (std::size_t i = 0; i < pr.slots(); ++i) {
+          finite = finite && is_finite(pr.slot[i]);
+        }
+        io.require(!io.ok() || (pr.phase < pr.period && pr.seen <= 2 * pr.period && pr.residuals <= pr.seen &&
+                                pr.variance >= T(0) && pr.mean_square >= T(0) && finite &&
+                                a.residual_z_.count() <= a.zscore_.count()),
+                   "anomaly_detector: the seasonal profile is inconsistent");
+      }
     }
   }
 

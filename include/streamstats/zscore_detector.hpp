@@ -5,6 +5,7 @@
 #include <streamstats/detail/common.hpp>
 #include <streamstats/detail/episodes.hpp>
 #include <streamstats/detail/tail.hpp>
+#include <streamstats/rolling_extrema.hpp>
 #include <streamstats/rolling_variance.hpp>
 #include <streamstats/score_rank.hpp>
 
@@ -349,7 +350,103 @@ struct calibration_options {
   // samples apart still alarm. While the rank's memory fills, p is compared with alert_p × the
   // fraction filled (p cannot fall below 1 / the samples seen). 1 turns the veto off.
   double alert_p = 0.01;
+  // Samples after a rare one during which report_score() reports only what is rarer still: a sample
+  // whose rank p is not below the smallest p of the previous `quiet` samples is a `repeat` (its
+  // report_score() is 0). The first sample of an excursion carries the report; the next ones of the
+  // same excursion (a level shift before the baseline re-learns, the falling edge of a spike) do not
+  // repeat it. score() and p are not affected (they stay calibrated), nor is `anomaly` (episodes and
+  // cooldown do that for alerts). 0 disables it; at most max_quiet.
+  std::size_t quiet = 30;
+
+  static constexpr std::size_t max_quiet = 32;
 };
+
+// A daily (weekly, …) cycle. When the stream's samples come at a fixed pace, `period` is the number
+// of samples in one cycle (288 for a sample every 5 minutes and a daily cycle). The detector then
+// keeps a profile of the cycle — the exponentially weighted mean of each of up to 96 phase slots —
+// and scores, instead of x, the residual x − profile(phase) once the profile explains the series:
+// after two periods, while the mean square of the residual stays below use_ratio × the variance of
+// x (both over about two periods). A daily rise is then expected, and a missing or doubled one is
+// not. A series without a cycle keeps being scored on x (the residual never explains enough).
+struct seasonal_options {
+  // Samples per cycle; 0: no seasonal stage (nothing is computed).
+  std::size_t period = 0;
+  // Weight of the newest visit in a slot's mean: 0.2 remembers about the last 9 cycles.
+  double slot_alpha = 0.2;
+  // The residual is scored while (its mean square) < use_ratio × (variance of x): 0.5 means the
+  // cycle explains at least half of the variance.
+  double use_ratio = 0.5;
+
+  static constexpr std::size_t slots = 96;  // phase slots (fewer if period < 96)
+  static constexpr std::size_t max_period = std::size_t(1) << 32;
+};
+
+namespace detail {
+
+// The cycle profile of anomaly_detector (see seasonal_options): O(1) per sample, no allocation.
+template <class T, std::size_t Slots = seasonal_options::slots>
+struct seasonal_profile {
+  std::size_t period = 0;
+  std::size_t phase = 0;      // position of the next sample within the period
+  std::size_t seen = 0;       // samples learned, saturating at 2·period (all that matters)
+  std::size_t residuals = 0;  // residuals averaged into mean_square (saturating like `seen`)
+  T alpha = T(0.2);
+  T ratio = T(0.5);
+  T mean = T(0);         // exponentially weighted mean of x (span 2·period)
+  T variance = T(0);     // … and variance of x
+  T mean_square = T(0);  // … mean square of the residual
+  std::array<T, Slots> slot{};
+
+  [[nodiscard]] std::size_t slots() const noexcept { return period < Slots ? period : Slots; }
+  [[nodiscard]] std::size_t slot_of(std::size_t ph) const noexcept {
+    // ph < period ≤ 2^32 and slots() ≤ 96: no overflow in 64 bits
+    return static_cast<std::size_t>(static_cast<std::uint64_t>(ph) * slots() / period);
+  }
+  // The residual of x against the profile (valid once a whole period has been seen).
+  [[nodiscard]] bool has_residual() const noexcept { return period > 0 && seen >= period; }
+  [[nodiscard]] T residual(T x) const noexcept { return x - slot[slot_of(phase)]; }
+  // Whether the residual is what anomaly_detector scores now.
+  [[nodiscard]] bool in_use() const noexcept {
+    return period > 0 && seen >= 2 * period && mean_square < ratio * variance;
+  }
+
+  void learn(T x) noexcept {
+    const T a = T(2) / (T(2) * static_cast<T>(period) + T(1));
+    const std::size_t s = slot_of(phase);
+    if (has_residual()) {
+      const T r = x - slot[s];
+      ++residuals;
+      const T ar = static_cast<T>(residuals) * a < T(1) ? T(1) / static_cast<T>(residuals) : a;
+      mean_square += ar * (r * r - mean_square);
+      slot[s] += alpha * (x - slot[s]);
+    } else if (phase == 0 || slot_of(phase - 1) != s) {
+      slot[s] = x;  // first visit of the slot
+    } else {
+      slot[s] += alpha * (x - slot[s]);
+    }
+    ++seen;
+    const T ax = static_cast<T>(seen) * a < T(1) ? T(1) / static_cast<T>(seen) : a;
+    const T d = x - mean;
+    mean += ax * d;
+    variance = (T(1) - ax) * (variance + ax * d * d);
+    if (seen > 2 * period) {
+      seen = 2 * period;
+    }
+    if (residuals > 2 * period) {
+      residuals = 2 * period;
+    }
+    if (++phase == period) {
+      phase = 0;
+    }
+  }
+  void reset() noexcept {
+    phase = seen = residuals = 0;
+    mean = variance = mean_square = T(0);
+    slot.fill(T(0));
+  }
+};
+
+}  // namespace detail
 
 template <class T>
 struct anomaly_result {
@@ -370,12 +467,21 @@ struct anomaly_result {
   // In [0, 1], the same meaning on every series: anomaly_score of ln p (0.5 ↔ p = 0.1, 0.67 ↔
   // 0.01, 0.7 ↔ 0.0047); during learning the Gaussian tail score of z (zscore_anomaly_score); 0
   // when rejected.
+  // True when a sample at least as rare (p no larger) came within the previous
+  // calibration_options::quiet samples: this one continues an excursion already scored.
+  bool repeat;
+
   [[nodiscard]] T score() const noexcept {
     if (p != p) {
       return status == zscore_status::rejected ? T(0) : zscore_anomaly_score(z, side);
     }
     return p < T(1) ? anomaly_score(std::log(p)) : T(0);
   }
+  // score(), or 0 for a repeat: one report per excursion, at its first and at any rarer sample.
+  // What to threshold when every report is acted on (NAB counts only the first detection in a
+  // labelled window and charges every other one); not calibrated like score(): on noise it exceeds
+  // a level s less often than p(s) says (a rare sample's neighbours rarely outdo it).
+  [[nodiscard]] T report_score() const noexcept { return repeat ? T(0) : score(); }
 };
 
 // The recommended detector. A z-score against the last Window = 64 samples (zscore_detector over
@@ -404,19 +510,38 @@ class anomaly_detector {
 
   anomaly_detector() : anomaly_detector(zscore_options{}, calibration_options{}) {}
   // Throws std::invalid_argument on invalid options (see zscore_detector; span not a finite number
-  // ≥ 1, alert_p not in (0, 1)).
-  explicit anomaly_detector(zscore_options options, calibration_options calibration = {})
+  // ≥ 1, alert_p not in (0, 1], quiet > max_quiet, period > max_period, slot_alpha not in (0, 1],
+  // use_ratio not a finite number ≥ 0).
+  explicit anomaly_detector(zscore_options options, calibration_options calibration = {},
+                            seasonal_options seasonal = {})
       : zscore_(baseline_type{}, options),
+        residual_z_(baseline_type{}, options),
         rank_(static_cast<T>(checked(calibration).span)),
         calibration_(calibration),
+        seasonal_(checked(seasonal)),
         alert_p_(calibration.alert_p >= 1.0 ? detail::infinity<T>() : static_cast<T>(calibration.alert_p)),
-        full_(static_cast<T>((calibration.span + 1.0) / 2.0)) {}
+        full_(static_cast<T>((calibration.span + 1.0) / 2.0)) {
+    profile_.period = seasonal.period;
+    profile_.alpha = static_cast<T>(seasonal.slot_alpha);
+    profile_.ratio = static_cast<T>(seasonal.use_ratio);
+  }
 
   result_type push(const T& x) noexcept {
-    const auto r = zscore_.push(x);
+    auto r = zscore_.push(x);
     const zscore_side side = r.side;
     if (r.status == zscore_status::rejected) {
-      return {r.z, false, false, episodes_.current(), r.status, side, detail::quiet_nan<T>()};
+      return {r.z, false, false, episodes_.current(), r.status, side, detail::quiet_nan<T>(), false};
+    }
+    if (profile_.period > 0) {
+      // Both stages learn all the time, so that switching between them finds a warm baseline.
+      if (profile_.has_residual()) {
+        const bool use = profile_.in_use();
+        const auto rr = residual_z_.push(profile_.residual(x));
+        if (use) {
+          r = rr;
+        }
+      }
+      profile_.learn(x);
     }
     // The raw score on the side that counts: |z|, or the positive part of ±z one-sided.
     T raw = side == zscore_side::both ? (r.z < T(0) ? -r.z : r.z) : (side == zscore_side::upper ? r.z : -r.z);
@@ -428,8 +553,15 @@ class anomaly_detector {
     const auto rank = r.z == r.z ? rank_.rank_and_learn(raw) : typename score_rank<T>::rank{T(1), T(1)};
     T p = detail::quiet_nan<T>();
     bool anomaly = r.anomaly;
+    bool repeat = false;
     if (warm) {
       p = raw > T(0) ? rank.p : T(1);
+      if (calibration_.quiet > 0) {
+        // A repeat unless p is below every p of the previous `quiet` samples (none yet: NaN, no repeat).
+        const T rarest = recent_p_.min();
+        repeat = rarest == rarest && !(p < rarest);
+        recent_p_.push(p);
+      }
       // The veto counts the whole bin (an exact repeat is a recurrence) and compares
       // p_bin · n_eff / n_full with alert_p, n_full = (span + 1)/2: the same test as p_bin < alert_p
       // once the memory is full, and one that can pass while it fills (p ≥ 1/n_eff).
@@ -441,7 +573,7 @@ class anomaly_detector {
     } else {
       episodes_.calm(zscore_.options().cooldown);
     }
-    return {r.z, anomaly, new_episode, episodes_.current(), r.status, side, p};
+    return {r.z, anomaly, new_episode, episodes_.current(), r.status, side, p, repeat};
   }
   result_type operator()(const T& x) noexcept { return push(x); }
 
@@ -456,13 +588,19 @@ class anomaly_detector {
   [[nodiscard]] const baseline_type& baseline() const noexcept { return zscore_.baseline(); }
   [[nodiscard]] const zscore_options& options() const noexcept { return zscore_.options(); }
   [[nodiscard]] const calibration_options& calibration() const noexcept { return calibration_; }
+  [[nodiscard]] const seasonal_options& seasonal() const noexcept { return seasonal_; }
+  // Whether the seasonal residual is being scored now (never when seasonal_options::period is 0).
+  [[nodiscard]] bool seasonal_in_use() const noexcept { return profile_.in_use(); }
   // The z-score stage (its own anomalies() count |z| > threshold; it decides what the baseline learns).
   [[nodiscard]] const zscore_type& zscore() const noexcept { return zscore_; }
   [[nodiscard]] T z_of(const T& x) const noexcept { return zscore_.z_of(x); }
 
   void reset() noexcept {
     zscore_.reset();
+    residual_z_.reset();
+    profile_.reset();
     rank_.reset();
+    recent_p_ = quiet_window{calibration_.quiet > 0 ? calibration_.quiet : 1};
     episodes_ = detail::episode_tracker{};
   }
 
@@ -477,14 +615,40 @@ class anomaly_detector {
       throw std::invalid_argument("streamstats::anomaly_detector: alert_p must be in (0, 1], got " +
                                   std::to_string(c.alert_p));
     }
+    if (c.quiet > calibration_options::max_quiet) {
+      throw std::invalid_argument("streamstats::anomaly_detector: quiet must be <= max_quiet (32), got " +
+                                  std::to_string(c.quiet));
+    }
     return c;
   }
+  static const seasonal_options& checked(const seasonal_options& s) {
+    if (s.period > seasonal_options::max_period) {
+      throw std::invalid_argument("streamstats::anomaly_detector: period must be <= 2^32, got " +
+                                  std::to_string(s.period));
+    }
+    if (!(s.slot_alpha > 0.0 && s.slot_alpha <= 1.0)) {
+      throw std::invalid_argument("streamstats::anomaly_detector: slot_alpha must be in (0, 1], got " +
+                                  std::to_string(s.slot_alpha));
+    }
+    if (!(s.use_ratio >= 0.0) || !detail::is_finite(s.use_ratio)) {
+      throw std::invalid_argument(
+          "streamstats::anomaly_detector: use_ratio must be a finite number >= 0, got " +
+          std::to_string(s.use_ratio));
+    }
+    return s;
+  }
+
+  using quiet_window = rolling_extrema<T, calibration_options::max_quiet>;
 
   zscore_type zscore_;
+  zscore_type residual_z_;  // the same z-score stage over the seasonal residual (period > 0)
   score_rank<T> rank_;
   calibration_options calibration_{};
-  T alert_p_ = T(0);  // +Inf when alert_p = 1 (no veto)
-  T full_ = T(1);     // (span + 1)/2: the effective sample count of a full memory
+  seasonal_options seasonal_{};
+  detail::seasonal_profile<T> profile_{};
+  quiet_window recent_p_{calibration_.quiet > 0 ? calibration_.quiet : 1};  // recent p (quiet > 0)
+  T alert_p_ = T(0);                                                        // +Inf when alert_p = 1 (no veto)
+  T full_ = T(1);  // (span + 1)/2: the effective sample count of a full memory
   detail::episode_tracker episodes_{};
 };
 
