@@ -1301,6 +1301,7 @@ struct state_access {
       io(pr.mean);
       io(pr.variance);
       io(pr.mean_square);
+      io(pr.used);
       io.items(pr.slot.data(), pr.slots(), pr.slot.size());
       io(a.residual_z_);
       if constexpr (Io::loading) {
@@ -1308,7 +1309,8 @@ struct state_access {
         for (std::size_t i = 0; i < pr.slots(); ++i) {
           finite = finite && is_finite(pr.slot[i]);
         }
-        io.require(!io.ok() || (pr.phase < pr.period && pr.seen <= 2 * pr.period && pr.residuals <= pr.seen &&
+        io.require(!io.ok() || (pr.phase < pr.period && pr.seen <= pr.span_periods * pr.period &&
+                                (!pr.used || pr.seen >= 2 * pr.period) && pr.residuals <= pr.seen &&
                                 pr.variance >= T(0) && pr.mean_square >= T(0) && finite &&
                                 a.residual_z_.count() <= a.zscore_.count()),
                    "anomaly_detector: the seasonal profile is inconsistent");

@@ -388,13 +388,17 @@ template <class T, std::size_t Slots = seasonal_options::slots>
 struct seasonal_profile {
   std::size_t period = 0;
   std::size_t phase = 0;      // position of the next sample within the period
-  std::size_t seen = 0;       // samples learned, saturating at 2·period (all that matters)
+  std::size_t seen = 0;       // samples learned, saturating at span_periods · period
   std::size_t residuals = 0;  // residuals averaged into mean_square (saturating like `seen`)
+  // The statistics that decide in_use() span 7 periods (a week of daily cycles): one odd cycle —
+  // a missing working day — does not switch the seasonal stage off.
+  static constexpr unsigned span_periods = 7;
   T alpha = T(0.2);
   T ratio = T(0.5);
-  T mean = T(0);         // exponentially weighted mean of x (span 2·period)
+  T mean = T(0);         // exponentially weighted mean of x (span span_periods · period)
   T variance = T(0);     // … and variance of x
   T mean_square = T(0);  // … mean square of the residual
+  bool used = false;     // the residual is scored (see in_use())
   std::array<T, Slots> slot{};
 
   [[nodiscard]] std::size_t slots() const noexcept { return period < Slots ? period : Slots; }
@@ -406,19 +410,24 @@ struct seasonal_profile {
   [[nodiscard]] bool has_residual() const noexcept { return period > 0 && seen >= period; }
   [[nodiscard]] T residual(T x) const noexcept { return x - slot[slot_of(phase)]; }
   // Whether the residual is what anomaly_detector scores now.
-  [[nodiscard]] bool in_use() const noexcept {
-    return period > 0 && seen >= 2 * period && mean_square < ratio * variance;
-  }
+  [[nodiscard]] bool in_use() const noexcept { return used; }
 
-  void learn(T x) noexcept {
-    const T a = T(2) / (T(2) * static_cast<T>(period) + T(1));
+  // Learns x, its residual first clipped to [lo, hi] (±∞: as is; lo > hi, e.g. NaN: not at all).
+  // anomaly_detector clips a residual its z-score flagged to that z-score's band, as zscore_learning::
+  // clipped does, so that a spike carves only a bounded trace into the next cycles' profile, and
+  // skips it when the residual had no spread at all (a noiseless cycle, where any trace would alarm).
+  void learn(T x, T lo, T hi) noexcept {
+    const T a = T(2) / (T(span_periods) * static_cast<T>(period) + T(1));
     const std::size_t s = slot_of(phase);
     if (has_residual()) {
-      const T r = x - slot[s];
-      ++residuals;
-      const T ar = static_cast<T>(residuals) * a < T(1) ? T(1) / static_cast<T>(residuals) : a;
-      mean_square += ar * (r * r - mean_square);
-      slot[s] += alpha * (x - slot[s]);
+      if (lo <= hi) {
+        T r = x - slot[s];
+        r = r < lo ? lo : (r > hi ? hi : r);
+        ++residuals;
+        const T ar = static_cast<T>(residuals) * a < T(1) ? T(1) / static_cast<T>(residuals) : a;
+        mean_square += ar * (r * r - mean_square);
+        slot[s] += alpha * r;
+      }
     } else if (phase == 0 || slot_of(phase - 1) != s) {
       slot[s] = x;  // first visit of the slot
     } else {
@@ -429,12 +438,14 @@ struct seasonal_profile {
     const T d = x - mean;
     mean += ax * d;
     variance = (T(1) - ax) * (variance + ax * d * d);
-    if (seen > 2 * period) {
-      seen = 2 * period;
+    if (seen > span_periods * period) {
+      seen = span_periods * period;
     }
-    if (residuals > 2 * period) {
-      residuals = 2 * period;
+    if (residuals > span_periods * period) {
+      residuals = span_periods * period;
     }
+    // Hysteresis: in use from mean_square < ratio · variance on, out of use only above twice that.
+    used = seen >= 2 * period && mean_square < (used ? T(2) : T(1)) * ratio * variance;
     if (++phase == period) {
       phase = 0;
     }
@@ -442,6 +453,7 @@ struct seasonal_profile {
   void reset() noexcept {
     phase = seen = residuals = 0;
     mean = variance = mean_square = T(0);
+    used = false;
     slot.fill(T(0));
   }
 };
@@ -534,14 +546,23 @@ class anomaly_detector {
     }
     if (profile_.period > 0) {
       // Both stages learn all the time, so that switching between them finds a warm baseline.
+      T lo = -detail::infinity<T>();
+      T hi = detail::infinity<T>();
       if (profile_.has_residual()) {
         const bool use = profile_.in_use();
+        const T mu = residual_z_.baseline().mean();  // the band before the residual is learned
+        const T sigma = residual_z_.baseline().stddev();
+        const T reach = static_cast<T>(residual_z_.options().threshold) * residual_z_.scale();
         const auto rr = residual_z_.push(profile_.residual(x));
+        if (rr.anomaly) {
+          lo = sigma > T(0) ? mu - reach : T(1);  // no spread: lo > hi, not learned
+          hi = sigma > T(0) ? mu + reach : T(0);
+        }
         if (use) {
           r = rr;
         }
       }
-      profile_.learn(x);
+      profile_.learn(x, lo, hi);
     }
     // The raw score on the side that counts: |z|, or the positive part of ±z one-sided.
     T raw = side == zscore_side::both ? (r.z < T(0) ? -r.z : r.z) : (side == zscore_side::upper ? r.z : -r.z);
