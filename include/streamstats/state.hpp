@@ -1285,11 +1285,30 @@ struct state_access {
         return;
       }
     }
-    io(a.recent_p_);
-    if constexpr (Io::loading) {
-      if (!io.require(!io.ok() || a.recent_p_.window() == (c.quiet > 0 ? c.quiet : std::size_t(1)),
-                      "anomaly_detector: the quiet window disagrees with quiet")) {
-        return;
+    {
+      // The quiet window's wedge: length, then (p, position) front to back.
+      auto& q = a.recent_p_;
+      constexpr std::size_t cap = calibration_options::max_quiet;
+      io(q.len);
+      if constexpr (Io::loading) {
+        q.head = 0;
+        if (!io.require(q.len <= c.quiet && q.len <= cap, "anomaly_detector: the quiet window is overfull")) {
+          return;
+        }
+      }
+      for (std::size_t k = 0; k < q.len && io.ok(); ++k) {
+        const std::size_t slot = q.wrap(q.head + k);
+        io(q.values[slot]);
+        io(q.at[slot]);
+        if constexpr (Io::loading) {
+          const bool in_order =
+              k == 0 || (q.values[slot - 1] < q.values[slot] && q.at[slot - 1] < q.at[slot]);
+          if (!io.require(q.values[slot] > T(0) && q.values[slot] < T(calibration_options::quiet_p) &&
+                              in_order && q.at[slot] <= a.zscore_.count(),  // expired ones leave lazily
+                          "anomaly_detector: the quiet window's entries are out of order or range")) {
+            return;
+          }
+        }
       }
     }
     // The seasonal stage only when it exists (period > 0): its profile and the residual's z-score.

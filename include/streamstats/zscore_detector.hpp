@@ -5,7 +5,6 @@
 #include <streamstats/detail/common.hpp>
 #include <streamstats/detail/episodes.hpp>
 #include <streamstats/detail/tail.hpp>
-#include <streamstats/rolling_extrema.hpp>
 #include <streamstats/rolling_variance.hpp>
 #include <streamstats/score_rank.hpp>
 
@@ -359,6 +358,9 @@ struct calibration_options {
   std::size_t quiet = 30;
 
   static constexpr std::size_t max_quiet = 32;
+  // Only rare samples (p below quiet_p, score() above 0.5) are compared and remembered: report_score()
+  // equals score() below 0.5, and the quiet window costs nothing on the common samples.
+  static constexpr double quiet_p = 0.1;
 };
 
 // A daily (weekly, …) cycle. When the stream's samples come at a fixed pace, `period` is the number
@@ -382,6 +384,36 @@ struct seasonal_options {
 };
 
 namespace detail {
+
+// The smallest of the values pushed within the last `window` ≤ N positions (a monotone wedge: values
+// strictly increasing from front to back, positions too). O(1) amortised, no allocation.
+template <class T, std::size_t N>
+struct recent_minimum {
+  std::array<T, N> values{};
+  std::array<std::uint64_t, N> at{};
+  std::size_t head = 0;
+  std::size_t len = 0;
+
+  [[nodiscard]] static std::size_t wrap(std::size_t k) noexcept { return k >= N ? k - N : k; }
+  // Drops what was pushed at positions ≤ now − window.
+  void expire(std::uint64_t now, std::size_t window) noexcept {
+    while (len > 0 && at[head] + window <= now) {
+      head = wrap(head + 1);
+      --len;
+    }
+  }
+  [[nodiscard]] T front() const noexcept { return values[head]; }
+  // After expire(now, window): at most window − 1 ≤ N − 1 entries remain, so v always fits.
+  void push(T v, std::uint64_t now) noexcept {
+    while (len > 0 && values[wrap(head + len - 1)] >= v) {
+      --len;
+    }
+    const std::size_t slot = wrap(head + len);
+    values[slot] = v;
+    at[slot] = now;
+    ++len;
+  }
+};
 
 // The cycle profile of anomaly_detector (see seasonal_options): O(1) per sample, no allocation.
 template <class T, std::size_t Slots = seasonal_options::slots>
@@ -577,11 +609,12 @@ class anomaly_detector {
     bool repeat = false;
     if (warm) {
       p = raw > T(0) ? rank.p : T(1);
-      if (calibration_.quiet > 0) {
-        // A repeat unless p is below every p of the previous `quiet` samples (none yet: NaN, no repeat).
-        const T rarest = recent_p_.min();
-        repeat = rarest == rarest && !(p < rarest);
-        recent_p_.push(p);
+      if (calibration_.quiet > 0 && p < T(calibration_options::quiet_p)) {
+        // A repeat when a p no larger came within the previous `quiet` samples.
+        const std::uint64_t now = zscore_.count();
+        recent_p_.expire(now, calibration_.quiet);
+        repeat = recent_p_.len > 0 && recent_p_.front() <= p;
+        recent_p_.push(p, now);
       }
       // The veto counts the whole bin (an exact repeat is a recurrence) and compares
       // p_bin · n_eff / n_full with alert_p, n_full = (span + 1)/2: the same test as p_bin < alert_p
@@ -621,7 +654,7 @@ class anomaly_detector {
     residual_z_.reset();
     profile_.reset();
     rank_.reset();
-    recent_p_ = quiet_window{calibration_.quiet > 0 ? calibration_.quiet : 1};
+    recent_p_ = detail::recent_minimum<T, calibration_options::max_quiet>{};
     episodes_ = detail::episode_tracker{};
   }
 
@@ -659,16 +692,14 @@ class anomaly_detector {
     return s;
   }
 
-  using quiet_window = rolling_extrema<T, calibration_options::max_quiet>;
-
   zscore_type zscore_;
   zscore_type residual_z_;  // the same z-score stage over the seasonal residual (period > 0)
   score_rank<T> rank_;
   calibration_options calibration_{};
   seasonal_options seasonal_{};
   detail::seasonal_profile<T> profile_{};
-  quiet_window recent_p_{calibration_.quiet > 0 ? calibration_.quiet : 1};  // recent p (quiet > 0)
-  T alert_p_ = T(0);                                                        // +Inf when alert_p = 1 (no veto)
+  detail::recent_minimum<T, calibration_options::max_quiet> recent_p_{};  // the rare p of the last `quiet`
+  T alert_p_ = T(0);                                                      // +Inf when alert_p = 1 (no veto)
   T full_ = T(1);  // (span + 1)/2: the effective sample count of a full memory
   detail::episode_tracker episodes_{};
 };
