@@ -507,25 +507,34 @@ struct anomaly_result {
   // NaN before (score() is then the Gaussian tail of z) and when rejected. Kept linear: the
   // logarithm is taken on request only.
   T p;
+  // p, except for a |z| beyond every recent one, where p stops at its floor (≈ 1/n_eff: "never
+  // seen"): there it keeps falling, by e per histogram bin (28% of |z|) past the largest recent |z|.
+  // What report_score() ranks by; NaN when p is.
+  T p_graded;
+  // True when a sample at least as rare (p_graded no larger, below quiet_p) came within the previous
+  // calibration_options::quiet samples: this one continues an excursion already reported.
+  bool repeat;
 
   // In [0, 1], the same meaning on every series: anomaly_score of ln p (0.5 ↔ p = 0.1, 0.67 ↔
   // 0.01, 0.7 ↔ 0.0047); during learning the Gaussian tail score of z (zscore_anomaly_score); 0
   // when rejected.
-  // True when a sample at least as rare (p no larger) came within the previous
-  // calibration_options::quiet samples: this one continues an excursion already scored.
-  bool repeat;
-
   [[nodiscard]] T score() const noexcept {
     if (p != p) {
       return status == zscore_status::rejected ? T(0) : zscore_anomaly_score(z, side);
     }
     return p < T(1) ? anomaly_score(std::log(p)) : T(0);
   }
-  // score(), or 0 for a repeat: one report per excursion, at its first and at any rarer sample.
-  // What to threshold when every report is acted on (NAB counts only the first detection in a
-  // labelled window and charges every other one); not calibrated like score(): on noise it exceeds
-  // a level s less often than p(s) says (a rare sample's neighbours rarely outdo it).
-  [[nodiscard]] T report_score() const noexcept { return repeat ? T(0) : score(); }
+  // anomaly_score of ln p_graded, or 0 for a repeat: one report per excursion, at its first and at
+  // any rarer sample, and graded beyond the recent maximum. What to threshold when every report is
+  // acted on (NAB counts only the first detection in a labelled window and charges every other
+  // one). Not calibrated like score(): on noise it exceeds a level s less often than p(s) says (a
+  // rare sample's neighbours rarely outdo it). During learning and when rejected: score().
+  [[nodiscard]] T report_score() const noexcept {
+    if (p_graded != p_graded) {
+      return score();
+    }
+    return repeat || !(p_graded < T(1)) ? T(0) : anomaly_score(std::log(p_graded));
+  }
 };
 
 // The recommended detector. A z-score against the last Window = 64 samples (zscore_detector over
@@ -574,7 +583,15 @@ class anomaly_detector {
     auto r = zscore_.push(x);
     const zscore_side side = r.side;
     if (r.status == zscore_status::rejected) {
-      return {r.z, false, false, episodes_.current(), r.status, side, detail::quiet_nan<T>(), false};
+      return {r.z,
+              false,
+              false,
+              episodes_.current(),
+              r.status,
+              side,
+              detail::quiet_nan<T>(),
+              detail::quiet_nan<T>(),
+              false};
     }
     if (profile_.period > 0) {
       // Both stages learn all the time, so that switching between them finds a warm baseline.
@@ -603,18 +620,20 @@ class anomaly_detector {
     }
     const bool warm = rank_.count() >= calibration_.learning;
     const T n_eff = rank_.effective_count();
-    const auto rank = r.z == r.z ? rank_.rank_and_learn(raw) : typename score_rank<T>::rank{T(1), T(1)};
+    const auto rank = r.z == r.z ? rank_.rank_and_learn(raw) : typename score_rank<T>::rank{T(1), T(1), T(1)};
     T p = detail::quiet_nan<T>();
     bool anomaly = r.anomaly;
+    T graded = detail::quiet_nan<T>();
     bool repeat = false;
     if (warm) {
       p = raw > T(0) ? rank.p : T(1);
-      if (calibration_.quiet > 0 && p < T(calibration_options::quiet_p)) {
-        // A repeat when a p no larger came within the previous `quiet` samples.
+      graded = raw > T(0) ? rank.graded : T(1);
+      if (calibration_.quiet > 0 && graded < T(calibration_options::quiet_p)) {
+        // A repeat when a p_graded no larger came within the previous `quiet` samples.
         const std::uint64_t now = zscore_.count();
         recent_p_.expire(now, calibration_.quiet);
-        repeat = recent_p_.len > 0 && recent_p_.front() <= p;
-        recent_p_.push(p, now);
+        repeat = recent_p_.len > 0 && recent_p_.front() <= graded;
+        recent_p_.push(graded, now);
       }
       // The veto counts the whole bin (an exact repeat is a recurrence) and compares
       // p_bin · n_eff / n_full with alert_p, n_full = (span + 1)/2: the same test as p_bin < alert_p
@@ -627,7 +646,7 @@ class anomaly_detector {
     } else {
       episodes_.calm(zscore_.options().cooldown);
     }
-    return {r.z, anomaly, new_episode, episodes_.current(), r.status, side, p, repeat};
+    return {r.z, anomaly, new_episode, episodes_.current(), r.status, side, p, graded, repeat};
   }
   result_type operator()(const T& x) noexcept { return push(x); }
 
