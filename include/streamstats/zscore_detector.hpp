@@ -541,15 +541,25 @@ struct anomaly_result {
 // rolling_variance<T, Window>, its σ floored at the data's resolution so that flat and quantised
 // stretches do not make every step infinitely unlikely), calibrated by the rank of |z| among the
 // series' own recent |z| (score_rank, span 1000 samples):
-//   score()  anomaly_score of that rank p: "rarer than p on this series", so one threshold on it
-//            serves every series (NAB scores it that way);
-//   anomaly  |z| > threshold AND p < alert_p (0.01): what recurs on this series — a daily jump, a
-//            square wave's edges, the routine 5σ of heavy-tailed counts — stops alarming.
+//   score()         anomaly_score of that rank p: "rarer than p on this series", so one threshold on
+//                   it serves every series;
+//   report_score()  score() for the first sample of an excursion (and any rarer one within
+//                   calibration_options::quiet samples), 0 for the rest, graded beyond the recent
+//                   maximum: what to threshold when each report is acted on (NAB scores it so);
+//   anomaly         |z| > threshold AND p < alert_p (0.01): what recurs on this series — a daily
+//                   jump, a square wave's edges, the routine 5σ of heavy-tailed counts — stops
+//                   alarming; new_episode once per episode.
+// With seasonal_options::period (samples per cycle, e.g. 288 for a day of 5-minute data) a cycle
+// profile is kept and, once it explains the series, the z-score is taken on x − profile(phase) by a
+// second z-score stage: a daily rise is expected, a missing one is an anomaly. The period is not
+// guessed: push(x) has no clock; set it from the stream's known pace.
 // The first calibration_options::learning samples use the Gaussian tail score and |z| alone.
-// baseline(), options() (threshold, min_stddev, side) describe the z-score part: the band
-// baseline().mean() ± threshold · baseline().stddev() is where |z| stays below the threshold.
+// baseline(), options() (threshold, min_stddev, side) describe the z-score part on x: the band
+// baseline().mean() ± threshold · baseline().stddev() is where |z| stays below the threshold (while
+// seasonal_in_use() the scored z is the residual's).
 // Measured on NAB's development split and the synthetic bed (README, "Anomaly detection").
-// Memory: Window samples, 64 of re-learn buffer, 64 histogram bins; no allocation; O(1).
+// Memory (double): 4712 bytes — Window samples and 64 of re-learn buffer for each of the two z-score
+// stages, 64 histogram bins, 96 profile slots, the quiet window; no allocation; O(1) per sample.
 template <class T, std::size_t Window = 64>
 class anomaly_detector {
   friend struct detail::state_access;
