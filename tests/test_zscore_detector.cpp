@@ -531,3 +531,29 @@ TEST_CASE("anomaly_detector: invalid seasonal and quiet options are refused", "[
   }
   CHECK(one.count() == 100);
 }
+
+TEST_CASE("with a seasonal stage, a flat step is still one episode and a quantised series stays quiet",
+          "[detector][resolution]") {
+  // The period changes nothing on series without a cycle: the residual of a flat or quantised
+  // series never explains more of its variance than x itself, so the stage is not used.
+  streamstats::seasonal_options so;
+  so.period = 288;
+  const streamstats::anomaly_detector<double> proto(streamstats::zscore_options{},
+                                                    streamstats::calibration_options{}, so);
+  auto flat = proto;
+  for (int i = 0; i < 2000; ++i) {
+    (void)flat.push(i < 1000 ? 10.0 : 11.0);
+  }
+  CHECK(flat.episodes() == 1);
+  for (std::uint64_t seed : {1U, 2U, 3U}) {
+    streamstats_test::bed_rng rng(seed);
+    auto d = proto;
+    std::size_t used = 0;
+    for (int i = 0; i < 100000; ++i) {
+      (void)d.push(std::round(50.0 + 0.3 * rng.normal()));
+      used += d.seasonal_in_use() ? 1U : 0U;
+    }
+    INFO("seed " << seed << ", samples scored on the residual " << used);
+    CHECK(d.episodes() <= 10);
+  }
+}
