@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
+
 namespace redis = streamstats::websocket::redis;
 using streamstats_test::redis_server;
 using streamstats_test::run_for;
@@ -64,6 +66,45 @@ long long used_memory(asio::io_context& io, redis::connection& c) {
       io, [&] { return done; }, 5000ms);
   return out;
 }
+
+// Redis' CPU seconds (user + sys) so far, from INFO cpu.
+double redis_cpu(asio::io_context& io, redis::connection& c) {
+  double out = -1;
+  bool done = false;
+  c.command({"INFO", "cpu"}, [&](const redisReply* r) {
+    done = true;
+    auto s = std::string(redis::reply_str(r));
+    auto field = [&](const char* k) {
+      auto at = s.find(k);
+      return at == std::string::npos ? 0.0 : std::stod(s.substr(at + std::strlen(k)));
+    };
+    out = field("used_cpu_sys:") + field("used_cpu_user:");
+  });
+  run_until(
+      io, [&] { return done; }, 5000ms);
+  return out;
+}
+
+// This process' CPU seconds (user + sys).
+double self_cpu() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
+// Prints one table row: rate, and the CPU both sides spent per million samples.
+struct cpu_probe {
+  asio::io_context& io;
+  redis::connection& c;
+  double r0 = redis_cpu(io, c), s0 = self_cpu();
+  void row(const char* what, std::size_t batch, double rate, double mem_rate, std::size_t samples) {
+    const double r = redis_cpu(io, c) - r0, s = self_cpu() - s0;
+    const double m = static_cast<double>(samples) / 1e6;
+    std::printf("| %s | %zu | %.3g | %.3f | %.3f | %.3f |\n", what, batch, rate, rate / mem_rate, r / m,
+                s / m);
+  }
+};
 
 void command_sync(asio::io_context& io, redis::connection& c, std::vector<std::string_view> args) {
   bool done = false;
@@ -138,19 +179,24 @@ int main(int argc, char** argv) {
   run_until(
       io, [&] { return c1.ready() && c2.ready() && co.ready() && cq.ready(); }, 5000ms);
 
-  std::printf("| path | batch (doubles) | samples/s | vs in-memory |\n|---|---:|---:|---:|\n");
-  std::printf("| in-memory push(first, last) | 1000 | %.3g | 1 |\n", mem_rate);
+  std::printf(
+      "| path | batch (doubles) | samples/s | vs in-memory | Redis CPU s / 10^6 samples | node CPU s / 10^6 "
+      "samples |\n");
+  std::printf("|---|---:|---:|---:|---:|---:|\n");
+  std::printf("| in-memory push(first, last) | 1000 | %.3g | 1 | – | %.4f |\n", mem_rate, 1e6 / mem_rate);
 
   // ---- ingest only: batch sizes, one and two producer connections ---------------------------------
   int sn = 0;
   for (std::size_t size : {100u, 1000u, 10000u}) {
     const std::size_t batches = total / size;
+    cpu_probe p{io, cq};
     const double r = ingest(io, {&c1}, "ing" + std::to_string(sn++), data, size, batches, 32);
-    std::printf("| ingest (XADD via script), 1 connection | %zu | %.3g | %.3f |\n", size, r, r / mem_rate);
+    p.row("ingest (XADD via script), 1 connection", size, r, mem_rate, batches * size);
   }
   {
+    cpu_probe p{io, cq};
     const double r = ingest(io, {&c1, &c2}, "ing" + std::to_string(sn++), data, 1000, total / 2000, 32);
-    std::printf("| ingest, 2 connections | 1000 | %.3g | %.3f |\n", r, r / mem_rate);
+    p.row("ingest, 2 connections", 1000, r, mem_rate, total);
   }
 
   // ---- owner apply from a filled log ---------------------------------------------------------------

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -636,4 +637,51 @@ TEST_CASE("Redis restarted without persistence: the stream's epoch changes, so t
   });
   REQUIRE(run_until(
       io, [&] { return refused; }, 5000ms));
+}
+
+TEST_CASE("twenty owners share one connection by polling; each stream's state is exact and bit-identical") {
+  redis_server server;
+  asio::io_context io;
+  redis::connection cp(io, opts_for(server)), co(io, opts_for(server));
+  cp.start();
+  co.start();
+  REQUIRE(run_until(
+      io, [&] { return cp.ready() && co.ready(); }, 5000ms));
+  constexpr std::size_t streams = 20, batches = 30, size = 100;
+  std::vector<std::unique_ptr<producer>> ps;
+  std::vector<std::unique_ptr<redis::owner<acc_t>>> os;
+  for (std::size_t s = 0; s < streams; ++s) {
+    const std::string name = "poll" + std::to_string(s);
+    ps.push_back(
+        std::make_unique<producer>(cp, name, 100 + s, static_cast<double>(s), 1.0 + static_cast<double>(s)));
+    auto o = owner_opts(name);
+    o.block = 0ms;  // a blocked XREAD would hold the shared connection
+    os.push_back(std::make_unique<redis::owner<acc_t>>(co, o));
+    os.back()->start();
+  }
+  REQUIRE(run_until(
+      io,
+      [&] {
+        bool done = true;
+        for (auto& p : ps) {
+          p->pump(batches, size, 2);
+          done = done && p->done(batches);
+        }
+        return done;
+      },
+      30000ms));
+  REQUIRE(run_until(
+      io,
+      [&] {
+        return std::all_of(os.begin(), os.end(),
+                           [&](const auto& o) { return o->next_index() == batches * size; });
+      },
+      30000ms));
+  for (std::size_t s = 0; s < streams; ++s) {
+    INFO("stream " << s);
+    REQUIRE(ps[s]->acked.size() == batches);
+    check_ranges(ps[s]->acked);
+    check_against_reference(os[s]->state(), ps[s]->acked);
+    CHECK(streamstats::save_state(os[s]->state()) == streamstats::save_state(replay(ps[s]->acked)));
+  }
 }

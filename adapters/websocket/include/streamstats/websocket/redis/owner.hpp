@@ -27,6 +27,8 @@
 #include <streamstats/websocket/redis/lease.hpp>
 #include <streamstats/websocket/redis/stream_log.hpp>
 
+#include <asio/steady_timer.hpp>
+
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -54,10 +56,14 @@ struct owner_options {
   std::string prefix = "ss";
   std::string token;  // empty: a random one (each owner object must have its own)
   std::chrono::milliseconds lease_ttl{1000};
-  std::size_t read_count = 128;          // log entries per XREAD
-  std::chrono::milliseconds block{100};  // XREAD BLOCK; keep it well below the command timeout and the TTL
-  bool trim = true;                      // XTRIM MINID behind each stored state
-  bool publish = true;                   // PUBLISH the stored state on the stream's channel
+  std::size_t read_count = 128;  // log entries per XREAD
+  // XREAD BLOCK; keep it well below the command timeout and the TTL. A blocked XREAD holds its
+  // connection: owners that share one connection should poll instead (block = 0: XREAD without
+  // BLOCK, again after `poll` when the log had nothing new).
+  std::chrono::milliseconds block{100};
+  std::chrono::milliseconds poll{5};
+  bool trim = true;     // XTRIM MINID behind each stored state
+  bool publish = true;  // PUBLISH the stored state on the stream's channel
 };
 
 namespace detail {
@@ -78,6 +84,7 @@ class owner {
         keys_(stream_keys::of(opt_.stream, opt_.prefix)),
         token_(opt_.token.empty() ? detail::random_token() : opt_.token),
         lease_(c, keys_.lease, token_, opt_.lease_ttl),
+        poll_timer_(c.io()),
         initial_(std::move(initial)),
         acc_(initial_) {
     lease_.on_acquired = [this] { load(); };
@@ -187,28 +194,40 @@ class owner {
     auto w = std::weak_ptr<char>(life_);
     const std::string count = std::to_string(opt_.read_count);
     const std::string block = std::to_string(opt_.block.count());
-    c_.command({"XREAD", "COUNT", count, "BLOCK", block, "STREAMS", keys_.log, last_id_},
-               [this, g, w](const redisReply* r) {
-                 if (!current(g, w))
-                   return;
-                 if (r == nullptr) {
-                   reading_ = false;  // resumed by the connection's "up", if the lease survives
-                   return;
-                 }
-                 if (!lease_.held()) {
-                   reading_ = false;
-                   return;
-                 }
-                 if (r->type == REDIS_REPLY_ERROR) {
-                   event("XREAD refused: " + std::string(reply_str(r)));
-                   reading_ = false;
-                   return;
-                 }
-                 const bool any = apply(r);
-                 if (any)
-                   store();
-                 read();
-               });
+    std::vector<std::string_view> args = {"XREAD", "COUNT",   count,     "BLOCK",
+                                          block,   "STREAMS", keys_.log, last_id_};
+    if (opt_.block.count() == 0)
+      args.erase(args.begin() + 3, args.begin() + 5);  // polling: no BLOCK
+    c_.command(args, [this, g, w](const redisReply* r) {
+      if (!current(g, w))
+        return;
+      if (r == nullptr) {
+        reading_ = false;  // resumed by the connection's "up", if the lease survives
+        return;
+      }
+      if (!lease_.held()) {
+        reading_ = false;
+        return;
+      }
+      if (r->type == REDIS_REPLY_ERROR) {
+        event("XREAD refused: " + std::string(reply_str(r)));
+        reading_ = false;
+        return;
+      }
+      const bool any = apply(r);
+      if (any)
+        store();
+      if (any || opt_.block.count() != 0) {
+        read();
+        return;
+      }
+      // Polling and nothing new: ask again after `poll`.
+      poll_timer_.expires_after(opt_.poll);
+      poll_timer_.async_wait([this, g, w](const std::error_code& ec) {
+        if (!ec && current(g, w))
+          read();
+      });
+    });
   }
 
   // XREAD's reply: [[key, [[id, [field, value, ...]], ...]]], or nil after BLOCK ms without data.
@@ -302,6 +321,7 @@ class owner {
   stream_keys keys_;
   std::string token_;
   lease lease_;
+  asio::steady_timer poll_timer_;
   Acc initial_;
   Acc acc_;
   std::string last_id_ = "0-0";
