@@ -206,13 +206,13 @@ int main(int argc, char** argv) {
     oo.stream = "apply";
     oo.read_count = 128;
     redis::owner<acc_t> o(co, oo);
+    cpu_probe p{io, cq};
     const auto t0 = clk::now();
     o.start();
     run_until(
         io, [&] { return o.next_index() == total; }, 300000ms);
     const double r = static_cast<double>(total) / secs(clk::now() - t0);
-    std::printf("| owner: XREAD + apply + store + trim (log already filled) | 1000 | %.3g | %.3f |\n", r,
-                r / mem_rate);
+    p.row("owner: XREAD + apply + store + trim (log already filled)", 1000, r, mem_rate, total);
     o.stop();
   }
 
@@ -224,13 +224,13 @@ int main(int argc, char** argv) {
     o.start();
     run_until(
         io, [&] { return o.owning(); }, 5000ms);
+    cpu_probe p{io, cq};
     const auto t0 = clk::now();
     ingest(io, {&c1}, "e2e", data, 1000, total / 1000, 32);
     run_until(
         io, [&] { return o.next_index() == total; }, 300000ms);
     const double r = static_cast<double>(total) / secs(clk::now() - t0);
-    std::printf("| one node end to end: ingest + owner apply, same thread | 1000 | %.3g | %.3f |\n", r,
-                r / mem_rate);
+    p.row("one node end to end: ingest + owner apply, same thread", 1000, r, mem_rate, total);
     o.stop();
   }
 

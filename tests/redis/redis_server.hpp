@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -77,6 +78,7 @@ class redis_server {
     if (pid < 0)
       throw std::runtime_error("fork failed");
     if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // a test killed by its timeout takes its server along
       std::vector<char*> argv;
       for (auto& a : args)
         argv.push_back(a.data());
