@@ -320,7 +320,8 @@ TEST_CASE(
       io, [&] { return c.ready(); }, 5000ms));  // back after the sleep
 }
 
-TEST_CASE("one lease holder at a time; a lapsed lease passes on, and the old token's writes are fenced off") {
+TEST_CASE(
+    "one lease holder at a time — a lapsed lease passes on, and the old token's writes are fenced off") {
   redis_server server;
   asio::io_context io;
   redis::connection ca(io, opts_for(server)), cb(io, opts_for(server));
@@ -365,7 +366,7 @@ TEST_CASE("one lease holder at a time; a lapsed lease passes on, and the old tok
 }
 
 TEST_CASE(
-    "two producers on two connections into one stream; the owner's count, mean, variance, min, max are "
+    "two producers on two connections into one stream — the owner's count, mean, variance, min, max are "
     "exact") {
   redis_server server;
   asio::io_context io;
@@ -413,7 +414,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "the owner process is SIGKILLed mid-ingest; the next owner's state is bit-identical to one pass over the "
+    "the owner process is SIGKILLed mid-ingest — the next owner's state is bit-identical to one pass over "
+    "the "
     "log") {
   redis_server server;
   const std::string stream = "failover";
@@ -639,7 +641,7 @@ TEST_CASE("Redis restarted without persistence: the stream's epoch changes, so t
       io, [&] { return refused; }, 5000ms));
 }
 
-TEST_CASE("twenty owners share one connection by polling; each stream's state is exact and bit-identical") {
+TEST_CASE("twenty owners share one connection by polling — each stream's state is exact and bit-identical") {
   redis_server server;
   asio::io_context io;
   redis::connection cp(io, opts_for(server)), co(io, opts_for(server));
@@ -684,4 +686,77 @@ TEST_CASE("twenty owners share one connection by polling; each stream's state is
     check_against_reference(os[s]->state(), ps[s]->acked);
     CHECK(streamstats::save_state(os[s]->state()) == streamstats::save_state(replay(ps[s]->acked)));
   }
+}
+
+TEST_CASE(
+    "a subscriber on its own connection receives the owner's stored states, and again after Redis restarts") {
+  redis_server server;
+  asio::io_context io;
+  redis::connection cp(io, opts_for(server)), co(io, opts_for(server)), cs(io, opts_for(server));
+  for (auto* c : {&cp, &co, &cs})
+    c->start();
+  REQUIRE(run_until(
+      io, [&] { return cp.ready() && co.ready() && cs.ready(); }, 5000ms));
+  const std::string stream = "fan";
+  std::vector<std::string> messages;
+  cs.subscribe(redis::stream_keys::of(stream).channel, [&](std::string_view m) { messages.emplace_back(m); });
+  run_for(io, 50ms);  // the SUBSCRIBE is in before anything is published
+
+  auto oo = owner_opts(stream);
+  redis::owner<acc_t> o(co, oo);
+  o.start();
+  producer p(cp, stream, 31, 0.0, 1.0);
+  REQUIRE(run_until(
+      io,
+      [&] {
+        p.pump(20, 100, 1);
+        return p.done(20);
+      },
+      10000ms));
+  REQUIRE(run_until(
+      io, [&] { return o.next_index() == 2000 && o.stores() > 0; }, 10000ms));
+  REQUIRE(run_until(
+      io, [&] { return !messages.empty() && messages.back().find("2000 ") == 0; }, 5000ms));
+  // Each message is "<next> <id> <epoch>\n" + a state that loads; the last one is the owner's state.
+  std::uint64_t prev = 0;
+  for (const auto& m : messages) {
+    redis::snapshot snap;
+    REQUIRE(redis::parse_snapshot(m, snap));
+    CHECK(snap.next > prev);
+    prev = snap.next;
+    acc_t a;
+    CHECK(streamstats::load_state(snap.state, a) == streamstats::state_errc::ok);
+    CHECK(a.count() == snap.next);
+  }
+  redis::snapshot last;
+  REQUIRE(redis::parse_snapshot(messages.back(), last));
+  CHECK(last.state == streamstats::save_state(o.state()));
+  CHECK(last.epoch == p.acked.front().epoch);
+
+  // Redis restarts (nothing persisted): the subscriber subscribes again by itself.
+  server.stop(SIGKILL);
+  server.start();
+  REQUIRE(run_until(
+      io, [&] { return cs.connects() == 2 && cs.ready() && cp.connects() == 2 && cp.ready(); }, 5000ms));
+  run_for(io, 50ms);
+  messages.clear();
+  bool published = false;
+  cp.command({"PUBLISH", redis::stream_keys::of(stream).channel, "hello"}, [&](const redisReply* r) {
+    published = r != nullptr && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+  });
+  REQUIRE(run_until(
+      io, [&] { return published && !messages.empty(); }, 5000ms));
+  CHECK(messages.front() == "hello");
+
+  // Unsubscribed: nothing more arrives.
+  cs.unsubscribe(redis::stream_keys::of(stream).channel);
+  REQUIRE(run_until(
+      io, [&] { return cs.subscriptions() == 0; }, 5000ms));
+  long long receivers = -1;
+  cp.command({"PUBLISH", redis::stream_keys::of(stream).channel, "again"},
+             [&](const redisReply* r) { receivers = r != nullptr ? r->integer : -2; });
+  REQUIRE(run_until(
+      io, [&] { return receivers >= 0; }, 5000ms));
+  CHECK(receivers == 0);
+  CHECK(messages.size() == 1);
 }

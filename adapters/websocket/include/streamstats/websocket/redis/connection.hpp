@@ -40,6 +40,7 @@
 #include <deque>
 #include <functional>
 #include <initializer_list>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -148,7 +149,85 @@ class connection {
     arm_watchdog();
   }
 
+  // ---- Pub/Sub. A connection with subscriptions is for Pub/Sub only (RESP2: a subscribed
+  // connection takes no other commands); use a connection of its own. Subscriptions are kept
+  // across reconnects (subscribed again on every connect), so a subscriber only misses what was
+  // published while it was disconnected: snapshots are states, the next one makes up for it.
+  using message_handler = std::function<void(std::string_view payload)>;
+
+  void subscribe(const std::string& channel, message_handler h) {
+    auto& slot = subs_[channel];
+    const bool fresh = slot == nullptr;
+    if (fresh)
+      slot = std::make_unique<sub>();
+    slot->h = std::move(h);
+    slot->self = this;
+    if (fresh && ready())
+      send_subscribe(channel, *slot);
+  }
+
+  void unsubscribe(const std::string& channel) {
+    auto it = subs_.find(channel);
+    if (it == subs_.end())
+      return;
+    it->second->h = nullptr;  // no more messages; hiredis drops its entry on the reply
+    if (ready() && it->second->live) {
+      it->second->closing = true;
+      const char* argv[] = {"UNSUBSCRIBE", channel.c_str()};
+      const std::size_t len[] = {11, channel.size()};
+      redisAsyncCommandArgv(ac_, &connection::on_sub, it->second.get(), 2, argv, len);
+    } else {
+      subs_.erase(it);
+    }
+  }
+
+  [[nodiscard]] std::size_t subscriptions() const noexcept { return subs_.size(); }
+
  private:
+  struct sub {
+    message_handler h;
+    connection* self = nullptr;
+    bool live = false;     // SUBSCRIBE sent on the current context
+    bool closing = false;  // UNSUBSCRIBE sent
+  };
+
+  void send_subscribe(const std::string& channel, sub& s) {
+    const char* argv[] = {"SUBSCRIBE", channel.c_str()};
+    const std::size_t len[] = {9, channel.size()};
+    s.live = redisAsyncCommandArgv(ac_, &connection::on_sub, &s, 2, argv, len) == REDIS_OK;
+  }
+
+  // Every reply for a subscription: ["subscribe", ch, n], ["message", ch, payload],
+  // ["unsubscribe", ch, n]; nullptr when the context goes (the subscription stays in subs_).
+  static void on_sub(redisAsyncContext*, void* rv, void* privdata) {
+    auto* s = static_cast<sub*>(privdata);
+    auto* r = static_cast<const redisReply*>(rv);
+    connection* self = s->self;
+    if (r == nullptr) {
+      s->live = false;
+      if (s->closing && !self->destroying_)
+        self->erase_sub(s);
+      return;
+    }
+    if (self->destroying_ || r->type != REDIS_REPLY_ARRAY || r->elements < 3)
+      return;
+    const std::string_view kind = reply_str(r->element[0]);
+    if (kind == "message" && s->h) {
+      s->h(reply_str(r->element[2]));
+    } else if (kind == "unsubscribe" && s->closing) {
+      self->erase_sub(s);  // hiredis has copied the callback: freeing it here is safe
+    }
+  }
+
+  void erase_sub(const sub* s) {
+    for (auto it = subs_.begin(); it != subs_.end(); ++it) {
+      if (it->second.get() == s) {
+        subs_.erase(it);
+        return;
+      }
+    }
+  }
+
   static void ignore_sigpipe() noexcept {
     struct sigaction old {};
     if (::sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) {
@@ -220,6 +299,11 @@ class connection {
     }
     up_ = true;
     backoff_ = opt_.backoff_min;
+    for (auto& [channel, sp] : subs_) {
+      if (sp->closing)
+        continue;
+      send_subscribe(channel, *sp);
+    }
     notify(true);
   }
 
@@ -344,6 +428,7 @@ class connection {
   std::vector<const char*> argv_;
   std::vector<std::size_t> argvlen_;
   std::vector<std::function<void(bool)>> listeners_;
+  std::map<std::string, std::unique_ptr<sub>> subs_;
   std::shared_ptr<char> life_ = std::make_shared<char>();
 };
 

@@ -131,6 +131,27 @@ inline bool parse_u64(std::string_view s, std::uint64_t& out) noexcept {
 }
 }  // namespace detail
 
+// What the owner publishes on <prefix>:{name}:snap after each stored state: "<next> <id> <epoch>\n"
+// then the state bytes (load_state them). parse_snapshot is false for anything else.
+struct snapshot {
+  std::uint64_t next = 0;
+  std::string_view id, epoch, state;
+};
+inline bool parse_snapshot(std::string_view msg, snapshot& out) noexcept {
+  const auto nl = msg.find('\n');
+  if (nl == std::string_view::npos)
+    return false;
+  const std::string_view head = msg.substr(0, nl);
+  const auto s1 = head.find(' ');
+  const auto s2 = s1 == std::string_view::npos ? s1 : head.find(' ', s1 + 1);
+  if (s2 == std::string_view::npos || !detail::parse_u64(head.substr(0, s1), out.next))
+    return false;
+  out.id = head.substr(s1 + 1, s2 - s1 - 1);
+  out.epoch = head.substr(s2 + 1);
+  out.state = msg.substr(nl + 1);
+  return true;
+}
+
 // What an append returns: ok with the batch's place in the stream, or an error. "unavailable" means
 // no acknowledgement (Redis down, connection lost, timeout): the batch may or may not be in the
 // log. Anything else is Redis' refusal (bad payload, out of memory...), and the batch is not.
