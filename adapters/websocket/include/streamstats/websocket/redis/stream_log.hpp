@@ -8,6 +8,8 @@
 //   <prefix>:{name}:meta    hash: epoch, next (the next sample index), replid (see below)
 //   <prefix>:{name}:lease   the owner's token, SET NX PX (lease.hpp)
 //   <prefix>:{name}:state   hash: state (save_state bytes), id (last applied entry), next, epoch
+//   <prefix>:{name}:p:<id>  hash: a producer's last sequence number and its answer (idempotent
+//                           retries; expires a day after the producer's last batch)
 // and the Pub/Sub channel <prefix>:{name}:snap, where the owner publishes what it stored.
 //
 // Ingest is one script (Centrifugo's publish pattern): it checks the payload, assigns the batch's
@@ -35,25 +37,46 @@ namespace streamstats::websocket::redis {
 
 struct stream_keys {
   std::string log, meta, lease, state, channel;
+  std::string producer_prefix;  // + producer id: the producer's last sequence number (ingest script)
 
   // Stream names may not contain '{' or '}' (they would break the hash tag).
   static stream_keys of(std::string_view name, std::string_view prefix = "ss") {
     if (name.empty() || name.find_first_of("{}") != std::string_view::npos)
       throw std::invalid_argument("streamstats redis: a stream name must be non-empty, without '{' or '}'");
     std::string base = std::string(prefix) + ":{" + std::string(name) + "}:";
-    return {base + "log", base + "meta", base + "lease", base + "state", base + "snap"};
+    return {base + "log", base + "meta", base + "lease", base + "state", base + "snap", base + "p:"};
   }
 };
 
 namespace scripts {
 
-// KEYS: log, meta. ARGV: payload, candidate epoch, the caller's view of the server's replid.
-// Returns {entry id, first index, count, epoch}.
+// KEYS: log, meta, producer key (the meta key again when no producer id is given).
+// ARGV: payload, candidate epoch, the caller's view of the server's replid, producer id ('' for
+// none), the producer's sequence number for this batch.
+// Returns {entry id, first index, count, epoch, duplicate (0/1)}.
+//
+// With a producer id, the script remembers the producer's last sequence number and its answer
+// (<prefix>:{name}:p:<id>, expiring after a day), so that a batch sent again after an
+// "unavailable" is not appended twice: the same sequence number gets the first answer back with
+// duplicate = 1, and a lower one (appended before the last; its answer is no longer kept) gets
+// duplicate = 1 with an empty id. A producer numbers its batches 1, 2, 3... and retries in order.
 inline constexpr std::string_view ingest = R"lua(
 local d = ARGV[1]
 local n = #d / 8
 if #d == 0 or #d % 8 ~= 0 then
   return redis.error_reply('ERR payload must be a non-empty multiple of 8 bytes')
+end
+local seq = tonumber(ARGV[5])
+if ARGV[4] ~= '' then
+  local last = redis.call('HMGET', KEYS[3], 'seq', 'id', 'first', 'n', 'epoch')
+  if last[1] then
+    local lseq = tonumber(last[1])
+    if seq == lseq then
+      return {last[2], tonumber(last[3]), tonumber(last[4]), last[5], 1}
+    elseif seq < lseq then
+      return {'', 0, 0, last[5], 1}
+    end
+  end
 end
 local m = redis.call('HMGET', KEYS[2], 'epoch', 'replid')
 local epoch = m[1]
@@ -63,7 +86,11 @@ if not epoch or (ARGV[3] ~= '' and m[2] ~= ARGV[3]) then
 end
 local first = redis.call('HINCRBY', KEYS[2], 'next', n) - n
 local id = redis.call('XADD', KEYS[1], '*', 'i', first, 'd', d)
-return {id, first, n, epoch}
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[3], 'seq', ARGV[5], 'id', id, 'first', first, 'n', n, 'epoch', epoch)
+  redis.call('PEXPIRE', KEYS[3], 86400000)
+end
+return {id, first, n, epoch, 0}
 )lua";
 
 // KEYS: lease, state, log. ARGV: token, state bytes, last applied id, next index, epoch, trim (0/1),
@@ -162,6 +189,7 @@ struct append_result {
   std::uint64_t first = 0;  // index of the batch's first sample
   std::uint64_t count = 0;
   std::string epoch;
+  bool duplicate = false;  // a retry of a batch already in the log (producer id + sequence)
 };
 
 class stream_log {
@@ -169,8 +197,11 @@ class stream_log {
   explicit stream_log(connection& c, std::string prefix = "ss") : c_(c), prefix_(std::move(prefix)) {}
 
   // Appends n doubles to stream `name` as one log entry. The handler is called once, later.
+  // With a producer id (unique per producer, e.g. node + connection) and a sequence number per
+  // batch (1, 2, 3...), a batch sent again after "unavailable" is appended at most once.
   void append(std::string_view name, const double* data, std::size_t n,
-              std::function<void(const append_result&)> h) {
+              std::function<void(const append_result&)> h, std::string_view producer = {},
+              std::uint64_t seq = 0) {
     std::string bytes(n * sizeof(double), '\0');
     static_assert(sizeof(double) == 8, "IEEE binary64 expected");
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -181,26 +212,31 @@ class stream_log {
       std::uint64_t u;
       std::memcpy(&u, data + i, 8);
       for (int b = 0; b < 8; ++b)
-        bytes[i * 8 + b] = static_cast<char>((u >> (8 * b)) & 0xffu);
+        bytes[i * 8 + static_cast<std::size_t>(b)] = static_cast<char>((u >> (8 * b)) & 0xffu);
     }
 #endif
-    append_bytes(name, bytes, std::move(h));
+    append_bytes(name, bytes, std::move(h), producer, seq);
   }
 
   // The same with the wire form (what a binary WebSocket batch already is): little-endian float64.
   void append_bytes(std::string_view name, std::string_view le_doubles,
-                    std::function<void(const append_result&)> h) {
+                    std::function<void(const append_result&)> h, std::string_view producer = {},
+                    std::uint64_t seq = 0) {
     const stream_keys k = stream_keys::of(name, prefix_);
     const std::string epoch = detail::random_token();
-    c_.command({"EVAL", scripts::ingest, "2", k.log, k.meta, le_doubles, epoch, c_.server_replid()},
+    const std::string pkey = producer.empty() ? k.meta : k.producer_prefix + std::string(producer);
+    const std::string seq_s = std::to_string(seq);
+    c_.command({"EVAL", scripts::ingest, "3", k.log, k.meta, pkey, le_doubles, epoch, c_.server_replid(),
+                producer, seq_s},
                [h = std::move(h)](const redisReply* r) {
                  append_result res;
                  if (r == nullptr) {
                    res.error = "unavailable";
                  } else if (r->type == REDIS_REPLY_ERROR) {
                    res.error = std::string(reply_str(r));
-                 } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 4) {
+                 } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 5) {
                    res.ok = true;
+                   res.duplicate = r->element[4]->integer == 1;
                    res.id = std::string(reply_str(r->element[0]));
                    res.first = static_cast<std::uint64_t>(r->element[1]->integer);
                    res.count = static_cast<std::uint64_t>(r->element[2]->integer);
