@@ -330,7 +330,7 @@ TEST_CASE(
   cb.start();
   REQUIRE(run_until(
       io, [&] { return ca.ready() && cb.ready(); }, 5000ms));
-  redis::lease a(ca, "L", "token-a", 300ms), b(cb, "L", "token-b", 300ms);
+  redis::lease a(ca, "L", "token-a", 600ms), b(cb, "L", "token-b", 600ms);
   int a_acq = 0, b_acq = 0;
   a.on_acquired = [&] { ++a_acq; };
   b.on_acquired = [&] { ++b_acq; };
@@ -338,7 +338,7 @@ TEST_CASE(
   REQUIRE(run_until(
       io, [&] { return a.held(); }, 2000ms));
   b.start();
-  run_for(io, 1000ms);  // > 3 TTLs: a renews, b keeps failing
+  run_for(io, 2000ms);  // > 3 TTLs: a renews, b keeps failing
   CHECK(a.held());
   CHECK_FALSE(b.held());
   CHECK(a_acq == 1);
@@ -346,10 +346,13 @@ TEST_CASE(
 
   a.stop(false);  // a crash: no release, the key lapses by its TTL
   const auto t0 = std::chrono::steady_clock::now();
+  long long pttl = -10;  // what was left of the TTL at t0 is at least this (asked after t0)
+  ca.command({"PTTL", "L"}, [&](const redisReply* r) { pttl = r != nullptr ? r->integer : -20; });
   REQUIRE(run_until(
-      io, [&] { return b.held(); }, 2000ms));
+      io, [&] { return b.held(); }, 3000ms));
   const auto lapse = std::chrono::steady_clock::now() - t0;
-  CHECK(lapse >= 200ms);  // not before the TTL ran out (the renew just before the stop restarted it)
+  REQUIRE(pttl > 0);
+  CHECK(lapse >= std::chrono::milliseconds(pttl));  // b got it only once the key had expired
 
   // The store script refuses token-a now.
   bool refused = false;
