@@ -116,8 +116,19 @@ class connection {
   [[nodiscard]] const std::string& server_replid() const noexcept { return replid_; }
   asio::io_context& io() noexcept { return io_; }
 
-  // Called (posted) with true once connected, false when the connection is lost.
-  void on_state(std::function<void(bool)> fn) { listeners_.push_back(std::move(fn)); }
+  // Called (posted) with true once connected, false when the connection is lost. The id removes it.
+  std::uint64_t on_state(std::function<void(bool)> fn) {
+    listeners_.emplace_back(++listener_ids_, std::move(fn));
+    return listener_ids_;
+  }
+  void remove_state_listener(std::uint64_t id) {
+    for (auto it = listeners_.begin(); it != listeners_.end(); ++it) {
+      if (it->first == id) {
+        listeners_.erase(it);
+        return;
+      }
+    }
+  }
 
   void command(std::initializer_list<std::string_view> args, reply_handler h) {
     command(args.begin(), args.size(), std::move(h));
@@ -325,8 +336,8 @@ class connection {
   }
 
   void notify(bool up) {
-    for (auto& fn : listeners_) {
-      asio::post(io_, [fn, up, w = std::weak_ptr<char>(life_)] {
+    for (auto& l : listeners_) {
+      asio::post(io_, [fn = l.second, up, w = std::weak_ptr<char>(life_)] {
         if (!w.expired())
           fn(up);
       });
@@ -427,7 +438,8 @@ class connection {
   std::deque<std::chrono::steady_clock::time_point> sent_;
   std::vector<const char*> argv_;
   std::vector<std::size_t> argvlen_;
-  std::vector<std::function<void(bool)>> listeners_;
+  std::vector<std::pair<std::uint64_t, std::function<void(bool)>>> listeners_;
+  std::uint64_t listener_ids_ = 0;
   std::map<std::string, std::unique_ptr<sub>> subs_;
   std::shared_ptr<char> life_ = std::make_shared<char>();
 };

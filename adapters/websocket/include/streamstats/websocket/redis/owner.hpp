@@ -18,6 +18,8 @@
 // the id were not in the state, entries up to it were. What the dead owner had applied without
 // storing is simply applied again from the log.
 //
+// The connection must outlive the owner.
+//
 // Acc is anything with push(first, last) or push(double), and a state codec: by default
 // streamstats::save_state / load_state (the loaded state keeps the initial object's run-time
 // configuration where the format carries none). Specialise state_codec for other types.
@@ -95,14 +97,17 @@ class owner {
       if (on_lost)
         on_lost();
     };
-    c_.on_state([this, w = std::weak_ptr<char>(life_)](bool up) {
+    listener_ = c_.on_state([this, w = std::weak_ptr<char>(life_)](bool up) {
       if (!w.expired() && up && owning_ && !reading_)
         read();  // resume where the lost connection stopped
     });
   }
   owner(const owner&) = delete;
   owner& operator=(const owner&) = delete;
-  ~owner() { life_.reset(); }
+  ~owner() {
+    life_.reset();
+    c_.remove_state_listener(listener_);
+  }
 
   std::function<void()> on_acquired;                               // state loaded, applying
   std::function<void()> on_lost;                                   // lease lost: applying stopped
@@ -328,6 +333,7 @@ class owner {
   std::string epoch_;
   std::uint64_t next_ = 0;
   std::uint64_t gen_ = 0;
+  std::uint64_t listener_ = 0;
   std::uint64_t stores_ = 0;
   std::uint64_t entries_ = 0;
   bool owning_ = false;
