@@ -19,8 +19,10 @@
 // push + variance at N = 64). The O(N) two-pass stays out of line, as a static function.
 #if defined(__GNUC__) || defined(__clang__)
 #define STREAMSTATS_DETAIL_FORCE_INLINE __attribute__((always_inline))
+#define STREAMSTATS_DETAIL_NOINLINE __attribute__((noinline))
 #else
 #define STREAMSTATS_DETAIL_FORCE_INLINE
+#define STREAMSTATS_DETAIL_NOINLINE
 #endif
 
 namespace streamstats {
@@ -343,11 +345,10 @@ class rolling_variance {
 
   // (mean, M2) of the finite ring[0, size) around k. Static and never inlined: the rare path stays
   // out of the caller's loop.
-#if defined(__GNUC__) || defined(__clang__)
-  __attribute__((noinline))
-#endif
-  [[nodiscard]] static constexpr moments2
-  two_pass(const ring_param ring_in, std::size_t size, std::size_t finite, T k, bool nonfinite) noexcept {
+  [[nodiscard]] STREAMSTATS_DETAIL_NOINLINE static constexpr moments2 two_pass(const ring_param ring_in,
+                                                                               std::size_t size,
+                                                                               std::size_t finite, T k,
+                                                                               bool nonfinite) noexcept {
     const T* ring = ring_ptr(ring_in);
     const T m = static_cast<T>(finite);
     T mu;
