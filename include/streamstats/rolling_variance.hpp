@@ -17,12 +17,14 @@
 // translation unit calls it once, and any out-of-line member call takes the accumulator's address,
 // which keeps its whole state in memory across the caller's loop (measured: 4.3 instead of 2.2 ns per
 // push + variance at N = 64). The O(N) two-pass stays out of line, as a static function.
+#ifndef STREAMSTATS_DETAIL_FORCE_INLINE
 #if defined(__GNUC__) || defined(__clang__)
 #define STREAMSTATS_DETAIL_FORCE_INLINE __attribute__((always_inline))
 #define STREAMSTATS_DETAIL_NOINLINE __attribute__((noinline))
 #else
 #define STREAMSTATS_DETAIL_FORCE_INLINE
 #define STREAMSTATS_DETAIL_NOINLINE
+#endif
 #endif
 
 namespace streamstats {
