@@ -914,6 +914,8 @@ struct state_access {
         return;
       }
       check_nonfinite(a.nonfinite_, a.ring_.data(), a.size_, io);
+      // The power sums of the pushes since the last recomputation are not stored: the ring has them.
+      a.rebuild_block();
     }
   }
 
