@@ -115,22 +115,13 @@ class pipeline_state_writer {
   // u32 length, then the library state of `acc`, written straight into `out` (no temporary).
   template <class Acc>
   void member(const Acc& acc) {
-    const std::size_t len_at = out_.size();
-    put_le(out_, 0, 4);
+    // Sized first (a pass that only counts): growing `out` by more than the state would zero-fill
+    // the excess, which on a checkpoint's large buffer costs more than the state itself.
+    const std::size_t need = streamstats::state_size(acc);
+    put_le(out_, need, 4);
     const std::size_t at = out_.size();
-    // Most states fit in what is left of the string's capacity; otherwise grow to the exact size.
-    std::size_t room = out_.capacity() - at;
-    if (room < 256) {
-      room = 4096;
-    }
-    out_.resize(at + room);
-    auto r = streamstats::save_state(acc, out_.data() + at, room);
-    if (r.ec == state_errc::buffer_too_small) {
-      out_.resize(at + r.size);
-      r = streamstats::save_state(acc, out_.data() + at, r.size);
-    }
-    out_.resize(at + r.size);
-    patch_le(out_, len_at, r.size, 4);
+    out_.resize(at + need);
+    (void)streamstats::save_state(acc, out_.data() + at, need);
   }
 
   void finish() {
