@@ -19,6 +19,7 @@
 #pragma once
 
 #include <streamstats/websocket/access.hpp>
+#include <streamstats/websocket/checkpoint_runner.hpp>
 #include <streamstats/websocket/connections.hpp>
 #include <streamstats/websocket/dispatch.hpp>
 #include <streamstats/websocket/fanout.hpp>
@@ -36,6 +37,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <initializer_list>
 #include <memory>
@@ -118,6 +120,8 @@ class server_core final : public server_engine {
     if (ec) {
       throw std::system_error(ec, "streamstats::websocket: bad listen address '" + options_.address + "'");
     }
+    // The streams of the last checkpoint exist before the first connection can be accepted.
+    restore_state();
     endpoint_.listen(asio::ip::tcp::endpoint(addr, options_.port), ec);
     if (ec) {
       throw std::system_error(ec, "streamstats::websocket: cannot listen on " + options_.address + ":" +
@@ -129,16 +133,23 @@ class server_core final : public server_engine {
     port_.store(aec ? options_.port : local.port(), std::memory_order_release);
     listening_ = true;
     schedule_tick();
+    if (checkpoints_) {
+      checkpoints_->every(options_.checkpoint_interval, [this] { begin_checkpoint(); });
+    }
   }
 
   void run() override {
     listen();
     io_.run();
+    final_checkpoint();
   }
 
   void start() override {
     listen();
-    thread_ = std::thread([this] { io_.run(); });
+    thread_ = std::thread([this] {
+      io_.run();
+      final_checkpoint();
+    });
   }
 
   void join() override {
@@ -162,6 +173,9 @@ class server_core final : public server_engine {
       // The access rules are a copy of the options' (origins, same-origin, token): rebuilt, so a
       // reload applies to the next handshake.
       access_ = access_policy(options_.allowed_origins, options_.same_origin, options_.producer_token);
+      if (checkpoints_) {
+        checkpoints_->set_interval(options_.checkpoint_interval);
+      }
     });
   }
 
@@ -345,6 +359,9 @@ class server_core final : public server_engine {
     }
     stopping_ = true;
     tick_.cancel();
+    if (checkpoints_) {
+      checkpoints_->cancel();  // the timer; the checkpoint at stop follows once the io loop is done
+    }
     acceptor_.stop();
     if (signals_) {
       std::error_code ec;
@@ -383,6 +400,99 @@ class server_core final : public server_engine {
       open.push_back(c->con);
     }
     return open;
+  }
+
+  // ---- checkpoints (issue 11; checkpoint_runner.hpp) ----------------------------------------------
+
+  void log(std::string_view level, const std::string& message) const {
+    if (options_.log) {
+      options_.log(level, message);
+      return;
+    }
+    std::fprintf(stderr, "streamstats: %.*s: %s\n", static_cast<int>(level.size()), level.data(),
+                 message.c_str());
+  }
+
+  // Before listening: the newest valid checkpoint's streams, each with the pipeline the factory gives
+  // its name, loaded from its saved state (registry.restore). A stream whose state that pipeline
+  // refuses (the configuration changed since the checkpoint) is reported and left out; it starts
+  // empty on its next push. Throws std::system_error when the directory cannot be created.
+  void restore_state() {
+    if (options_.state_dir.empty() || checkpoints_) {
+      restored_ = true;
+      return;
+    }
+    checkpoints_ = std::make_unique<checkpoint_runner>(
+        io_, options_.state_dir, [this](std::string_view level, const std::string& m) { log(level, m); });
+    const checkpoint_load_result r = checkpoints_->load();
+    if (!r.found) {
+      log("info", "no checkpoint in " + options_.state_dir + ": starting without streams");
+      restored_ = true;
+      return;
+    }
+    std::size_t refused = 0;
+    for (const checkpoint_entry& e : r.data.streams) {
+      std::unique_ptr<pipeline> pipe;
+      try {
+        pipe = options_.make_pipeline(e.name);
+      } catch (...) {
+        pipe = nullptr;
+      }
+      if (!pipe) {
+        pipe = std::make_unique<default_pipeline>();
+      }
+      try {
+        pipe->load_state(e.state);
+      } catch (const state_error& ex) {
+        log("error", "stream \"" + std::string(e.name) + "\" not restored from " + r.path + ": " + ex.what());
+        ++refused;
+        continue;
+      }
+      const auto& k = e.counters;
+      if (stream_type* s =
+              streams_.restore(e.name, std::move(pipe), stream_counters{k.count, k.rejected, k.last, k.t})) {
+        fanout_.stream_created(*s);
+      } else {
+        log("error", "stream \"" + std::string(e.name) + "\" not restored from " + r.path + ": invalid name");
+        ++refused;
+      }
+    }
+    log("info", "restored " + std::to_string(streams_.size()) + " stream(s) from " + r.path +
+                    " (generation " + std::to_string(r.data.generation) + ")" +
+                    (refused > 0 ? "; " + std::to_string(refused) + " refused" : std::string()));
+    restored_ = true;
+  }
+
+  // The streams that exist now (the registry never removes one, so the pointers stay valid while a
+  // checkpoint is serialised in slices) and how to write stream i.
+  std::pair<std::size_t, checkpoint_runner::add_fn> checkpoint_source() {
+    auto list = std::make_shared<std::vector<const stream_type*>>();
+    list->reserve(streams_.size());
+    streams_.for_each([&](std::string_view /*name*/, const stream_type& s) { list->push_back(&s); });
+    const std::size_t n = list->size();
+    return {n, [list](std::size_t i, checkpoint_builder& b) {
+              const stream_type& s = *(*list)[i];
+              const auto& k = s.counters;
+              b.add(s.name, checkpoint_counters{k.count, k.rejected, k.last, k.t}, *s.pipe);
+            }};
+  }
+
+  // Periodic, on the io thread: serialised in slices between io events, written by the writer thread.
+  void begin_checkpoint() {
+    auto [n, add] = checkpoint_source();
+    checkpoints_->start(n, std::move(add));
+  }
+
+  // After the io loop has returned (no sample can arrive any more): every stream, synchronously.
+  void final_checkpoint() {
+    if (!checkpoints_) {
+      return;
+    }
+    auto [n, add] = checkpoint_source();
+    const auto r = checkpoints_->finish(n, add);
+    if (r.ok) {
+      log("info", "checkpoint at stop: " + std::to_string(n) + " stream(s) in " + r.path);
+    }
   }
 
   // ---- handshake and connections (transport → access) --------------------------------------------
@@ -611,7 +721,8 @@ class server_core final : public server_engine {
     const std::string path = resource.substr(0, resource.find_first_of("?#"));
     http_context ctx;
     ctx.document_root = &options_.document_root;
-    ctx.ready = listening_ && !stopping_ && endpoint_.is_listening();
+    // With a state directory, ready only once the checkpoint is restored.
+    ctx.ready = listening_ && restored_ && !stopping_ && endpoint_.is_listening();
     ctx.metrics = [this] { return prometheus_text(gather_metrics()); };
     http_reply r = route_http(path, ctx);
     con->set_status(static_cast<websocketpp::http::status_code::value>(r.status));
@@ -634,6 +745,17 @@ class server_core final : public server_engine {
     m.alerts_sent = st.alerts_sent;
     m.refused_handshakes = st.refused_handshakes;
     m.accept_failures = acceptor_.failures();
+    if (checkpoints_) {
+      const checkpoint_metrics& c = checkpoints_->metrics();
+      m.checkpoints = true;
+      m.checkpoints_written = c.written.load(std::memory_order_relaxed);
+      m.checkpoints_failed = c.failed.load(std::memory_order_relaxed);
+      m.checkpoint_last_duration_seconds =
+          static_cast<double>(c.last_duration_ns.load(std::memory_order_relaxed)) * 1e-9;
+      m.checkpoint_last_max_slice_seconds =
+          static_cast<double>(c.last_max_slice_ns.load(std::memory_order_relaxed)) * 1e-9;
+      m.checkpoint_last_bytes = c.last_bytes.load(std::memory_order_relaxed);
+    }
     for (std::size_t i = 0; i < rejected_by_code_.size(); ++i) {
       const auto code = static_cast<error_code>(i);
       if (to_string(code) != "unknown") {
@@ -658,6 +780,8 @@ class server_core final : public server_engine {
   std::chrono::steady_clock::time_point last_idle_check_{};
   asio::steady_timer shutdown_timer_;
   std::unique_ptr<asio::signal_set> signals_;
+  std::unique_ptr<checkpoint_runner> checkpoints_;  // null without state_dir
+  bool restored_ = false;                           // the checkpoint (if any) is restored
   std::thread thread_;
   std::atomic<std::uint16_t> port_{0};
   bool listening_ = false;
