@@ -1,8 +1,10 @@
 // Checkpoint files (issue 11, docs/state-format.md "Checkpoint files"): streams and their pipeline
 // states round-trip; generations are written atomically and the newest `keep` kept; a truncated,
 // corrupted or misnamed newest generation is reported by file name and the previous one is used;
-// missing and empty directories, leftover temporary files, unwritable paths, the background writer.
+// missing and empty directories, leftover temporary files, unwritable paths, the background writer;
+// the server's checkpoint_runner (slices between io events, the checkpoint at stop, skipped streams).
 #include <streamstats/websocket/checkpoint.hpp>
+#include <streamstats/websocket/checkpoint_runner.hpp>
 #include <streamstats/websocket/pipeline_spec.hpp>
 
 #include <catch2/catch.hpp>
@@ -10,9 +12,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace ws = streamstats::websocket;
@@ -352,4 +356,119 @@ TEST_CASE("the background writer writes one checkpoint at a time and reports eac
   REQUIRE(l.found);
   CHECK(l.data.generation == 3);
   fleet(4).check(l.data);
+}
+
+TEST_CASE("the runner serialises in slices between io events, then writes on its thread") {
+  temp_dir dir;
+  asio::io_context io;
+  std::vector<std::string> logged;
+  ws::checkpoint_runner runner(
+      io, dir.path.string(),
+      [&logged](std::string_view level, const std::string& m) {
+        logged.push_back(std::string(level) + ": " + m);
+      },
+      std::chrono::microseconds(200));
+  const fleet f(300);
+  // Each stream costs at least 20 µs here, so 300 of them cannot fit in one 200 µs slice.
+  auto add = [&f](std::size_t i, ws::checkpoint_builder& b) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    b.add(f.names[i], f.counters[i], *f.pipes[i]);
+  };
+  REQUIRE(runner.start(f.names.size(), add));
+  CHECK_FALSE(runner.start(f.names.size(), add));  // one at a time
+  // "Ingest": handlers that keep re-posting themselves while the checkpoint is being serialised.
+  std::size_t interleaved = 0;
+  std::function<void()> ingest = [&] {
+    if (runner.running()) {
+      ++interleaved;
+      asio::post(io, ingest);
+    }
+  };
+  asio::post(io, ingest);
+  for (int k = 0; k < 100000 && runner.running(); ++k) {
+    io.run_one();
+  }
+  REQUIRE_FALSE(runner.running());
+  CHECK(interleaved >= 2);  // other events ran between the slices
+  // The write happens on the writer thread; wait for it (bounded).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (runner.metrics().written.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  CHECK(runner.metrics().written.load() == 1);
+  CHECK(runner.metrics().failed.load() == 0);
+  CHECK(runner.metrics().last_streams.load() == 300);
+  CHECK(runner.metrics().last_max_slice_ns.load() > 0);
+  CHECK(runner.metrics().last_serialize_ns.load() >= runner.metrics().last_max_slice_ns.load());
+  ws::checkpoint_store reader(dir.path.string());
+  auto l = reader.load();
+  REQUIRE(l.found);
+  f.check(l.data);
+
+  // finish(): a periodic checkpoint in progress is abandoned and everything written at once.
+  REQUIRE(runner.start(f.names.size(), add));
+  io.run_one();  // one slice
+  CHECK(runner.running());
+  const fleet g(20, 9);
+  const auto r = runner.finish(g.names.size(), [&g](std::size_t i, ws::checkpoint_builder& b) {
+    b.add(g.names[i], g.counters[i], *g.pipes[i]);
+  });
+  REQUIRE(r.ok);
+  CHECK_FALSE(runner.running());
+  CHECK(runner.metrics().written.load() == 2);
+  l = ws::checkpoint_store(dir.path.string()).load();
+  REQUIRE(l.found);
+  CHECK(l.data.generation == 2);
+  g.check(l.data);
+  CHECK_FALSE(runner.start(1, add));  // stopped for good
+  io.run();                           // the abandoned slice's handler runs and does nothing
+  CHECK(ws::checkpoint_store(dir.path.string()).generations() == std::vector<std::uint64_t>{2, 1});
+  CHECK(logged.empty());
+}
+
+TEST_CASE("the runner's load reports damaged generations and skips pipelines without state") {
+  temp_dir dir;
+  asio::io_context io;
+  std::vector<std::string> logged;
+  ws::checkpoint_runner runner(io, (dir.path / "new").string(),
+                               [&logged](std::string_view level, const std::string& m) {
+                                 logged.push_back(std::string(level) + ": " + m);
+                               });
+  const auto empty = runner.load();  // creates the directory
+  CHECK_FALSE(empty.found);
+  CHECK(fs::is_directory(dir.path / "new"));
+  struct bare final : ws::pipeline {
+    bool push(double, ws::alert_info&) noexcept override { return false; }
+    void write_stats(ws::stats_writer&) const override {}
+  } no_state;
+  const fleet f(2);
+  auto r = runner.finish(3, [&](std::size_t i, ws::checkpoint_builder& b) {
+    if (i == 1) {
+      b.add("bare", {}, no_state);
+    } else {
+      b.add(f.names[i / 2], f.counters[i / 2], *f.pipes[i / 2]);
+    }
+  });
+  REQUIRE(r.ok);
+  CHECK(runner.metrics().skipped_streams.load() == 1);
+  CHECK(runner.metrics().last_streams.load() == 2);
+  REQUIRE(logged.size() == 1);
+  CHECK_THAT(logged[0], Catch::Matchers::StartsWith("warn: 1 stream(s) not checkpointed"));
+  // The only generation damaged: a load finds nothing, names the file and the problem.
+  {
+    std::string b = read_all(r.path);
+    b[b.size() / 3] = static_cast<char>(b[b.size() / 3] ^ 1);
+    write_all(r.path, b);
+  }
+  ws::checkpoint_runner again(io, (dir.path / "new").string(),
+                              [&logged](std::string_view level, const std::string& m) {
+                                logged.push_back(std::string(level) + ": " + m);
+                              });
+  const auto l = again.load();
+  CHECK_FALSE(l.found);
+  REQUIRE(logged.size() == 2);
+  CHECK_THAT(logged[1], Catch::Matchers::StartsWith("error: checkpoint " + r.path + ": corrupted"));
+  CHECK(fs::exists(r.path + ".damaged"));
 }
