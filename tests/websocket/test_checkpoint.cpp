@@ -6,9 +6,11 @@
 #include <streamstats/websocket/checkpoint.hpp>
 #include <streamstats/websocket/checkpoint_runner.hpp>
 #include <streamstats/websocket/pipeline_spec.hpp>
+#include <streamstats/websocket/registry.hpp>
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -471,4 +473,67 @@ TEST_CASE("the runner's load reports damaged generations and skips pipelines wit
   REQUIRE(logged.size() == 2);
   CHECK_THAT(logged[1], Catch::Matchers::StartsWith("error: checkpoint " + r.path + ": corrupted"));
   CHECK(fs::exists(r.path + ".damaged"));
+}
+
+TEST_CASE("a stream_registry round-trips through the runner - a changed pipeline is refused by name") {
+  temp_dir dir;
+  asio::io_context io;
+  std::vector<std::string> logged;
+  auto log = [&logged](std::string_view level, const std::string& m) {
+    logged.push_back(std::string(level) + ": " + m);
+  };
+  ws::pipeline_spec small;
+  small.cumulative.count = small.cumulative.mean = true;
+  small.sma = 5;
+  const ws::pipeline_factory make = ws::spec_pipeline_factory({small});
+  ws::stream_registry<> a;
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> noise(0.0, 1.0);
+  for (const char* name : {"a", "b", "c"}) {
+    auto r = a.find_or_create(name, make);
+    REQUIRE(r.s != nullptr);
+    std::vector<double> xs(40);
+    for (auto& x : xs) {
+      x = noise(rng);
+    }
+    a.push(*r.s, xs.data(), xs.size(), 1.7e9, [](std::uint64_t, double, const ws::alert_info&) {});
+    ws::stream_registry<>::count_rejected(*r.s);
+  }
+  {
+    ws::checkpoint_runner runner(io, dir.path.string(), log);
+    REQUIRE(runner.finish(a).ok);
+  }
+  ws::stream_registry<> b;
+  std::vector<std::string> created;
+  ws::checkpoint_runner runner(io, dir.path.string(), log);
+  CHECK(runner.restore(b, make,
+                       [&created](ws::stream_registry<>::stream& s) { created.push_back(s.name); }) == 3);
+  CHECK(created == std::vector<std::string>{"a", "b", "c"});
+  a.for_each([&b](std::string_view name, ws::stream_registry<>::stream& s) {
+    const auto* t = b.find(name);
+    REQUIRE(t != nullptr);
+    CHECK(t->counters.count == s.counters.count);
+    CHECK(t->counters.rejected == 1);
+    CHECK(t->counters.last == s.counters.last);
+    CHECK(t->counters.t == s.counters.t);
+    CHECK(stats_text(*t->pipe) == stats_text(*s.pipe));
+  });
+  CHECK_THAT(logged.back(), Catch::Matchers::StartsWith("info: restored 3 stream(s) from "));
+
+  // Stream "b" now gets another spec: refused (named, both identities), the others restored.
+  ws::pipeline_spec other = small;
+  other.match = "b";
+  other.sma = 6;
+  ws::stream_registry<> c;
+  ws::checkpoint_runner again(io, dir.path.string(), log);
+  CHECK(again.restore(c, ws::spec_pipeline_factory({other, small}), [](ws::stream_registry<>::stream&) {}) ==
+        2);
+  CHECK(c.find("b") == nullptr);
+  CHECK(c.find("a") != nullptr);
+  const auto refused = std::find_if(logged.begin(), logged.end(), [](const std::string& l) {
+    return l.rfind("error: stream \"b\" not restored from ", 0) == 0;
+  });
+  REQUIRE(refused != logged.end());
+  CHECK_THAT(*refused, Catch::Matchers::Contains("sma=5") && Catch::Matchers::Contains("sma=6"));
+  CHECK_THAT(logged.back(), Catch::Matchers::EndsWith("; 1 refused"));
 }

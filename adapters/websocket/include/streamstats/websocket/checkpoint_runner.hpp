@@ -8,12 +8,14 @@
 // goes to a checkpoint_writer thread for the file write, fsync, rename and directory fsync. At a
 // graceful stop, finish() writes one last checkpoint synchronously, after ingest has ended.
 //
-// The runner does not know the server's streams: start() and finish() take a count n and an
-// add(i, builder) that appends stream i (the server passes the streams it had when the checkpoint
-// began; they must outlive it). Metrics are atomics, readable from any thread.
+// start() and finish() take a count n and an add(i, builder) that appends stream i; the overloads
+// taking a stream_registry (registry.hpp) pass the streams it has when the checkpoint begins (a
+// registry never removes a stream, so they outlive the slices), and restore() fills one from the
+// newest valid checkpoint. Metrics are atomics, readable from any thread.
 #pragma once
 
 #include <streamstats/websocket/checkpoint.hpp>
+#include <streamstats/websocket/registry.hpp>
 
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
@@ -23,11 +25,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace streamstats::websocket {
 
@@ -44,7 +48,8 @@ struct checkpoint_metrics {
 
 class checkpoint_runner {
  public:
-  // level is "error", "warn" or "info". Called on the io thread and on the writer thread.
+  // level is "error", "warn" or "info"; empty = lines on stderr. Called on the io thread and on the
+  // writer thread.
   using log_fn = std::function<void(std::string_view level, const std::string& message)>;
   // Appends stream i to the builder (checkpoint_builder::add; a state_error from a pipeline that
   // does not support states makes the runner skip that stream and say so).
@@ -78,6 +83,54 @@ class checkpoint_runner {
     return r;
   }
 
+  // Restores the newest valid checkpoint into `registry` (a stream_registry<Topic>): each saved
+  // stream gets the pipeline `make` gives its name, loaded from its saved state, and its counters;
+  // on_created(stream&) runs for each one restored. A stream whose state that pipeline refuses (the
+  // configuration changed since: the message quotes both) is reported and left out. Returns the
+  // number of streams restored.
+  template <class Registry, class OnCreated>
+  std::size_t restore(Registry& registry, const pipeline_factory& make, OnCreated&& on_created) {
+    const checkpoint_load_result r = load();
+    if (!r.found) {
+      log("info", "no checkpoint in " + store_.directory() + ": starting without streams");
+      return 0;
+    }
+    std::size_t restored = 0;
+    std::size_t refused = 0;
+    for (const checkpoint_entry& e : r.data.streams) {
+      const std::string name(e.name);
+      std::unique_ptr<pipeline> pipe;
+      try {
+        pipe = make ? make(name) : nullptr;
+      } catch (...) {
+        pipe = nullptr;
+      }
+      if (!pipe) {
+        pipe = std::make_unique<default_pipeline>();
+      }
+      try {
+        pipe->load_state(e.state);
+      } catch (const state_error& ex) {
+        log("error", "stream \"" + name + "\" not restored from " + r.path + ": " + ex.what());
+        ++refused;
+        continue;
+      }
+      const auto& k = e.counters;
+      if (auto* s =
+              registry.restore(name, std::move(pipe), stream_counters{k.count, k.rejected, k.last, k.t})) {
+        on_created(*s);
+        ++restored;
+      } else {
+        log("error", "stream \"" + name + "\" not restored from " + r.path + ": not a valid stream name");
+        ++refused;
+      }
+    }
+    log("info", "restored " + std::to_string(restored) + " stream(s) from " + r.path + " (generation " +
+                    std::to_string(r.data.generation) + ")" +
+                    (refused > 0 ? "; " + std::to_string(refused) + " refused" : std::string()));
+    return restored;
+  }
+
   // Calls `due` on the io thread every `interval` (0: never) until cancel(); `due` usually calls start().
   void every(std::chrono::milliseconds interval, std::function<void()> due) {
     interval_ = interval;
@@ -107,6 +160,23 @@ class checkpoint_runner {
     job_->t0 = clock::now();
     asio::post(io_, [this, j = job_] { slice(j); });
     return true;
+  }
+
+  // start() over the streams `registry` has now.
+  template <class Registry>
+  bool start(const Registry& registry) {
+    auto [n, add] = source(registry);
+    return start(n, std::move(add));
+  }
+  // finish() over every stream of `registry`, with a line in the log when written.
+  template <class Registry>
+  checkpoint_write_result finish(const Registry& registry) {
+    auto [n, add] = source(registry);
+    auto r = finish(n, add);
+    if (r.ok) {
+      log("info", "checkpoint at stop: " + std::to_string(n) + " stream(s) in " + r.path);
+    }
+    return r;
   }
 
   // The checkpoint at a graceful stop, on the calling thread once ingest has ended: a periodic one
@@ -140,6 +210,21 @@ class checkpoint_runner {
     clock::duration max_slice{0};
     std::size_t skipped = 0;
   };
+
+  // The streams of `registry` now, and how to write stream i.
+  template <class Registry>
+  static std::pair<std::size_t, add_fn> source(const Registry& registry) {
+    using stream = typename Registry::stream;
+    auto list = std::make_shared<std::vector<const stream*>>();
+    list->reserve(registry.size());
+    registry.for_each([&](std::string_view /*name*/, const stream& s) { list->push_back(&s); });
+    const std::size_t n = list->size();
+    return {n, [list](std::size_t i, checkpoint_builder& b) {
+              const stream& s = *(*list)[i];
+              const auto& k = s.counters;
+              b.add(s.name, checkpoint_counters{k.count, k.rejected, k.last, k.t}, *s.pipe);
+            }};
+  }
 
   void arm() {
     timer_.cancel();
@@ -220,7 +305,9 @@ class checkpoint_runner {
   void log(std::string_view level, const std::string& m) const {
     if (log_) {
       log_(level, m);
+      return;
     }
+    std::fprintf(stderr, "streamstats: %.*s: %s\n", static_cast<int>(level.size()), level.data(), m.c_str());
   }
 
   asio::io_context& io_;

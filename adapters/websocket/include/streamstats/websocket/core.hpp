@@ -37,7 +37,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <functional>
 #include <initializer_list>
 #include <memory>
@@ -404,94 +403,24 @@ class server_core final : public server_engine {
 
   // ---- checkpoints (issue 11; checkpoint_runner.hpp) ----------------------------------------------
 
-  void log(std::string_view level, const std::string& message) const {
-    if (options_.log) {
-      options_.log(level, message);
-      return;
-    }
-    std::fprintf(stderr, "streamstats: %.*s: %s\n", static_cast<int>(level.size()), level.data(),
-                 message.c_str());
-  }
-
-  // Before listening: the newest valid checkpoint's streams, each with the pipeline the factory gives
-  // its name, loaded from its saved state (registry.restore). A stream whose state that pipeline
-  // refuses (the configuration changed since the checkpoint) is reported and left out; it starts
-  // empty on its next push. Throws std::system_error when the directory cannot be created.
+  // Before listening: the streams of the newest valid checkpoint (damaged files and refused streams
+  // are logged). Throws std::system_error when the state directory cannot be created.
   void restore_state() {
-    if (options_.state_dir.empty() || checkpoints_) {
-      restored_ = true;
-      return;
+    if (!options_.state_dir.empty() && !checkpoints_) {
+      checkpoints_ = std::make_unique<checkpoint_runner>(io_, options_.state_dir, options_.log);
+      checkpoints_->restore(streams_, options_.make_pipeline,
+                            [this](stream_type& s) { fanout_.stream_created(s); });
     }
-    checkpoints_ = std::make_unique<checkpoint_runner>(
-        io_, options_.state_dir, [this](std::string_view level, const std::string& m) { log(level, m); });
-    const checkpoint_load_result r = checkpoints_->load();
-    if (!r.found) {
-      log("info", "no checkpoint in " + options_.state_dir + ": starting without streams");
-      restored_ = true;
-      return;
-    }
-    std::size_t refused = 0;
-    for (const checkpoint_entry& e : r.data.streams) {
-      std::unique_ptr<pipeline> pipe;
-      try {
-        pipe = options_.make_pipeline(e.name);
-      } catch (...) {
-        pipe = nullptr;
-      }
-      if (!pipe) {
-        pipe = std::make_unique<default_pipeline>();
-      }
-      try {
-        pipe->load_state(e.state);
-      } catch (const state_error& ex) {
-        log("error", "stream \"" + std::string(e.name) + "\" not restored from " + r.path + ": " + ex.what());
-        ++refused;
-        continue;
-      }
-      const auto& k = e.counters;
-      if (stream_type* s =
-              streams_.restore(e.name, std::move(pipe), stream_counters{k.count, k.rejected, k.last, k.t})) {
-        fanout_.stream_created(*s);
-      } else {
-        log("error", "stream \"" + std::string(e.name) + "\" not restored from " + r.path + ": invalid name");
-        ++refused;
-      }
-    }
-    log("info", "restored " + std::to_string(streams_.size()) + " stream(s) from " + r.path +
-                    " (generation " + std::to_string(r.data.generation) + ")" +
-                    (refused > 0 ? "; " + std::to_string(refused) + " refused" : std::string()));
     restored_ = true;
   }
 
-  // The streams that exist now (the registry never removes one, so the pointers stay valid while a
-  // checkpoint is serialised in slices) and how to write stream i.
-  std::pair<std::size_t, checkpoint_runner::add_fn> checkpoint_source() {
-    auto list = std::make_shared<std::vector<const stream_type*>>();
-    list->reserve(streams_.size());
-    streams_.for_each([&](std::string_view /*name*/, const stream_type& s) { list->push_back(&s); });
-    const std::size_t n = list->size();
-    return {n, [list](std::size_t i, checkpoint_builder& b) {
-              const stream_type& s = *(*list)[i];
-              const auto& k = s.counters;
-              b.add(s.name, checkpoint_counters{k.count, k.rejected, k.last, k.t}, *s.pipe);
-            }};
-  }
-
   // Periodic, on the io thread: serialised in slices between io events, written by the writer thread.
-  void begin_checkpoint() {
-    auto [n, add] = checkpoint_source();
-    checkpoints_->start(n, std::move(add));
-  }
+  void begin_checkpoint() { checkpoints_->start(streams_); }
 
   // After the io loop has returned (no sample can arrive any more): every stream, synchronously.
   void final_checkpoint() {
-    if (!checkpoints_) {
-      return;
-    }
-    auto [n, add] = checkpoint_source();
-    const auto r = checkpoints_->finish(n, add);
-    if (r.ok) {
-      log("info", "checkpoint at stop: " + std::to_string(n) + " stream(s) in " + r.path);
+    if (checkpoints_) {
+      checkpoints_->finish(streams_);
     }
   }
 
