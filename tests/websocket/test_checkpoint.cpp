@@ -54,7 +54,7 @@ std::string stats_text(const ws::pipeline& p) {
 
 std::string read_all(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 void write_all(const fs::path& p, const std::string& bytes) {
@@ -442,8 +442,8 @@ TEST_CASE("the runner's load reports damaged generations and skips pipelines wit
   CHECK_FALSE(empty.found);
   CHECK(fs::is_directory(dir.path / "new"));
   struct bare final : ws::pipeline {
-    bool push(double, ws::alert_info&) noexcept override { return false; }
-    void write_stats(ws::stats_writer&) const override {}
+    bool push(double /*x*/, ws::alert_info& /*alert*/) noexcept override { return false; }
+    void write_stats(ws::stats_writer& /*out*/) const override {}
   } no_state;
   const fleet f(2);
   auto r = runner.finish(3, [&](std::size_t i, ws::checkpoint_builder& b) {

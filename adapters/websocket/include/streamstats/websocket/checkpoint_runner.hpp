@@ -193,7 +193,7 @@ class checkpoint_runner {
     while (j.next < j.n) {
       run_slice(j, std::chrono::hours(1));
     }
-    const auto r = store_.write(j.builder.take());
+    auto r = store_.write(j.builder.take());
     account(j, r);
     return r;
   }
@@ -242,7 +242,7 @@ class checkpoint_runner {
   }
 
   // Serialises streams until the budget is spent (the clock is read every 16 streams).
-  void run_slice(job& j, clock::duration budget) {
+  static void run_slice(job& j, clock::duration budget) {
     const auto t0 = clock::now();
     auto t = t0;
     while (j.next < j.n && t - t0 < budget) {
