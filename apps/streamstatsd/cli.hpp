@@ -28,7 +28,8 @@ class usage_error : public std::runtime_error {
 
 inline constexpr const char* usage_text =
     "usage: streamstatsd [--config FILE] [--check-config] [--bind ADDR] [--port N]\n"
-    "                    [--tls-cert PEM] [--tls-key PEM] [--state-dir DIR] [--redis URL]\n"
+    "                    [--tls-cert PEM] [--tls-key PEM] [--state-dir DIR] [--checkpoint-interval MS]\n"
+    "                    [--redis URL]\n"
     "                    [--document-root DIR] [--log-level error|warn|info|debug] [--help] [--version]\n"
     "\n"
     "  --config FILE        TOML configuration (packaging/streamstatsd.toml documents every key);\n"
@@ -41,7 +42,10 @@ inline constexpr const char* usage_text =
     "  --log-level LEVEL    streamstatsd's own messages on stderr (log.level, default info)\n"
     "  --tls-cert PEM, --tls-key PEM   TLS certificate and key (tls.cert, tls.key)   [not in this build "
     "yet]\n"
-    "  --state-dir DIR      checkpoint directory (state.dir)                       [not in this build yet]\n"
+    "  --state-dir DIR      checkpoint directory (state.dir): streams saved there periodically and at\n"
+    "                       SIGTERM/SIGINT, restored at start\n"
+    "  --checkpoint-interval MS   between checkpoints, in ms (or with a unit: 500ms, 30s, 5m);\n"
+    "                       0 = only at stop (state.checkpoint_interval_ms, default 30000)\n"
     "  --redis URL          redis://host[:port][/db] broker (redis.url)            [not in this build yet]\n"
     "\n"
     "Signals: SIGHUP reloads the config file (pipelines for new streams, limits, origins, token, log\n"
@@ -59,8 +63,36 @@ struct cli_options {
   std::optional<std::string> tls_cert;
   std::optional<std::string> tls_key;
   std::optional<std::string> state_dir;
+  std::optional<std::uint32_t> checkpoint_interval_ms;
   std::optional<std::string> redis;
 };
+
+// "30000", "30000ms", "30s", "5m" → milliseconds (0 … 24 h); nullopt when malformed.
+[[nodiscard]] inline std::optional<std::uint32_t> parse_duration_ms(const std::string& v) {
+  std::size_t digits = 0;
+  while (digits < v.size() && v[digits] >= '0' && v[digits] <= '9') {
+    ++digits;
+  }
+  if (digits == 0 || digits > 9) {
+    return std::nullopt;
+  }
+  const std::string unit = v.substr(digits);
+  std::uint64_t scale = 0;
+  if (unit.empty() || unit == "ms") {
+    scale = 1;
+  } else if (unit == "s") {
+    scale = 1000;
+  } else if (unit == "m") {
+    scale = 60000;
+  } else {
+    return std::nullopt;
+  }
+  const std::uint64_t ms = std::stoull(v.substr(0, digits)) * scale;
+  if (ms > 86400000) {
+    return std::nullopt;
+  }
+  return static_cast<std::uint32_t>(ms);
+}
 
 // Accepts "--flag value" and "--flag=value". Throws usage_error.
 [[nodiscard]] inline cli_options parse_cli(int argc, const char* const* argv) {
@@ -129,6 +161,13 @@ struct cli_options {
       o.tls_key = value();
     } else if (flag == "--state-dir") {
       o.state_dir = value();
+    } else if (flag == "--checkpoint-interval") {
+      const std::string v = value();
+      o.checkpoint_interval_ms = parse_duration_ms(v);
+      if (!o.checkpoint_interval_ms) {
+        throw usage_error("--checkpoint-interval: '" + v +
+                          "' is not a duration (milliseconds, or with a unit: 500ms, 30s, 5m; at most 24 h)");
+      }
     } else if (flag == "--redis") {
       o.redis = value();
     } else {
@@ -160,6 +199,9 @@ inline void apply_cli(const cli_options& o, ws::daemon_config& c) {
   }
   if (o.state_dir) {
     c.state.dir = *o.state_dir;
+  }
+  if (o.checkpoint_interval_ms) {
+    c.state.checkpoint_interval_ms = *o.checkpoint_interval_ms;
   }
   if (o.redis) {
     c.redis.url = *o.redis;
@@ -214,7 +256,7 @@ inline void apply_cli(const cli_options& o, ws::daemon_config& c) {
   next.server.max_message_size = running.server.max_message_size;
   next.server.shutdown_timeout_ms = running.server.shutdown_timeout_ms;
   next.tls = running.tls;
-  next.state = running.state;
+  next.state.dir = running.state.dir;  // checkpoint_interval_ms is reloadable
   next.redis = running.redis;
   return next;
 }
