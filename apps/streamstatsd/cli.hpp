@@ -29,6 +29,7 @@ class usage_error : public std::runtime_error {
 inline constexpr const char* usage_text =
     "usage: streamstatsd [--config FILE] [--check-config] [--bind ADDR] [--port N]\n"
     "                    [--tls-cert PEM] [--tls-key PEM] [--tls-client-ca PEM] [--state-dir DIR]\n"
+    "                    [--checkpoint-interval MS]\n"
     "                    [--redis URL]\n"
     "                    [--document-root DIR] [--log-level error|warn|info|debug] [--help] [--version]\n"
     "\n"
@@ -43,7 +44,10 @@ inline constexpr const char* usage_text =
     "  --tls-cert PEM, --tls-key PEM   serve wss:// and https:// with this certificate chain and key\n"
     "                       (tls.cert, tls.key)\n"
     "  --tls-client-ca PEM  mutual TLS: require client certificates signed by these CAs (tls.client_ca)\n"
-    "  --state-dir DIR      checkpoint directory (state.dir)                       [not in this build yet]\n"
+    "  --state-dir DIR      checkpoint directory (state.dir): streams saved there periodically and at\n"
+    "                       SIGTERM/SIGINT, restored at start\n"
+    "  --checkpoint-interval MS   between checkpoints, in ms (or with a unit: 500ms, 30s, 5m);\n"
+    "                       0 = only at stop (state.checkpoint_interval_ms, default 30000)\n"
     "  --redis URL          redis://host[:port][/db] broker (redis.url)            [not in this build yet]\n"
     "\n"
     "Signals: SIGHUP reloads the config file (pipelines for new streams, limits, origins, token, JWT\n"
@@ -63,8 +67,36 @@ struct cli_options {
   std::optional<std::string> tls_key;
   std::optional<std::string> tls_client_ca;
   std::optional<std::string> state_dir;
+  std::optional<std::uint32_t> checkpoint_interval_ms;
   std::optional<std::string> redis;
 };
+
+// "30000", "30000ms", "30s", "5m" → milliseconds (0 … 24 h); nullopt when malformed.
+[[nodiscard]] inline std::optional<std::uint32_t> parse_duration_ms(const std::string& v) {
+  std::size_t digits = 0;
+  while (digits < v.size() && v[digits] >= '0' && v[digits] <= '9') {
+    ++digits;
+  }
+  if (digits == 0 || digits > 9) {
+    return std::nullopt;
+  }
+  const std::string unit = v.substr(digits);
+  std::uint64_t scale = 0;
+  if (unit.empty() || unit == "ms") {
+    scale = 1;
+  } else if (unit == "s") {
+    scale = 1000;
+  } else if (unit == "m") {
+    scale = 60000;
+  } else {
+    return std::nullopt;
+  }
+  const std::uint64_t ms = std::stoull(v.substr(0, digits)) * scale;
+  if (ms > 86400000) {
+    return std::nullopt;
+  }
+  return static_cast<std::uint32_t>(ms);
+}
 
 // Accepts "--flag value" and "--flag=value". Throws usage_error.
 [[nodiscard]] inline cli_options parse_cli(int argc, const char* const* argv) {
@@ -135,6 +167,13 @@ struct cli_options {
       o.tls_client_ca = value();
     } else if (flag == "--state-dir") {
       o.state_dir = value();
+    } else if (flag == "--checkpoint-interval") {
+      const std::string v = value();
+      o.checkpoint_interval_ms = parse_duration_ms(v);
+      if (!o.checkpoint_interval_ms) {
+        throw usage_error("--checkpoint-interval: '" + v +
+                          "' is not a duration (milliseconds, or with a unit: 500ms, 30s, 5m; at most 24 h)");
+      }
     } else if (flag == "--redis") {
       o.redis = value();
     } else {
@@ -169,6 +208,9 @@ inline void apply_cli(const cli_options& o, ws::daemon_config& c) {
   }
   if (o.state_dir) {
     c.state.dir = *o.state_dir;
+  }
+  if (o.checkpoint_interval_ms) {
+    c.state.checkpoint_interval_ms = *o.checkpoint_interval_ms;
   }
   if (o.redis) {
     c.redis.url = *o.redis;
@@ -226,7 +268,7 @@ inline void apply_cli(const cli_options& o, ws::daemon_config& c) {
   if (running.tls.cert.empty() != next.tls.cert.empty()) {
     next.tls = running.tls;
   }
-  next.state = running.state;
+  next.state.dir = running.state.dir;  // checkpoint_interval_ms is reloadable
   next.redis = running.redis;
   return next;
 }

@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace {
@@ -72,6 +73,7 @@ void apply_reload(ws::server& server, const ws::daemon_config& next) {
     o.same_origin = fresh.same_origin;
     o.query_budget_per_second = fresh.query_budget_per_second;
     o.max_list_streams = fresh.max_list_streams;
+    o.checkpoint_interval = fresh.checkpoint_interval;
     // Printed on the io thread, after the change (from this line on, new streams use it) and
     // before the new log level applies, so that the line appears under the level it replaces.
     log(ws::log_level::info, "configuration reloaded");
@@ -116,7 +118,15 @@ int run(const streamstatsd::cli_options& cli) {
 
   std::unique_ptr<ws::server> server;
   try {
-    server = std::make_unique<ws::server>(ws::to_server_options(config));
+    ws::server_options options = ws::to_server_options(config);
+    // Checkpoint and restore messages (damaged files, streams not restored) go to our log.
+    options.log = [](std::string_view level, const std::string& message) {
+      const ws::log_level l = level == "error"  ? ws::log_level::error
+                              : level == "warn" ? ws::log_level::warn
+                                                : ws::log_level::info;
+      log(l, "%s", message.c_str());
+    };
+    server = std::make_unique<ws::server>(std::move(options));
     server->stop_on_signals({SIGINT, SIGTERM});
     server->listen();
   } catch (const std::exception& e) {

@@ -128,6 +128,7 @@ key = "/etc/k.pem"
 client_ca = "/etc/ca.pem"
 [state]
 dir = "/var/lib/x"
+checkpoint_interval_ms = 1500
 [redis]
 url = "redis://127.0.0.1:6379/2"
 [log]
@@ -171,6 +172,7 @@ ema_span = 7
   CHECK(c.tls.key == "/etc/k.pem");
   CHECK(c.tls.client_ca == "/etc/ca.pem");
   CHECK(c.state.dir == "/var/lib/x");
+  CHECK(c.state.checkpoint_interval_ms == 1500);
   CHECK(c.redis.url == "redis://127.0.0.1:6379/2");
   CHECK(c.log.level == ws::log_level::debug);
   REQUIRE(c.pipelines.size() == 2);
@@ -215,14 +217,16 @@ ema_span = 7
   CHECK(o.producer_token == "s3cret");
   CHECK(o.anonymous_subscribe);  // unset, and no [jwt]: today's anonymous subscribers
   REQUIRE(o.make_pipeline);
+  CHECK(o.state_dir == "/var/lib/x");
+  CHECK(o.checkpoint_interval == std::chrono::milliseconds(1500));
 #if defined(STREAMSTATS_WEBSOCKET_TLS)
   CHECK(o.tls.cert_chain == "/etc/c.pem");
   CHECK(o.tls.key == "/etc/k.pem");
   CHECK(o.tls.client_ca == "/etc/ca.pem");
   CHECK_FALSE(o.jwt.has_value());
-  CHECK(ws::unsupported_features(c).size() == 2);  // state, redis: TLS is served
+  CHECK(ws::unsupported_features(c).size() == 1);  // Redis: TLS and state checkpoints are served
 #else
-  CHECK(ws::unsupported_features(c).size() == 3);
+  CHECK(ws::unsupported_features(c).size() == 2);  // TLS, Redis (state is served since issue 11)
 #endif
 
   // The printed effective config reads back to the same values (what --check-config shows is
@@ -236,6 +240,10 @@ TEST_CASE("an unknown key is an error naming the key and its line") {
   require_one_error("\n[sevrer]\nport = 1\n", 2, {"sevrer", "unknown key"});
   require_one_error("[[pipeline]]\nmatch = \"a\"\nwindow = 3\n", 3, {"pipeline[0].window", "unknown key"});
   require_one_error("[log]\nlevel = \"info\"\nformat = \"json\"\n", 3, {"log.format", "unknown key"});
+  require_one_error("[state]\ndir = \"/x\"\ncheckpoint_interval = 5\n", 3,
+                    {"state.checkpoint_interval", "unknown key"});
+  require_one_error("[state]\ncheckpoint_interval_ms = -1\n", 2,
+                    {"state.checkpoint_interval_ms", "out of range"});
 }
 
 TEST_CASE("a wrong type is an error naming the key - its line and the expected type") {
@@ -505,9 +513,9 @@ TEST_CASE("the machine checks: readable TLS files - a writable state directory -
   c.redis.url = "redis://127.0.0.1:6379";
   CHECK(ws::check_environment(c).empty());
 #if defined(STREAMSTATS_WEBSOCKET_TLS)
-  CHECK(ws::unsupported_features(c).size() == 2);
+  CHECK(ws::unsupported_features(c).size() == 1);  // Redis
 #else
-  CHECK(ws::unsupported_features(c).size() == 3);
+  CHECK(ws::unsupported_features(c).size() == 2);  // TLS, Redis (state is served since issue 11)
 #endif
   std::filesystem::remove_all(dir);
 }
@@ -541,6 +549,22 @@ TEST_CASE("command line: the fixed flags - flag=value - and the refusals") {
   CHECK_THROWS_AS(parse({"--prot", "1"}), streamstatsd::usage_error);
   CHECK_THROWS_AS(parse({"--check-config=yes"}), streamstatsd::usage_error);
   CHECK_THROWS_AS(parse({"--log-level", "loud"}), streamstatsd::usage_error);
+  // --checkpoint-interval: milliseconds, or with a unit; at most 24 h.
+  CHECK(*parse({"--checkpoint-interval", "1500"}).checkpoint_interval_ms == 1500);
+  CHECK(*parse({"--checkpoint-interval=250ms"}).checkpoint_interval_ms == 250);
+  CHECK(*parse({"--checkpoint-interval", "30s"}).checkpoint_interval_ms == 30000);
+  CHECK(*parse({"--checkpoint-interval", "5m"}).checkpoint_interval_ms == 300000);
+  CHECK(*parse({"--checkpoint-interval", "0"}).checkpoint_interval_ms == 0);
+  for (const char* bad : {"", "-5", "5h", "1.5s", "s", "25h", "1441m", "9999999999"}) {
+    INFO(bad);
+    CHECK_THROWS_AS(parse({"--checkpoint-interval", bad}), streamstatsd::usage_error);
+  }
+  {
+    ws::daemon_config d;
+    streamstatsd::apply_cli(parse({"--checkpoint-interval", "2s", "--state-dir", "/s"}), d);
+    CHECK(d.state.checkpoint_interval_ms == 2000);
+    CHECK(d.state.dir == "/s");
+  }
 
   // Flags override the file, key by key; what no flag names keeps the file's value.
   ws::daemon_config c = ws::parse_config("[server]\nbind = \"127.0.0.1\"\nport = 1\nmax_streams = 5\n", "t");
@@ -566,6 +590,14 @@ TEST_CASE("a reload applies what can change live and keeps the restart-only keys
   CHECK(applied.server.max_streams == 6);
   CHECK(applied.log.level == ws::log_level::debug);
   CHECK(streamstatsd::restart_only_changes(running, applied).empty());
+
+  // The state directory needs a restart; the checkpoint interval is reloaded.
+  const ws::daemon_config s1 = ws::parse_config("[state]\ndir = \"/a\"\ncheckpoint_interval_ms = 100\n", "t");
+  const ws::daemon_config s2 = ws::parse_config("[state]\ndir = \"/b\"\ncheckpoint_interval_ms = 200\n", "t");
+  CHECK(streamstatsd::restart_only_changes(s1, s2) == std::vector<std::string>{"state.dir"});
+  const ws::daemon_config s3 = streamstatsd::reloadable_part(s1, s2);
+  CHECK(s3.state.dir == "/a");
+  CHECK(s3.state.checkpoint_interval_ms == 200);
 }
 
 TEST_CASE("a reload re-reads TLS files but turning TLS on or off needs a restart") {

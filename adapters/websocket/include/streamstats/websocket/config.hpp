@@ -94,9 +94,10 @@ struct tls_section {
   std::string client_ca;
 };
 
-// [state]: checkpoint directory. Not written by this build yet (issue 11).
+// [state]: checkpoints (issue 11): the directory ("" = none) and the period between them.
 struct state_section {
   std::string dir;
+  std::uint32_t checkpoint_interval_ms = 30000;  // 0 = only at a graceful stop
 };
 
 // [redis]: the broker between nodes. Not used by this build yet (issue 14).
@@ -517,7 +518,8 @@ inline void read_pipeline(config_reader& r, const toml::table& t, const std::str
       {"tls", section({{"cert", r.string(c.tls.cert)},
                        {"key", r.string(c.tls.key)},
                        {"client_ca", r.string(c.tls.client_ca)}})},
-      {"state", section({{"dir", r.string(c.state.dir)}})},
+      {"state", section({{"dir", r.string(c.state.dir)},
+                         {"checkpoint_interval_ms", r.integer(c.state.checkpoint_interval_ms, 0, 86400000)}})},
       {"redis", section({{"url", r.string(c.redis.url)}})},
       {"log", section({{"level",
                         [&r, &c](const toml::node& n, const std::string& key) {
@@ -650,6 +652,8 @@ inline void read_pipeline(config_reader& r, const toml::table& t, const std::str
   o.tls = tls_options{c.tls.cert, c.tls.key, c.tls.client_ca};
 #endif
   o.make_pipeline = spec_pipeline_factory(c.pipelines);
+  o.state_dir = c.state.dir;
+  o.checkpoint_interval = std::chrono::milliseconds(c.state.checkpoint_interval_ms);
   return o;
 }
 
@@ -738,7 +742,8 @@ inline std::string toml_string_array(const std::vector<std::string>& v) {
     << "rights_claim = " << toml_string(c.jwt.rights_claim) << "\n\n"
     << "[tls]\ncert = " << toml_string(c.tls.cert) << "\nkey = " << toml_string(c.tls.key)
     << "\nclient_ca = " << toml_string(c.tls.client_ca) << "\n\n"
-    << "[state]\ndir = " << toml_string(c.state.dir) << "\n\n"
+    << "[state]\ndir = " << toml_string(c.state.dir) << "\n"
+    << "checkpoint_interval_ms = " << c.state.checkpoint_interval_ms << "\n\n"
     << "[redis]\nurl = " << toml_string(c.redis.url) << "\n\n"
     << "[log]\nlevel = " << toml_string(to_string(c.log.level)) << "\n";
   for (const auto& p : c.pipelines) {
@@ -910,7 +915,7 @@ inline std::string toml_string_array(const std::vector<std::string>& v) {
 
 // The configured features this build cannot serve yet, named for the operator ("TLS ([tls],
 // --tls-cert/--tls-key)"). streamstatsd refuses to start while this is not empty: running without
-// what the file asks for (plaintext instead of TLS, no checkpoints, no broker) would be a silent
+// what the file asks for (plaintext instead of TLS, no broker) would be a silent
 // downgrade.
 [[nodiscard]] inline std::vector<std::string> unsupported_features(const daemon_config& c) {
   std::vector<std::string> out;
@@ -923,9 +928,6 @@ inline std::string toml_string_array(const std::vector<std::string>& v) {
     out.emplace_back("JWT access ([jwt])");
   }
 #endif
-  if (!c.state.dir.empty()) {
-    out.emplace_back("state checkpoints ([state] dir, --state-dir)");
-  }
   if (!c.redis.url.empty()) {
     out.emplace_back("Redis scale-out ([redis] url, --redis)");
   }

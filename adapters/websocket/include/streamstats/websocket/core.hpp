@@ -20,6 +20,7 @@
 
 #include <streamstats/websocket/access.hpp>
 #include <streamstats/websocket/auth.hpp>
+#include <streamstats/websocket/checkpoint_runner.hpp>
 #include <streamstats/websocket/connections.hpp>
 #include <streamstats/websocket/dispatch.hpp>
 #include <streamstats/websocket/fanout.hpp>
@@ -160,6 +161,8 @@ class server_core final : public server_engine {
     if (ec) {
       throw std::system_error(ec, "streamstats::websocket: bad listen address '" + options_.address + "'");
     }
+    // The streams of the last checkpoint exist before the first connection can be accepted.
+    restore_state();
     endpoint_.listen(asio::ip::tcp::endpoint(addr, options_.port), ec);
     if (ec) {
       throw std::system_error(ec, "streamstats::websocket: cannot listen on " + options_.address + ":" +
@@ -171,16 +174,23 @@ class server_core final : public server_engine {
     port_.store(aec ? options_.port : local.port(), std::memory_order_release);
     listening_ = true;
     schedule_tick();
+    if (checkpoints_) {
+      checkpoints_->every(options_.checkpoint_interval, [this] { begin_checkpoint(); });
+    }
   }
 
   void run() override {
     listen();
     io_.run();
+    final_checkpoint();
   }
 
   void start() override {
     listen();
-    thread_ = std::thread([this] { io_.run(); });
+    thread_ = std::thread([this] {
+      io_.run();
+      final_checkpoint();
+    });
   }
 
   void join() override {
@@ -205,6 +215,9 @@ class server_core final : public server_engine {
       // reload applies to the next handshake.
       access_ = access_policy(options_.allowed_origins, options_.same_origin, options_.producer_token);
       auth_ = authenticator(auth_options_of(options_));
+      if (checkpoints_) {
+        checkpoints_->set_interval(options_.checkpoint_interval);
+      }
     });
   }
 
@@ -475,6 +488,9 @@ class server_core final : public server_engine {
     }
     stopping_ = true;
     tick_.cancel();
+    if (checkpoints_) {
+      checkpoints_->cancel();  // the timer; the checkpoint at stop follows once the io loop is done
+    }
     acceptor_.stop();
     if (signals_) {
       std::error_code ec;
@@ -513,6 +529,29 @@ class server_core final : public server_engine {
       open.push_back(c->con);
     }
     return open;
+  }
+
+  // ---- checkpoints (issue 11; checkpoint_runner.hpp) ----------------------------------------------
+
+  // Before listening: the streams of the newest valid checkpoint (damaged files and refused streams
+  // are logged). Throws std::system_error when the state directory cannot be created.
+  void restore_state() {
+    if (!options_.state_dir.empty() && !checkpoints_) {
+      checkpoints_ = std::make_unique<checkpoint_runner>(io_, options_.state_dir, options_.log);
+      checkpoints_->restore(streams_, options_.make_pipeline,
+                            [this](stream_type& s) { fanout_.stream_created(s); });
+    }
+    restored_ = true;
+  }
+
+  // Periodic, on the io thread: serialised in slices between io events, written by the writer thread.
+  void begin_checkpoint() { checkpoints_->start(streams_); }
+
+  // After the io loop has returned (no sample can arrive any more): every stream, synchronously.
+  void final_checkpoint() {
+    if (checkpoints_) {
+      checkpoints_->finish(streams_);
+    }
   }
 
   // ---- handshake and connections (transport → access) --------------------------------------------
@@ -793,7 +832,8 @@ class server_core final : public server_engine {
     const std::string path = resource.substr(0, resource.find_first_of("?#"));
     http_context ctx;
     ctx.document_root = &options_.document_root;
-    ctx.ready = listening_ && !stopping_ && endpoint_.is_listening();
+    // With a state directory, ready only once the checkpoint is restored.
+    ctx.ready = listening_ && restored_ && !stopping_ && endpoint_.is_listening();
     ctx.metrics = [this] { return prometheus_text(gather_metrics()); };
     http_reply r = route_http(path, ctx);
     con->set_status(static_cast<websocketpp::http::status_code::value>(r.status));
@@ -816,6 +856,17 @@ class server_core final : public server_engine {
     m.alerts_sent = st.alerts_sent;
     m.refused_handshakes = st.refused_handshakes;
     m.accept_failures = acceptor_.failures();
+    if (checkpoints_) {
+      const checkpoint_metrics& c = checkpoints_->metrics();
+      m.checkpoints = true;
+      m.checkpoints_written = c.written.load(std::memory_order_relaxed);
+      m.checkpoints_failed = c.failed.load(std::memory_order_relaxed);
+      m.checkpoint_last_duration_seconds =
+          static_cast<double>(c.last_duration_ns.load(std::memory_order_relaxed)) * 1e-9;
+      m.checkpoint_last_max_slice_seconds =
+          static_cast<double>(c.last_max_slice_ns.load(std::memory_order_relaxed)) * 1e-9;
+      m.checkpoint_last_bytes = c.last_bytes.load(std::memory_order_relaxed);
+    }
     for (std::size_t i = 0; i < rejected_by_code_.size(); ++i) {
       const auto code = static_cast<error_code>(i);
       if (to_string(code) != "unknown") {
@@ -869,6 +920,8 @@ class server_core final : public server_engine {
   std::chrono::steady_clock::time_point last_idle_check_{};
   asio::steady_timer shutdown_timer_;
   std::unique_ptr<asio::signal_set> signals_;
+  std::unique_ptr<checkpoint_runner> checkpoints_;  // null without state_dir
+  bool restored_ = false;                           // the checkpoint (if any) is restored
   std::thread thread_;
   std::atomic<std::uint16_t> port_{0};
   bool listening_ = false;

@@ -30,6 +30,13 @@ struct metrics_snapshot {
   std::uint64_t alerts_sent = 0;
   std::uint64_t refused_handshakes = 0;
   std::uint64_t accept_failures = 0;
+  // Checkpoints (issue 11), reported only when the server has a state directory.
+  bool checkpoints = false;
+  std::uint64_t checkpoints_written = 0;
+  std::uint64_t checkpoints_failed = 0;
+  double checkpoint_last_duration_seconds = 0.0;   // first slice to directory fsync, last one written
+  double checkpoint_last_max_slice_seconds = 0.0;  // its longest slice on the io thread
+  std::uint64_t checkpoint_last_bytes = 0;
   // Rejected requests by error code (error_code's value is the index).
   std::vector<std::pair<error_code, std::uint64_t>> rejected_by_code;
   struct stream {
@@ -81,6 +88,26 @@ inline void append_number(std::string& out, double v) {
   }
 }
 
+inline void append_header(std::string& out, const char* name, const char* type, const char* help) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+
+inline void append_gauge(std::string& out, const char* name, const char* help, double value) {
+  append_header(out, name, "gauge", help);
+  out += name;
+  out += ' ';
+  append_number(out, value);
+  out += '\n';
+}
+
 inline void append_metric(std::string& out, const char* name, const char* type, const char* help,
                           std::uint64_t value) {
   out += "# HELP ";
@@ -118,6 +145,21 @@ inline void append_metric(std::string& out, const char* name, const char* type, 
                 "Handshakes refused (origin, limits, path, version).", m.refused_handshakes);
   append_metric(out, "streamstats_accept_failures_total", "counter",
                 "Failed accepts (out of descriptors, ...), each followed by a back-off.", m.accept_failures);
+  if (m.checkpoints) {
+    append_metric(out, "streamstats_checkpoints_written_total", "counter",
+                  "Checkpoints written (renamed into place, directory synced).", m.checkpoints_written);
+    append_metric(out, "streamstats_checkpoints_failed_total", "counter",
+                  "Checkpoints that could not be written.", m.checkpoints_failed);
+    detail::append_gauge(out, "streamstats_checkpoint_last_duration_seconds",
+                         "The last checkpoint written: from its first slice to the directory fsync.",
+                         m.checkpoint_last_duration_seconds);
+    detail::append_gauge(
+        out, "streamstats_checkpoint_last_max_slice_seconds",
+        "The longest slice of the last checkpoint on the io thread (the longest pause of ingest).",
+        m.checkpoint_last_max_slice_seconds);
+    append_metric(out, "streamstats_checkpoint_last_bytes", "gauge", "Size of the last checkpoint written.",
+                  m.checkpoint_last_bytes);
+  }
 
   out += "# HELP streamstats_rejected_total Requests answered with an error, by error code.\n";
   out += "# TYPE streamstats_rejected_total counter\n";

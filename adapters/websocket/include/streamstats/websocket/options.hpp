@@ -13,8 +13,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace streamstats::websocket {
@@ -86,6 +88,16 @@ struct server_options {
   std::chrono::milliseconds shutdown_timeout{2000};
   // Chooses the pipeline of each new stream by name; empty = default_pipeline for every stream.
   pipeline_factory make_pipeline;
+  // Checkpoints (issue 11): when not empty, every stream's counters and pipeline state are saved
+  // in this directory (created when missing) every checkpoint_interval and at a graceful stop, and
+  // restored by listen() before the server accepts a connection. docs/state-format.md has the files.
+  std::string state_dir;
+  // Between periodic checkpoints; 0 = only at a graceful stop. Reloadable (reconfigure()).
+  std::chrono::milliseconds checkpoint_interval{30000};
+  // Receives what the server has to say about checkpoints and restores ("error", "warn", "info"):
+  // damaged files, streams not restored, failed writes. Empty = lines on stderr. Called on the io
+  // thread and on the checkpoint writer's thread.
+  std::function<void(std::string_view level, const std::string& message)> log;
 };
 
 // Counters since start, readable from any thread (each one is exact; they are not a consistent

@@ -341,7 +341,123 @@ class spec_pipeline final : public pipeline {
 
   [[nodiscard]] const pipeline_spec& spec() const noexcept { return spec_; }
 
+  [[nodiscard]] bool supports_state() const noexcept override { return true; }
+
+  // Layout: last z, then the state of each configured accumulator in this order: variance,
+  // extrema, sma, rolling_variance, rolling_extrema, ema, each quantile, the detector.
+  void save_state(std::string& out) const override {
+    detail::pipeline_state_writer w(out, pipeline_state_kind::spec_pipeline, identity());
+    w.value(last_z_);
+    if (use_variance_) {
+      w.member(variance_);
+    }
+    if (use_extrema_) {
+      w.member(extrema_);
+    }
+    if (sma_) {
+      w.member(*sma_);
+    }
+    if (rolling_variance_) {
+      w.member(*rolling_variance_);
+    }
+    if (rolling_extrema_) {
+      w.member(*rolling_extrema_);
+    }
+    if (ema_) {
+      w.member(*ema_);
+    }
+    for (const auto& q : quantiles_) {
+      w.member(q);
+    }
+    if (detector_) {
+      w.member(*detector_);
+    }
+    w.finish();
+  }
+
+  void load_state(std::string_view bytes) override {
+    detail::pipeline_state_reader r(bytes, pipeline_state_kind::spec_pipeline, identity(), "spec_pipeline");
+    // Every member is decoded into a new object; they replace this pipeline's only when all loaded.
+    const double z = r.value();
+    variance<double> v = variance_;
+    extrema<double> e = extrema_;
+    if (use_variance_) {
+      r.member(v, "variance");
+    }
+    if (use_extrema_) {
+      r.member(e, "extrema");
+    }
+    auto sm = load_window(r, sma_, "sma");
+    auto rv = load_window(r, rolling_variance_, "rolling_variance");
+    auto re = load_window(r, rolling_extrema_, "rolling_extrema");
+    auto em = load_window(r, ema_, "ema");
+    std::vector<quantile<double>> qs = quantiles_;
+    for (auto& q : qs) {
+      r.member(q, "quantile");
+    }
+    auto det = load_window(r, detector_, "detector");
+    r.finish();
+    last_z_ = z;
+    variance_ = v;
+    extrema_ = e;
+    sma_ = std::move(sm);
+    rolling_variance_ = std::move(rv);
+    rolling_extrema_ = std::move(re);
+    ema_ = std::move(em);
+    quantiles_ = std::move(qs);
+    detector_ = std::move(det);
+  }
+
+  // Every parameter of the spec that shapes the state (not `match`: which streams get a spec does
+  // not change what it computes), as text; a state is loaded only into a pipeline of the same
+  // identity (docs/state-format.md, "Pipeline states").
+  [[nodiscard]] std::string identity() const {
+    const auto& c = spec_.cumulative;
+    auto flag = [](bool b) { return std::uint64_t{b ? 1U : 0U}; };
+    detail::pipeline_identity id("spec_pipeline");
+    id.add("count", flag(c.count))
+        .add("mean", flag(c.mean))
+        .add("stddev", flag(c.stddev))
+        .add("variance", flag(c.variance))
+        .add("min", flag(c.min))
+        .add("max", flag(c.max))
+        .add("sma", std::uint64_t{spec_.sma})
+        .add("rolling_variance", std::uint64_t{spec_.rolling_variance})
+        .add("rolling_extrema", std::uint64_t{spec_.rolling_extrema})
+        .add("ema_span", spec_.ema_span)
+        .add("ema_halflife", spec_.ema_halflife);
+    for (const double p : spec_.quantiles) {
+      id.add("quantile", p);
+    }
+    id.add("detector", flag(spec_.detector.enabled));
+    if (spec_.detector.enabled) {
+      const auto& o = spec_.detector.options;
+      id.add("threshold", o.threshold)
+          .add("side", std::uint64_t{static_cast<unsigned char>(o.side)})
+          .add("warmup", std::uint64_t{o.warmup})
+          .add("learning", std::uint64_t{static_cast<unsigned char>(o.learning)})
+          .add("relearn_after", std::uint64_t{o.relearn_after})
+          .add("cooldown", std::uint64_t{o.cooldown})
+          .add("min_stddev", o.min_stddev)
+          .add("resolution_floor", o.resolution_floor);
+    }
+    return id.str();
+  }
+
  private:
+  // A member held by pointer (present only when configured): a fresh object loaded from the state,
+  // or null when the member is not configured.
+  template <class Acc>
+  static std::unique_ptr<Acc> load_window(detail::pipeline_state_reader& r, const std::unique_ptr<Acc>& have,
+                                          const char* what) {
+    if (!have) {
+      return nullptr;
+    }
+    auto fresh = std::make_unique<Acc>(*have);
+    r.member(*fresh, what);
+    return fresh;
+  }
+
   void learn_one(double x) noexcept {
     if (use_variance_) {
       variance_.push(x);
