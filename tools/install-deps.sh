@@ -14,6 +14,10 @@ test+=(python3-numpy)
 # Redis scale-out (docs/scale-out.md): tests start a real redis-server; hiredis is the client.
 test+=(redis-server libhiredis-dev pkg-config)
 bench+=(python3-websockets python3-numpy nodejs)
+# TLS and JWT (issue 13): OpenSSL and libjwt for tls.hpp/jwt.hpp and streamstatsd; the tests make
+# their certificates with the openssl command and their tokens with PyJWT.
+test+=(libssl-dev libjwt-dev openssl python3-jwt)
+demo+=(libssl-dev libjwt-dev)
 
 want=()
 for group in "${@:-test}"; do

@@ -28,7 +28,8 @@ class usage_error : public std::runtime_error {
 
 inline constexpr const char* usage_text =
     "usage: streamstatsd [--config FILE] [--check-config] [--bind ADDR] [--port N]\n"
-    "                    [--tls-cert PEM] [--tls-key PEM] [--state-dir DIR] [--checkpoint-interval MS]\n"
+    "                    [--tls-cert PEM] [--tls-key PEM] [--tls-client-ca PEM] [--state-dir DIR]\n"
+    "                    [--checkpoint-interval MS]\n"
     "                    [--redis URL]\n"
     "                    [--document-root DIR] [--log-level error|warn|info|debug] [--help] [--version]\n"
     "\n"
@@ -40,8 +41,9 @@ inline constexpr const char* usage_text =
     "  --port N             listen port, 0 = any free port (server.port, default 8080)\n"
     "  --document-root DIR  serve the files of DIR over HTTP on the same port (server.document_root)\n"
     "  --log-level LEVEL    streamstatsd's own messages on stderr (log.level, default info)\n"
-    "  --tls-cert PEM, --tls-key PEM   TLS certificate and key (tls.cert, tls.key)   [not in this build "
-    "yet]\n"
+    "  --tls-cert PEM, --tls-key PEM   serve wss:// and https:// with this certificate chain and key\n"
+    "                       (tls.cert, tls.key)\n"
+    "  --tls-client-ca PEM  mutual TLS: require client certificates signed by these CAs (tls.client_ca)\n"
     "  --state-dir DIR      checkpoint directory (state.dir): streams saved there periodically and at\n"
     "                       SIGTERM/SIGINT, restored at start\n"
     "  --checkpoint-interval MS   between checkpoints, in ms (or with a unit: 500ms, 30s, 5m);\n"
@@ -49,8 +51,9 @@ inline constexpr const char* usage_text =
     "  --redis URL          redis://host[:port] or unix:///path broker between nodes (redis.url;\n"
     "                       docs/scale-out.md; builds with hiredis only)\n"
     "\n"
-    "Signals: SIGHUP reloads the config file (pipelines for new streams, limits, origins, token, log\n"
-    "level) without dropping connections; SIGTERM or SIGINT stops gracefully.\n";
+    "Signals: SIGHUP reloads the config file (pipelines for new streams, limits, origins, token, JWT\n"
+    "keys, log level) and the TLS certificate without dropping connections; SIGTERM or SIGINT stops\n"
+    "gracefully.\n";
 
 struct cli_options {
   std::string config_path;  // "" = no file, defaults
@@ -63,6 +66,7 @@ struct cli_options {
   std::optional<ws::log_level> log_level;
   std::optional<std::string> tls_cert;
   std::optional<std::string> tls_key;
+  std::optional<std::string> tls_client_ca;
   std::optional<std::string> state_dir;
   std::optional<std::uint32_t> checkpoint_interval_ms;
   std::optional<std::string> redis;
@@ -160,6 +164,8 @@ struct cli_options {
       o.tls_cert = value();
     } else if (flag == "--tls-key") {
       o.tls_key = value();
+    } else if (flag == "--tls-client-ca") {
+      o.tls_client_ca = value();
     } else if (flag == "--state-dir") {
       o.state_dir = value();
     } else if (flag == "--checkpoint-interval") {
@@ -197,6 +203,9 @@ inline void apply_cli(const cli_options& o, ws::daemon_config& c) {
   }
   if (o.tls_key) {
     c.tls.key = *o.tls_key;
+  }
+  if (o.tls_client_ca) {
+    c.tls.client_ca = *o.tls_client_ca;
   }
   if (o.state_dir) {
     c.state.dir = *o.state_dir;
@@ -242,7 +251,8 @@ inline void apply_cli(const cli_options& o, ws::daemon_config& c) {
   check(running.server.port != next.server.port, "server.port");
   check(running.server.max_message_size != next.server.max_message_size, "server.max_message_size");
   check(running.server.shutdown_timeout_ms != next.server.shutdown_timeout_ms, "server.shutdown_timeout_ms");
-  check(running.tls.cert != next.tls.cert || running.tls.key != next.tls.key, "tls");
+  // TLS on or off changes the endpoint; new files (or the same files renewed) are reloaded.
+  check(running.tls.cert.empty() != next.tls.cert.empty(), "tls (on/off)");
   check(running.state.dir != next.state.dir, "state.dir");
   check(running.redis.url != next.redis.url, "redis.url");
   check(running.redis.lease_ttl_ms != next.redis.lease_ttl_ms, "redis.lease_ttl_ms");
@@ -257,7 +267,9 @@ inline void apply_cli(const cli_options& o, ws::daemon_config& c) {
   next.server.port = running.server.port;
   next.server.max_message_size = running.server.max_message_size;
   next.server.shutdown_timeout_ms = running.server.shutdown_timeout_ms;
-  next.tls = running.tls;
+  if (running.tls.cert.empty() != next.tls.cert.empty()) {
+    next.tls = running.tls;
+  }
   next.state.dir = running.state.dir;  // checkpoint_interval_ms is reloadable
   next.redis = running.redis;
   return next;

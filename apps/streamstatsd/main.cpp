@@ -63,6 +63,10 @@ void apply_reload(ws::server& server, const ws::daemon_config& next) {
     o.max_messages_per_second = fresh.max_messages_per_second;
     o.allowed_origins = fresh.allowed_origins;
     o.producer_token = fresh.producer_token;
+    o.anonymous_subscribe = fresh.anonymous_subscribe;
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+    o.jwt = fresh.jwt;  // new handshakes verify with the keys read now (rotation without a restart)
+#endif
     o.max_connections = fresh.max_connections;
     o.max_streams = fresh.max_streams;
     o.max_queued_bytes = fresh.max_queued_bytes;
@@ -145,9 +149,17 @@ int run(const streamstatsd::cli_options& cli) {
     return 1;
   }
   // First line on stdout, flushed: scripts and tests read the port from it.
-  std::printf("listening on http://%s:%u/\n", config.server.bind.c_str(),
-              static_cast<unsigned>(server->port()));
+  std::printf("listening on %s://%s:%u/\n", config.tls.cert.empty() ? "http" : "https",
+              config.server.bind.c_str(), static_cast<unsigned>(server->port()));
   std::fflush(stdout);
+  if (config.tls.cert.empty() && (!config.jwt.key_file.empty() || !config.auth.producer_token.empty())) {
+    std::error_code ec;
+    const auto bind = asio::ip::make_address(config.server.bind, ec);
+    if (!ec && !bind.is_loopback()) {
+      log(ws::log_level::warn, "tokens travel in clear on %s without [tls] (a reverse proxy must add TLS)",
+          config.server.bind.c_str());
+    }
+  }
   log(ws::log_level::info, "%zu pipeline spec(s), WebSocket endpoint /ws%s%s", config.pipelines.size(),
       config.server.document_root.empty() ? "" : ", files from ", config.server.document_root.c_str());
 
@@ -170,6 +182,18 @@ int run(const streamstatsd::cli_options& cli) {
         }
         config = streamstatsd::reloadable_part(config, next);
         apply_reload(*server, config);
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+        if (!config.tls.cert.empty()) {
+          // Here, not on the io thread: reading and checking the files never stalls a connection.
+          // A failure keeps the running certificate (a renewal half written must not stop us).
+          try {
+            server->reload_tls({config.tls.cert, config.tls.key, config.tls.client_ca});
+            log(ws::log_level::info, "TLS certificate reloaded");
+          } catch (const ws::tls_error& e) {
+            log(ws::log_level::error, "SIGHUP: %s; still serving the previous certificate", e.what());
+          }
+        }
+#endif
       } catch (const ws::config_error& e) {
         for (const auto& line : e.errors()) {
           log(ws::log_level::error, "SIGHUP: %s", line.c_str());

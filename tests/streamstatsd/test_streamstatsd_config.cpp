@@ -2,6 +2,7 @@
 // the defaults, and every refusal naming the key and the line. Expected statistics are closed
 // forms (noted beside each) or straightforward recomputations over the kept samples.
 #include "cli.hpp"
+#include "tls_fixture.hpp"
 
 #include <streamstats/websocket/config.hpp>
 #include <streamstats/websocket/pipeline_spec.hpp>
@@ -124,6 +125,7 @@ producer_token = "s3cret"
 [tls]
 cert = "/etc/c.pem"
 key = "/etc/k.pem"
+client_ca = "/etc/ca.pem"
 [state]
 dir = "/var/lib/x"
 checkpoint_interval_ms = 1500
@@ -168,6 +170,7 @@ ema_span = 7
   CHECK(c.auth.producer_token == "s3cret");
   CHECK(c.tls.cert == "/etc/c.pem");
   CHECK(c.tls.key == "/etc/k.pem");
+  CHECK(c.tls.client_ca == "/etc/ca.pem");
   CHECK(c.state.dir == "/var/lib/x");
   CHECK(c.state.checkpoint_interval_ms == 1500);
   CHECK(c.redis.url == "redis://127.0.0.1:6379/2");
@@ -212,11 +215,19 @@ ema_span = 7
   CHECK(o.query_budget_per_second == 77.5);
   CHECK(o.max_list_streams == 11);
   CHECK(o.producer_token == "s3cret");
+  CHECK(o.anonymous_subscribe);  // unset, and no [jwt]: today's anonymous subscribers
   REQUIRE(o.make_pipeline);
   CHECK(o.state_dir == "/var/lib/x");
   CHECK(o.checkpoint_interval == std::chrono::milliseconds(1500));
-  // TLS and Redis; state checkpoints are served since issue 11.
-  CHECK(ws::unsupported_features(c).size() == 2);
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+  CHECK(o.tls.cert_chain == "/etc/c.pem");
+  CHECK(o.tls.key == "/etc/k.pem");
+  CHECK(o.tls.client_ca == "/etc/ca.pem");
+  CHECK_FALSE(o.jwt.has_value());
+  CHECK(ws::unsupported_features(c).size() == 1);  // Redis: TLS and state checkpoints are served
+#else
+  CHECK(ws::unsupported_features(c).size() == 2);  // TLS, Redis (state is served since issue 11)
+#endif
 
   // The printed effective config reads back to the same values (what --check-config shows is
   // what runs).
@@ -459,7 +470,7 @@ TEST_CASE("the machine checks: readable TLS files - a writable state directory -
       std::filesystem::temp_directory_path() / ("streamstatsd_cfg_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto pem = (dir / "c.pem").string();
-  std::ofstream(pem) << "not checked for content here\n";
+  std::ofstream(pem) << "not a certificate\n";
   ws::daemon_config c;
   CHECK(ws::check_environment(c).empty());
   c.tls.cert = pem;
@@ -471,6 +482,24 @@ TEST_CASE("the machine checks: readable TLS files - a writable state directory -
   REQUIRE(e.size() == 1);
   CHECK(e[0].find("tls.key: cannot read") == 0);
   c.tls.key = pem;
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+  // OpenSSL reads the files: the content is checked too.
+  e = ws::check_environment(c);
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].find("tls.cert:") == 0);
+  CHECK(e[0].find("no usable PEM certificate") != std::string::npos);
+  streamstats_test::pki_dir pki;
+  pki.make_ca("ca");
+  pki.make_leaf("server", "ca");
+  pki.make_leaf("other", "ca");
+  c.tls.cert = pki.path("server.pem");
+  c.tls.key = pki.path("other.key");
+  e = ws::check_environment(c);
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].find("does not match the certificate") != std::string::npos);
+  c.tls.key = pki.path("server.key");
+  c.tls.client_ca = pki.path("ca.pem");
+#endif
   CHECK(ws::check_environment(c).empty());
   c.state.dir = (dir / "nope").string();
   e = ws::check_environment(c);
@@ -483,7 +512,11 @@ TEST_CASE("the machine checks: readable TLS files - a writable state directory -
   CHECK(e[0].rfind("redis.url:", 0) == 0);
   c.redis.url = "redis://127.0.0.1:6379";
   CHECK(ws::check_environment(c).empty());
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+  CHECK(ws::unsupported_features(c).size() == 1);  // Redis
+#else
   CHECK(ws::unsupported_features(c).size() == 2);  // TLS, Redis (state is served since issue 11)
+#endif
   std::filesystem::remove_all(dir);
 }
 
@@ -492,15 +525,17 @@ TEST_CASE("command line: the fixed flags - flag=value - and the refusals") {
     args.insert(args.begin(), "streamstatsd");
     return streamstatsd::parse_cli(static_cast<int>(args.size()), args.data());
   };
-  const auto o = parse({"--config", "f.toml", "--check-config", "--bind", "0.0.0.0", "--port=0", "--tls-cert",
-                        "c.pem", "--tls-key", "k.pem", "--state-dir", "/var/x", "--redis", "redis://h",
-                        "--document-root", "/www", "--log-level", "warn"});
+  const auto o = parse({"--config",        "f.toml",          "--check-config", "--bind",      "0.0.0.0",
+                        "--port=0",        "--tls-cert",      "c.pem",          "--tls-key",   "k.pem",
+                        "--tls-client-ca", "ca.pem",          "--state-dir",    "/var/x",      "--redis",
+                        "redis://h",       "--document-root", "/www",           "--log-level", "warn"});
   CHECK(o.config_path == "f.toml");
   CHECK(o.check_config);
   CHECK(*o.bind == "0.0.0.0");
   CHECK(*o.port == 0);
   CHECK(*o.tls_cert == "c.pem");
   CHECK(*o.tls_key == "k.pem");
+  CHECK(*o.tls_client_ca == "ca.pem");
   CHECK(*o.state_dir == "/var/x");
   CHECK(*o.redis == "redis://h");
   CHECK(*o.document_root == "/www");
@@ -538,6 +573,7 @@ TEST_CASE("command line: the fixed flags - flag=value - and the refusals") {
   CHECK(c.server.port == 0);
   CHECK(c.server.max_streams == 5);
   CHECK(c.tls.cert == "c.pem");
+  CHECK(c.tls.client_ca == "ca.pem");
   CHECK(c.redis.url == "redis://h");
   CHECK(c.log.level == ws::log_level::warn);
 }
@@ -563,3 +599,85 @@ TEST_CASE("a reload applies what can change live and keeps the restart-only keys
   CHECK(s3.state.dir == "/a");
   CHECK(s3.state.checkpoint_interval_ms == 200);
 }
+
+TEST_CASE("a reload re-reads TLS files but turning TLS on or off needs a restart") {
+  const ws::daemon_config running = ws::parse_config("[tls]\ncert = \"a.pem\"\nkey = \"a.key\"\n", "t");
+  const ws::daemon_config renewed = ws::parse_config("[tls]\ncert = \"b.pem\"\nkey = \"b.key\"\n", "t");
+  CHECK(streamstatsd::restart_only_changes(running, renewed).empty());
+  CHECK(streamstatsd::reloadable_part(running, renewed).tls.cert == "b.pem");
+  const ws::daemon_config plain = ws::parse_config("", "t");
+  CHECK(streamstatsd::restart_only_changes(running, plain) == std::vector<std::string>{"tls (on/off)"});
+  CHECK(streamstatsd::reloadable_part(running, plain).tls.cert == "a.pem");
+}
+
+TEST_CASE("jwt section and auth.anonymous_subscribe are read - checked - printed back") {
+  const std::string text = R"([auth]
+anonymous_subscribe = true
+[jwt]
+algorithm = "RS256"
+key_file = "/etc/jwt.pub"
+previous_key_file = "/etc/jwt-old.pub"
+previous_key_until = 2027-01-31T01:00:00+01:00
+issuer = "https://auth.example"
+audience = "streamstats"
+leeway_s = 5
+rights_claim = "rights"
+)";
+  const ws::daemon_config c = ws::parse_config(text, "t.toml");
+  CHECK(c.auth.anonymous_subscribe == std::optional<bool>(true));
+  CHECK(c.jwt.algorithm == "RS256");
+  CHECK(c.jwt.key_file == "/etc/jwt.pub");
+  CHECK(c.jwt.previous_key_file == "/etc/jwt-old.pub");
+  // `date -u -d 2027-01-31T00:00:00Z +%s` (GNU date): 1801353600.
+  CHECK(c.jwt.previous_key_until == 1801353600);
+  CHECK(c.jwt.issuer == "https://auth.example");
+  CHECK(c.jwt.audience == "streamstats");
+  CHECK(c.jwt.leeway_s == 5);
+  CHECK(c.jwt.rights_claim == "rights");
+  const std::string printed = ws::to_toml(c);
+  CHECK(ws::to_toml(ws::parse_config(printed, "printed")) == printed);
+  CHECK(ws::parse_config("[jwt]\nprevious_key_until = 1801353600\n", "t").jwt.previous_key_until ==
+        1801353600);
+
+  require_one_error("[jwt]\nalgorithm = \"none\"\nkey_file = \"k\"\n", 2, {"jwt.algorithm", "\"none\""});
+  require_one_error("[jwt]\nalgorithm = \"HS256\"\n", 1, {"jwt.key_file", "required"});
+  require_one_error("[jwt]\nkey_file = \"k\"\n", 1, {"jwt.algorithm", "required"});
+  require_one_error("[jwt]\nleeway_s = 7200\n", 2, {"jwt.leeway_s", "out of range"});
+  require_one_error("[jwt]\nkid = \"x\"\n", 2, {"jwt.kid", "unknown key"});
+  require_one_error("[jwt]\nprevious_key_until = \"soon\"\n", 2, {"jwt.previous_key_until", "Unix seconds"});
+  require_one_error("[auth]\nanonymous_subscribe = 1\n", 2, {"auth.anonymous_subscribe", "boolean"});
+  require_one_error("[tls]\nclient_key = \"x\"\n", 2, {"tls.client_key", "unknown key"});
+}
+
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+TEST_CASE(
+    "jwt key files are read and checked by the verifier - anonymous subscribing defaults off with JWT") {
+  streamstats_test::pki_dir pki;
+  pki.make_keypair("issuer");
+  const std::string secret_file = pki.path("secret");
+  std::ofstream(secret_file) << "0123456789abcdef0123456789abcdef\n";  // 32 bytes and echo's newline
+  ws::daemon_config c;
+  c.jwt.algorithm = "HS256";
+  c.jwt.key_file = secret_file;
+  CHECK(ws::check_environment(c).empty());
+  ws::server_options o = ws::to_server_options(c);
+  REQUIRE(o.jwt.has_value());
+  CHECK(o.jwt->key == "0123456789abcdef0123456789abcdef");
+  CHECK(o.jwt->leeway == std::chrono::seconds(30));
+  CHECK_FALSE(o.anonymous_subscribe);
+  c.auth.anonymous_subscribe = true;
+  CHECK(ws::to_server_options(c).anonymous_subscribe);
+  // A public key PEM as an HS256 secret: refused before the server starts.
+  c.jwt.key_file = pki.path("issuer.pub");
+  auto e = ws::check_environment(c);
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].find("jwt.key_file:") == 0);
+  CHECK(e[0].find("PEM key was given for HS256") != std::string::npos);
+  c.jwt.algorithm = "RS256";
+  CHECK(ws::check_environment(c).empty());
+  c.jwt.key_file = pki.path("missing.pub");
+  e = ws::check_environment(c);
+  REQUIRE_FALSE(e.empty());
+  CHECK(e[0].find("jwt.key_file: cannot read") == 0);
+}
+#endif

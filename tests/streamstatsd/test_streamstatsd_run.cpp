@@ -286,6 +286,31 @@ TEST_CASE("TLS - state-dir and Redis flags are validated - and starting with the
     CHECK(d.wait_exit() == 1);
     CHECK(d.err().find("redis.url") != std::string::npos);
   }
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+  {
+    // This build serves TLS: the files' content is checked too (OpenSSL), and named.
+    daemon_process d({"--check-config", "--tls-cert", pem, "--tls-key", pem});
+    CHECK(d.wait_exit() == 1);
+    CHECK(d.err().find("tls.cert:") != std::string::npos);
+    CHECK(d.err().find("no usable PEM certificate") != std::string::npos);
+    daemon_process start({"--port", "0", "--tls-cert", pem, "--tls-key", pem});
+    CHECK(start.wait_exit() == 1);
+    CHECK(start.out().find("listening") == std::string::npos);
+  }
+  {
+    // Valid values: --check-config passes and says the build cannot start with them yet.
+    daemon_process d(
+        {"--check-config", "--state-dir", s.dir.string(), "--redis", "redis://127.0.0.1:6379/0"});
+    CHECK(d.wait_exit() == 0);
+#if defined(STREAMSTATSD_HAS_REDIS)
+    CHECK(d.err().find("cannot start with") == std::string::npos);
+#else
+    CHECK(d.err().find("cannot start with Redis") != std::string::npos);
+#endif
+  }
+  // (--state-dir is served since issue 11, TLS since issue 13: tls_jwt_e2e.py.)
+  std::vector<std::vector<std::string>> refused;
+#else
   {
     // Valid values: --check-config passes and says the build cannot start with them yet.
     daemon_process d({"--check-config", "--tls-cert", pem, "--tls-key", pem, "--state-dir", s.dir.string(),
@@ -293,10 +318,14 @@ TEST_CASE("TLS - state-dir and Redis flags are validated - and starting with the
     CHECK(d.wait_exit() == 0);
     CHECK(d.err().find("cannot start with TLS") != std::string::npos);
   }
-  // (--state-dir is served since issue 11: tests/streamstatsd/test_streamstatsd_state.cpp; --redis
-  // since issue 14 in builds with hiredis: tests/streamstatsd/test_streamstatsd_redis.cpp.)
-  for (const std::vector<std::string>& flags :
-       {std::vector<std::string>{"--tls-cert", pem, "--tls-key", pem}}) {
+  // (--state-dir is served since issue 11: tests/streamstatsd/test_streamstatsd_state.cpp.)
+  std::vector<std::vector<std::string>> refused{{"--tls-cert", pem, "--tls-key", pem}};
+#endif
+#if !defined(STREAMSTATSD_HAS_REDIS)
+  refused.push_back({"--redis", "redis://127.0.0.1:6379"});
+#endif
+  // (--redis is served since issue 14 in builds with hiredis: test_streamstatsd_redis.cpp.)
+  for (const std::vector<std::string>& flags : refused) {
     std::vector<std::string> args{"--port", "0"};
     args.insert(args.end(), flags.begin(), flags.end());
     daemon_process d(args);

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <streamstats/websocket/access.hpp>
+#include <streamstats/websocket/auth.hpp>
 #include <streamstats/websocket/broker.hpp>
 #include <streamstats/websocket/checkpoint_runner.hpp>
 #include <streamstats/websocket/connections.hpp>
@@ -32,6 +33,9 @@
 #include <streamstats/websocket/protocol.hpp>
 #include <streamstats/websocket/registry.hpp>
 #include <streamstats/websocket/transport.hpp>
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+#include <streamstats/websocket/tls.hpp>
+#endif
 
 #include <algorithm>
 #include <array>
@@ -43,12 +47,14 @@
 #include <cstring>
 #include <functional>
 #include <initializer_list>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -77,7 +83,25 @@ class server_engine {
   [[nodiscard]] virtual const server_options& options() const noexcept = 0;
   virtual void push(std::string stream, std::vector<double> values, double t) = 0;
   virtual void push(std::string stream, double value, double t) = 0;
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+  // Reads the certificate files again (any thread); throws tls_error and keeps the running
+  // context when they cannot be used. Open connections keep the context they started with.
+  virtual void reload_tls(tls_options next) = 0;
+#endif
 };
+
+// Whether `Config` is the TLS transport (tls.hpp).
+template <typename Config>
+inline constexpr bool is_tls_config =
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+    std::is_same_v<Config, tls_config>;
+#else
+    false;
+#endif
+
+// The WebSocket close code of a connection whose JWT expired (RFC 6455 §7.4.2: 4000-4999 are
+// for applications; docs/protocol.md).
+inline constexpr std::uint16_t close_token_expired = 4001;
 
 template <typename Config>
 class server_core final : public server_engine {
@@ -85,6 +109,7 @@ class server_core final : public server_engine {
   explicit server_core(server_options options)
       : options_(std::move(options)),
         access_(options_.allowed_origins, options_.same_origin, options_.producer_token),
+        auth_(auth_options_of(options_)),
         acceptor_(endpoint_, io_),
         tick_(io_),
         shutdown_timer_(io_),
@@ -101,8 +126,25 @@ class server_core final : public server_engine {
     endpoint_.set_validate_handler([this](const hdl_type& h) { return on_validate(h); });
     endpoint_.set_open_handler([this](const hdl_type& h) { on_open(h); });
     endpoint_.set_close_handler([this](const hdl_type& h) { on_close(h); });
-    endpoint_.set_fail_handler([this](const hdl_type& h) { on_close(h); });
+    endpoint_.set_fail_handler([this](const hdl_type& h) {
+      on_fail(h);
+      on_close(h);
+    });
     endpoint_.set_http_handler([this](const hdl_type& h) { on_http(h); });
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+    if constexpr (is_tls_config<Config>) {
+      // Throws tls_error (a missing file, a key that does not match): no server without its certificate.
+      tls_ = std::make_unique<tls_context_store>(options_.tls);
+      endpoint_.set_tls_init_handler([this](const hdl_type& /*h*/) { return tls_->current(); });
+      // After accept, before the handshake: the context of now, not of when the connection was made.
+      endpoint_.set_tcp_pre_init_handler([this](const hdl_type& h) {
+        std::error_code ec;
+        if (connection_ptr con = endpoint_.get_con_from_hdl(h, ec); !ec && con) {
+          adopt_context(con->get_socket().native_handle(), tls_->current());
+        }
+      });
+    }
+#endif
   }
 
   ~server_core() override {
@@ -177,11 +219,22 @@ class server_core final : public server_engine {
       // The access rules are a copy of the options' (origins, same-origin, token): rebuilt, so a
       // reload applies to the next handshake.
       access_ = access_policy(options_.allowed_origins, options_.same_origin, options_.producer_token);
+      auth_ = authenticator(auth_options_of(options_));
       if (checkpoints_) {
         checkpoints_->set_interval(options_.checkpoint_interval);
       }
     });
   }
+
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+  void reload_tls(tls_options next) override {
+    if constexpr (is_tls_config<Config>) {
+      tls_->reload(std::move(next));
+    } else {
+      throw tls_error("tls: this server was started without TLS; turning it on needs a restart");
+    }
+  }
+#endif
 
   void stop_on_signals(std::initializer_list<int> signals) override {
     signals_ = std::make_unique<asio::signal_set>(io_);
@@ -231,6 +284,16 @@ class server_core final : public server_engine {
   }
 
  private:
+  static auth_options auth_options_of(const server_options& o) {
+    auth_options a;
+    a.producer_token = o.producer_token;
+    a.anonymous_subscribe = o.anonymous_subscribe;
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+    a.jwt = o.jwt;
+#endif
+    return a;
+  }
+
   using endpoint_type = websocketpp::server<Config>;
   using connection_ptr = typename endpoint_type::connection_ptr;
   using message_ptr = typename endpoint_type::message_ptr;
@@ -242,6 +305,8 @@ class server_core final : public server_engine {
 
   struct connection_state : fanout_type::subscriber {
     bool authorized = false;
+    access_grant grant;    // its rights and, for a JWT, when they end
+    bool closing = false;  // closed for an expired token: nothing more is applied
     // Pushed or subscribed at least once (idle_timeout applies to the others).
     bool active = false;
     std::chrono::steady_clock::time_point opened{};
@@ -268,15 +333,32 @@ class server_core final : public server_engine {
       self.handle_push(&c, name, v, n, t, id);
     }
     void list(const request& req) {
+      if (!self.allowed(c)) {
+        return;
+      }
       if (self.spend_query(c, std::min(self.streams_.size(), self.options_.max_list_streams), req.id)) {
         self.out_.clear();
         const list_totals totals{self.options_.max_list_streams, self.n_rejected_.get(), c.dropped,
                                  self.fanout_.stats().dropped.get()};
-        write_list(self.out_, self.streams_, totals, req.id);
+        if (c.grant.subscribe_all || c.grant.may_subscribe_everything()) {
+          write_list(self.out_, self.streams_, totals, req.id);
+        } else {
+          write_list(
+              self.out_, self.streams_, totals, req.id,
+              [this](std::string_view name) { return c.grant.may_subscribe(name); }, true);
+        }
         self.fanout_.send_text(c, self.out_);
       }
     }
     void subscribe_all(const request& req) {
+      if (!self.allowed(c)) {
+        return;
+      }
+      if (!c.grant.subscribe_all && !c.grant.may_subscribe_everything()) {
+        self.reject(&c, nullptr, error_code::forbidden, "subscribing to \"*\" needs a \"*\" subscribe right",
+                    req.id);
+        return;
+      }
       if (self.spend_query(c, std::max<std::size_t>(1, self.streams_.size()), req.id)) {
         self.send_subscription_ack(c, req);  // the ack first, then the snapshots
         c.active = true;
@@ -290,6 +372,13 @@ class server_core final : public server_engine {
       }
     }
     void on_stream(const request& req) {
+      if (req.type != request_type::unsubscribe &&
+          (!self.allowed(c) || (!c.grant.subscribe_all && !c.grant.may_subscribe(req.stream)))) {
+        if (!c.closing) {
+          self.reject(&c, nullptr, error_code::forbidden, "no subscribe right on this stream", req.id);
+        }
+        return;
+      }
       stream_type* s = self.streams_.find(req.stream);
       if (s == nullptr) {
         self.reject(
@@ -327,6 +416,13 @@ class server_core final : public server_engine {
       return;
     }
     flush_snapshots(false);
+    if (expiring_ > 0) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_expiry_check_ >= std::chrono::milliseconds(250)) {
+        last_expiry_check_ = now;
+        close_expired();
+      }
+    }
     if (options_.idle_timeout.count() > 0) {
       const auto now = std::chrono::steady_clock::now();
       if (now - last_idle_check_ >= std::chrono::milliseconds(250)) {
@@ -355,6 +451,40 @@ class server_core final : public server_engine {
       std::error_code ec;
       con->close(websocketpp::close::status::policy_violation, "idle: no push or subscribe", ec);
     }
+  }
+
+  // Closes (4001) the connections whose token expired; they do nothing more meanwhile (allowed()).
+  void close_expired() {
+    const std::int64_t now = unix_now();
+    std::vector<connection_state*> expired;
+    for (auto& [key, c] : connections_) {
+      if (!c->closing && now >= c->grant.expires_at) {
+        expired.push_back(c.get());
+      }
+    }
+    for (connection_state* c : expired) {
+      expire(*c);
+    }
+  }
+
+  void expire(connection_state& c) {
+    c.closing = true;
+    ++n_token_expired_;
+    std::error_code ec;
+    c.con->close(close_token_expired, "token expired", ec);
+  }
+
+  // Whether `c` may still act: false (and closed, 4001) once its token has expired, so nothing is
+  // applied between the expiry and the next check of the tick.
+  bool allowed(connection_state& c) {
+    if (c.closing) {
+      return false;
+    }
+    if (c.grant.expires() && unix_now() >= c.grant.expires_at) {
+      expire(c);
+      return false;
+    }
+    return true;
   }
 
   void do_stop() {
@@ -449,15 +579,28 @@ class server_core final : public server_engine {
     if (path != "/ws") {
       return refuse(websocketpp::http::status_code::not_found);
     }
-    if (!access_.origin_allowed(con->get_request_header("Origin"), con->get_request_header("Host"))) {
+    if (!access_.origin_allowed(con->get_request_header("Origin"), con->get_request_header("Host"),
+                                is_tls_config<Config>)) {
       return refuse(websocketpp::http::status_code::forbidden);
+    }
+    auth_decision decision = auth_.decide(con->get_request_header("Authorization"), resource, unix_now());
+    if (!decision.admitted) {
+      ++auth_refused_[decision.refusal];
+      // RFC 6750 §3: no error code when no credential was given; else invalid_token and the reason.
+      con->append_header("WWW-Authenticate", decision.refusal == "missing_token"
+                                                 ? std::string("Bearer realm=\"streamstats\"")
+                                                 : "Bearer realm=\"streamstats\", error=\"invalid_token\", "
+                                                   "error_description=\"" +
+                                                       decision.refusal + "\"");
+      return refuse(websocketpp::http::status_code::unauthorized);
     }
     std::error_code ec;
     const auto remote = con->get_raw_socket().remote_endpoint(ec);
     std::string address = ec ? std::string() : remote.address().to_string();
-    const bool may_push = access_.may_push(con->get_request_header("Authorization"), resource);
+    const bool may_push = decision.grant.may_publish_any();
     switch (admissions_.admit(hdl, std::move(address), may_push, connections_.size(),
-                              options_.max_connections, options_.max_connections_per_address)) {
+                              options_.max_connections, options_.max_connections_per_address,
+                              std::move(decision.grant))) {
       case admission_table::verdict::admitted:
         return true;
       case admission_table::verdict::full:
@@ -479,6 +622,10 @@ class server_core final : public server_engine {
     auto state = std::make_unique<connection_state>();
     state->con = con;
     state->authorized = adm.authorized;
+    state->grant = std::move(adm.grant);
+    if (state->grant.expires()) {
+      ++expiring_;
+    }
     state->address = std::move(adm.address);
     state->opened = std::chrono::steady_clock::now();
     state->messages.reset(options_.max_messages_per_second, state->opened);
@@ -519,12 +666,37 @@ class server_core final : public server_engine {
     return false;
   }
 
+  // A connection that failed before it opened: on a TLS server, a failed handshake is counted by
+  // reason (tls.hpp's classify_tls_failure reads the connection's OpenSSL state).
+  void on_fail(const hdl_type& hdl) {
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+    if constexpr (is_tls_config<Config>) {
+      std::error_code ec;
+      connection_ptr con = endpoint_.get_con_from_hdl(hdl, ec);
+      if (ec || !con) {
+        return;
+      }
+      namespace sock = websocketpp::transport::asio::socket;
+      const std::error_code why = con->get_ec();
+      if (why == sock::make_error_code(sock::error::tls_handshake_failed) ||
+          why == sock::make_error_code(sock::error::tls_handshake_timeout)) {
+        ++tls_failures_[static_cast<std::size_t>(classify_tls_failure(con->get_socket().native_handle()))];
+      }
+    }
+#else
+    (void)hdl;
+#endif
+  }
+
   void on_close(const hdl_type& hdl) {
     admissions_.forget(hdl);
     const auto sp = hdl.lock();
     const auto it = connections_.find(sp.get());
     if (it != connections_.end()) {
       connection_state* c = it->second.get();
+      if (c->grant.expires()) {
+        --expiring_;
+      }
       fanout_.remove(*c);
       admissions_.release(c->address);
       connections_.erase(it);
@@ -623,6 +795,16 @@ class server_core final : public server_engine {
     if (c != nullptr && !c->authorized) {
       reject(c, nullptr, error_code::unauthorized, "pushing requires the producer token", id);
       return;
+    }
+    if (c != nullptr && !c->grant.publish_all) {
+      // A JWT's rights: checked unless this is the stream it pushed to last (already allowed).
+      if (!allowed(*c)) {
+        return;
+      }
+      if ((c->last_stream == nullptr || c->last_stream->name != name) && !c->grant.may_publish(name)) {
+        reject(c, nullptr, error_code::forbidden, "no publish right on this stream", id);
+        return;
+      }
     }
     if (c != nullptr) {
       c->active = true;
@@ -877,6 +1059,24 @@ class server_core final : public server_engine {
         m.rejected_by_code.emplace_back(code, rejected_by_code_[i]);
       }
     }
+    if (auth_.jwt_enabled() || !options_.producer_token.empty()) {
+      for (const char* reason : {"malformed", "alg_mismatch", "bad_signature", "expired", "not_yet_valid",
+                                 "missing_exp", "bad_issuer", "bad_audience", "missing_token", "bad_token"}) {
+        const auto it = auth_refused_.find(reason);
+        m.auth_refused.emplace_back(reason, it == auth_refused_.end() ? 0 : it->second);
+      }
+      m.token_expired_closes = n_token_expired_;
+    }
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+    if constexpr (is_tls_config<Config>) {
+      m.tls = true;
+      for (std::size_t i = 0; i < tls_failures_.size(); ++i) {
+        m.tls_failures.emplace_back(to_string(static_cast<tls_failure>(i)), tls_failures_[i]);
+      }
+      m.tls_reloads = tls_->reloads();
+      m.tls_certificate_not_after = tls_->info().not_after;
+    }
+#endif
     const double now = now_seconds();
     m.per_stream.reserve(streams_.size());
     streams_.for_each([&](std::string_view name, const auto& s) {
@@ -888,6 +1088,17 @@ class server_core final : public server_engine {
 
   server_options options_;
   access_policy access_;
+  authenticator auth_;
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+  std::unique_ptr<tls_context_store> tls_;       // TLS servers only
+  std::array<std::uint64_t, 6> tls_failures_{};  // by tls_failure
+#endif
+  // Handshakes refused by auth, by reason; connections closed for an expired token; open
+  // connections whose grant expires (the tick looks for expired ones only while there are any).
+  std::map<std::string, std::uint64_t, std::less<>> auth_refused_;
+  std::uint64_t n_token_expired_ = 0;
+  std::size_t expiring_ = 0;
+  std::chrono::steady_clock::time_point last_expiry_check_{};
   asio::io_context io_;
   endpoint_type endpoint_;
   acceptor<Config> acceptor_;

@@ -51,6 +51,16 @@ struct metrics_snapshot {
     double lag_seconds = 0.0;  // now − the time of its last sample; NaN before the first
   };
   std::vector<stream> per_stream;
+  // Access (issue 13): handshakes refused by auth by reason (auth.hpp: the JWT reasons,
+  // missing_token, bad_token), connections closed because their token expired (close 4001).
+  std::vector<std::pair<std::string_view, std::uint64_t>> auth_refused;
+  std::uint64_t token_expired_closes = 0;
+  // TLS (only on a TLS server): failed handshakes by reason (tls.hpp's tls_failure), certificate
+  // reloads, and the expiry of the certificate served.
+  bool tls = false;
+  std::vector<std::pair<std::string_view, std::uint64_t>> tls_failures;
+  std::uint64_t tls_reloads = 0;
+  std::int64_t tls_certificate_not_after = 0;
 };
 
 namespace detail {
@@ -180,6 +190,45 @@ inline void append_metric(std::string& out, const char* name, const char* type, 
     detail::append_label_value(out, to_string(code));
     out += "\"} ";
     out += std::to_string(n);
+    out += '\n';
+  }
+
+  auto labelled = [&out](const char* name, const char* help, const char* label,
+                         const std::vector<std::pair<std::string_view, std::uint64_t>>& values) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += " counter\n";
+    for (const auto& [reason, n] : values) {
+      out += name;
+      out += '{';
+      out += label;
+      out += "=\"";
+      detail::append_label_value(out, reason);
+      out += "\"} ";
+      out += std::to_string(n);
+      out += '\n';
+    }
+  };
+  if (!m.auth_refused.empty()) {
+    labelled("streamstats_auth_refused_total", "Handshakes refused by access control (HTTP 401), by reason.",
+             "reason", m.auth_refused);
+    append_metric(out, "streamstats_token_expired_closes_total", "counter",
+                  "Connections closed (4001) because their token expired.", m.token_expired_closes);
+  }
+  if (m.tls) {
+    labelled("streamstats_tls_handshake_failures_total", "Failed TLS handshakes, by reason.", "reason",
+             m.tls_failures);
+    append_metric(out, "streamstats_tls_reloads_total", "counter",
+                  "Certificate reloads (SIGHUP) that succeeded.", m.tls_reloads);
+    out +=
+        "# HELP streamstats_tls_certificate_not_after_seconds Expiry of the served certificate (Unix time).\n"
+        "# TYPE streamstats_tls_certificate_not_after_seconds gauge\n"
+        "streamstats_tls_certificate_not_after_seconds ";
+    out += std::to_string(m.tls_certificate_not_after);
     out += '\n';
   }
 

@@ -6,11 +6,16 @@
 
 #include <streamstats/websocket/broker.hpp>
 #include <streamstats/websocket/pipeline.hpp>
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+#include <streamstats/websocket/jwt.hpp>
+#include <streamstats/websocket/tls.hpp>
+#endif
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,6 +57,19 @@ struct server_options {
   // When not empty, pushing requires this token at the handshake ("Authorization: Bearer <token>"
   // or "?token=<token>" in the URL). Subscribing, snapshots and list stay anonymous.
   std::string producer_token;
+  // Whether a connection without a valid credential (no token, or a wrong producer token) may
+  // subscribe; false refuses it at the handshake with HTTP 401. Meaningful once producer_token or
+  // jwt is set (an open server lets everyone in). (Issue 13; auth.hpp.)
+  bool anonymous_subscribe = true;
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+  // JWT access with per-stream rights (jwt.hpp, auth.hpp): a token that fails is refused at the
+  // handshake with HTTP 401, one that expires on an open connection closes it with 4001. Only in
+  // builds with streamstats::websocket_tls (OpenSSL, libjwt). (Issue 13.)
+  std::optional<jwt_options> jwt;
+  // TLS: with a certificate chain and key, the server speaks only wss:// and https:// on its port
+  // (tls.hpp: TLS >= 1.2, optional client CA for mutual TLS); empty = plain ws:// and http://.
+  tls_options tls;
+#endif
   // Per connection limit on client messages per second (token bucket, burst = one second's
   // worth); 0 = unlimited. Excess messages get error rate_limited.
   double max_messages_per_second = 0.0;
