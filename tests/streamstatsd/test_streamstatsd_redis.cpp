@@ -187,13 +187,21 @@ TEST_CASE("three nodes: producers on A and B - every alert and the exact stats a
     }
     done += n;
   }
+  // Last, a binary batch from B (no ack in the protocol; the snapshot below proves it was applied).
+  {
+    const std::vector<double> v = {9.5, 10.5, 11.0, 8.75};
+    b.send_binary(ws_test::binary_frame("shared", v));
+    expected.base = done;
+    ref.push_batch(v.data(), v.size(), expected);
+  }
+  const std::size_t total_all = total + 4;
   REQUIRE(expected.at.size() >= 10);
 
   // C's snapshot reaches the total and has the reference pipeline's stats, bit for bit (the owner
   // applied the same batches in the same order; C loaded its published state).
   std::vector<json> alerts;
-  const json snap = wait_count(c, "shared", total, &alerts);
-  REQUIRE(snap["count"] == total);
+  const json snap = wait_count(c, "shared", total_all, &alerts);
+  REQUIRE(snap["count"] == total_all);
   std::string out;
   {
     ws::json_writer w(out);
@@ -233,7 +241,7 @@ TEST_CASE("three nodes: producers on A and B - every alert and the exact stats a
     appended += metric(n->port(), "streamstats_redis_appended_samples_total");
   }
   CHECK(owned == 1);
-  CHECK(appended == static_cast<double>(total));
+  CHECK(appended == static_cast<double>(total_all));
   for (auto& n : nodes) {
     n->signal(SIGTERM);
     CHECK(n->wait_exit() == 0);

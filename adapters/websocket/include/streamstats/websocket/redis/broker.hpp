@@ -205,6 +205,7 @@ class server_broker final : public broker {
   struct entry {
     std::string name;
     bool registered = false;  // in the set of streams
+    bool seen = false;        // in the last SMEMBERS reply
     bool has_alert = false;   // last_alert is set
     std::uint64_t last_alert = 0;
     std::unique_ptr<owner_type> own;
@@ -264,11 +265,16 @@ class server_broker final : public broker {
       main_.command({"SMEMBERS", set_key_}, [this, w](const redisReply* r) {
         if (w.expired() || stopped_ || r == nullptr || r->type != REDIS_REPLY_ARRAY)
           return;
+        for (auto& [name, e] : streams_)
+          e->seen = false;
         for (std::size_t i = 0; i < r->elements; ++i) {
           const std::string_view name = reply_str(r->element[i]);
           if (!name.empty() && name.find_first_of("{}") == std::string_view::npos)
-            known(name).registered = true;
+            known(name).seen = true;
         }
+        // Not in the set (a Redis restarted without persistence): added again by the next push.
+        for (auto& [name, e] : streams_)
+          e->registered = e->seen;
       });
     }
     discovery_.expires_after(opt_.discovery_interval);
