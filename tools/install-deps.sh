@@ -16,7 +16,7 @@ test+=(redis-server libhiredis-dev pkg-config)
 bench+=(python3-websockets python3-numpy nodejs)
 # TLS and JWT (issue 13): OpenSSL and libjwt for tls.hpp/jwt.hpp and streamstatsd; the tests make
 # their certificates with the openssl command and their tokens with PyJWT.
-test+=(libssl-dev libjwt-dev openssl python3-jwt)
+test+=(libssl-dev libjwt-dev openssl python3-jwt python3-cryptography)
 demo+=(libssl-dev libjwt-dev)
 
 want=()

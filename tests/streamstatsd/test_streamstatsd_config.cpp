@@ -141,11 +141,16 @@ rolling_variance = 32
 rolling_extrema = 64
 ema_halflife = 2.5
 quantiles = [0.5, 0.99]
+sketch_quantiles = [0, 0.9, 1]
+sketch_accuracy = 0.02
 detector = true
 detector_threshold = 3.25
 detector_side = "lower"
 detector_warmup = 12
 detector_min_stddev = 0.125
+detector_period = 288
+detector_slot_alpha = 0.25
+detector_use_ratio = 0.6
 [[pipeline]]
 match = "*"
 ema_span = 7
@@ -191,6 +196,11 @@ ema_span = 7
   CHECK(p.detector.options.side == streamstats::zscore_side::lower);
   CHECK(p.detector.options.warmup == 12);
   CHECK(p.detector.options.min_stddev == 0.125);
+  CHECK(p.sketch_quantiles == std::vector<double>{0.0, 0.9, 1.0});
+  CHECK(p.sketch_accuracy == 0.02);
+  CHECK(p.detector.seasonal.period == 288);
+  CHECK(p.detector.seasonal.slot_alpha == 0.25);
+  CHECK(p.detector.seasonal.use_ratio == 0.6);
   // An integer is accepted where a number is expected; unset keys stay off.
   CHECK(c.pipelines[1].ema_span == 7.0);
   CHECK(c.pipelines[1].sma == 0);
@@ -286,6 +296,16 @@ TEST_CASE("an out-of-range value is an error naming the key - its line and the r
                     {"pipeline[0].detector_warmup", "out of range 2"});
   require_one_error("[[pipeline]]\ndetector_side = \"left\"\n", 2, {"pipeline[0].detector_side", "\"left\""});
   require_one_error("[[pipeline]]\ndetector_min_stddev = -1\n", 2, {"pipeline[0].detector_min_stddev"});
+  require_one_error("[[pipeline]]\nsketch_quantiles = [1.5]\n", 2,
+                    {"pipeline[0].sketch_quantiles", "1.5 is out of range [0, 1]"});
+  require_one_error("[[pipeline]]\nquantiles = [0.5]\nsketch_quantiles = [0.5]\n", 3,
+                    {"pipeline[0].sketch_quantiles", "also in quantiles"});
+  require_one_error("[[pipeline]]\nsketch_quantiles = [0.5]\nsketch_accuracy = 1\n", 3,
+                    {"pipeline[0].sketch_accuracy"});
+  require_one_error("[[pipeline]]\ndetector_period = -1\n", 2, {"pipeline[0].detector_period"});
+  require_one_error("[[pipeline]]\ndetector_period = 1.5\n", 2, {"pipeline[0].detector_period"});
+  require_one_error("[[pipeline]]\ndetector_slot_alpha = 0\n", 2, {"pipeline[0].detector_slot_alpha"});
+  require_one_error("[[pipeline]]\ndetector_use_ratio = -0.5\n", 2, {"pipeline[0].detector_use_ratio"});
   require_one_error("[[pipeline]]\nmatch = \"\"\n", 2, {"pipeline[0].match", "empty"});
   require_one_error("[[pipeline]]\nmatch = \"a\"\n[[pipeline]]\n\nsma = 99999\n", 5, {"pipeline[1].sma"});
 }

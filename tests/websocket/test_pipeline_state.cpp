@@ -8,7 +8,9 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -184,6 +186,7 @@ ws::pipeline_spec full_spec() {
   s.rolling_extrema = 40;
   s.ema_halflife = 7.0;
   s.quantiles = {0.5, 0.9, 0.99};
+  s.sketch_quantiles = {0.0, 0.25, 0.999, 1.0};
   s.detector.enabled = true;
   s.detector.options.threshold = 3.5;
   s.detector.options.warmup = 20;
@@ -253,6 +256,121 @@ TEST_CASE("spec_pipelines with few statistics save only those and continue bit f
 
   check_continuation([] { return std::make_unique<ws::spec_pipeline>(ws::default_pipeline_spec()); }, xs,
                      random_cuts(xs.size(), 4, 21));
+}
+
+TEST_CASE(
+    "a spec_pipeline's detector_period runs the seasonal stage: it continues bit for bit, its "
+    "state is refused by a pipeline of another period, and a daily square wave stops alerting") {
+  // A cycle of 48 samples: 24 at 10, 24 at 0, plus N(0, 0.25^2) noise; 60 cycles.
+  constexpr std::size_t period = 48;
+  std::mt19937_64 rng(77);
+  std::normal_distribution<double> noise(0.0, 0.25);
+  std::vector<double> xs;
+  for (std::size_t i = 0; i < 60 * period; ++i) {
+    xs.push_back((i % period < period / 2 ? 10.0 : 0.0) + noise(rng));
+  }
+  ws::pipeline_spec plain;
+  plain.detector.enabled = true;
+  ws::pipeline_spec seasonal = plain;
+  seasonal.detector.seasonal.period = period;
+  REQUIRE(ws::check_pipeline_spec(seasonal).empty());
+
+  check_continuation([seasonal] { return std::make_unique<ws::spec_pipeline>(seasonal); }, xs,
+                     random_cuts(xs.size(), 5, 31));
+
+  // Alerts over the last 30 cycles: every level change is an alert without the cycle stage (the
+  // window of 64 samples never holds both levels' noise only), none or almost none with it.
+  auto late_alerts = [&xs](const ws::pipeline_spec& spec) {
+    ws::spec_pipeline p(spec);
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      ws::alert_info ai;
+      if (p.push(xs[i], ai) && i >= 30 * period) {
+        ++n;
+      }
+    }
+    return n;
+  };
+  const std::size_t without = late_alerts(plain);
+  const std::size_t with = late_alerts(seasonal);
+  INFO("alerts in the last 30 cycles: without period " << without << ", with period " << with);
+  CHECK(without >= 30);
+  CHECK(with <= 2);
+
+  ws::spec_pipeline a(seasonal);
+  ws::alert_info ai;
+  for (const double x : xs) {
+    a.push(x, ai);
+  }
+  std::string s;
+  a.save_state(s);
+  ws::pipeline_spec other = seasonal;
+  other.detector.seasonal.period = 2 * period;
+  ws::spec_pipeline b(other);
+  CHECK_THAT(state_error_text([&] { b.load_state(s); }), Catch::Matchers::Contains("period=48"));
+  ws::spec_pipeline c(plain);
+  CHECK_THROWS_AS(c.load_state(s), state_error);
+
+  ws::pipeline_spec bad = seasonal;
+  bad.detector.seasonal.slot_alpha = 0.0;
+  CHECK(ws::check_pipeline_spec(bad).rfind("detector_slot_alpha:", 0) == 0);
+}
+
+TEST_CASE(
+    "a spec_pipeline's sketch_quantiles are within sketch_accuracy of the exact lower quantile, "
+    "and the reported list may change across a restart while the accuracy may not") {
+  // Lognormal data (latencies): exact lower quantiles from the sorted samples, as numpy.quantile(x, q,
+  // method='lower') defines them.
+  std::mt19937_64 rng(4242);
+  std::lognormal_distribution<double> d(0.0, 1.5);
+  std::vector<double> xs(50000);
+  for (auto& x : xs) {
+    x = d(rng);
+  }
+  ws::pipeline_spec spec;
+  spec.sketch_quantiles = {0.0, 0.5, 0.9, 0.99, 0.999, 1.0};
+  spec.sketch_accuracy = 0.01;
+  REQUIRE(ws::check_pipeline_spec(spec).empty());
+  ws::spec_pipeline p(spec);
+  ws::alert_info ai;
+  for (std::size_t i = 0; i < 1000; ++i) {
+    p.push(xs[i], ai);
+  }
+  struct ignore final : ws::alert_sink {
+    void on_alert(std::size_t, double, const ws::alert_info&) override {}
+  } none;
+  p.push_batch(xs.data() + 1000, xs.size() - 1000, none);
+  std::vector<double> sorted = xs;
+  std::sort(sorted.begin(), sorted.end());
+  const std::string text = stats_text(p);
+  for (const double q : spec.sketch_quantiles) {
+    const std::string name = "\"" + ws::quantile_field_name(q) + "\":";
+    const auto at = text.find(name);
+    REQUIRE(at != std::string::npos);
+    const double got = std::strtod(text.c_str() + at + name.size(), nullptr);
+    const double exact = sorted[static_cast<std::size_t>(q * static_cast<double>(sorted.size() - 1))];
+    INFO("q = " << q << ": sketch " << got << ", exact " << exact);
+    CHECK(std::abs(got - exact) <= 0.01 * std::abs(exact));
+  }
+
+  std::string s;
+  p.save_state(s);
+  ws::pipeline_spec fewer = spec;
+  fewer.sketch_quantiles = {0.5};
+  ws::spec_pipeline q1(fewer);
+  q1.load_state(s);  // which quantiles are read does not shape the state
+  CHECK(stats_text(q1).find("\"p50\":") != std::string::npos);
+  ws::pipeline_spec coarser = spec;
+  coarser.sketch_accuracy = 0.02;
+  ws::spec_pipeline q2(coarser);
+  CHECK_THAT(state_error_text([&] { q2.load_state(s); }), Catch::Matchers::Contains("sketch_accuracy=0.01"));
+
+  ws::pipeline_spec clash = spec;
+  clash.quantiles = {0.5};
+  CHECK(ws::check_pipeline_spec(clash).rfind("sketch_quantiles: p50 is also in quantiles", 0) == 0);
+  ws::pipeline_spec out = spec;
+  out.sketch_quantiles = {1.5};
+  CHECK(ws::check_pipeline_spec(out).rfind("sketch_quantiles:", 0) == 0);
 }
 
 TEST_CASE("a state of another pipeline configuration is refused with both configurations named") {

@@ -343,6 +343,30 @@ class config_reader {
   std::vector<std::pair<std::pair<toml::source_index, toml::source_index>, std::string>> errors_;
 };
 
+// An array of probabilities: in (0, 1), or in [0, 1] when `closed` (a sketch answers the min and max).
+inline config_reader::handler probabilities(config_reader& r, std::vector<double>& out, bool closed) {
+  return [&r, &out, closed](const toml::node& n, const std::string& key) {
+    const auto* a = n.as_array();
+    if (a == nullptr) {
+      r.wrong_type(n, key, "an array of probabilities");
+      return;
+    }
+    out.clear();
+    for (const auto& e : *a) {
+      double p = 0.0;
+      if (!r.read_number(e, key, p)) {
+        continue;
+      }
+      if (closed ? !(p >= 0.0 && p <= 1.0) : !(p > 0.0 && p < 1.0)) {
+        r.error(e.source(), key,
+                config_reader::format_number(p) + " is out of range " + (closed ? "[0, 1]" : "(0, 1)"));
+        continue;
+      }
+      out.push_back(p);
+    }
+  };
+}
+
 inline void read_pipeline(config_reader& r, const toml::table& t, const std::string& prefix,
                           pipeline_spec& s) {
   using H = config_reader::handler;
@@ -384,26 +408,9 @@ inline void read_pipeline(config_reader& r, const toml::table& t, const std::str
       {"rolling_extrema", r.integer(s.rolling_extrema, 0, cap)},
       {"ema_span", r.number(s.ema_span, 1.0, 1e12)},
       {"ema_halflife", r.number(s.ema_halflife, 0.0, 1e12, true)},
-      {"quantiles",
-       [&r, &s](const toml::node& n, const std::string& key) {
-         const auto* a = n.as_array();
-         if (a == nullptr) {
-           r.wrong_type(n, key, "an array of probabilities");
-           return;
-         }
-         s.quantiles.clear();
-         for (const auto& e : *a) {
-           double p = 0.0;
-           if (!r.read_number(e, key, p)) {
-             continue;
-           }
-           if (!(p > 0.0 && p < 1.0)) {
-             r.error(e.source(), key, config_reader::format_number(p) + " is out of range (0, 1)");
-             continue;
-           }
-           s.quantiles.push_back(p);
-         }
-       }},
+      {"quantiles", probabilities(r, s.quantiles, false)},
+      {"sketch_quantiles", probabilities(r, s.sketch_quantiles, true)},
+      {"sketch_accuracy", r.number(s.sketch_accuracy, 0.0, 1.0, true)},
       {"detector", r.boolean(s.detector.enabled)},
       {"detector_threshold", r.number(s.detector.options.threshold, 0.0, 1e6, true)},
       {"detector_side",
@@ -421,6 +428,9 @@ inline void read_pipeline(config_reader& r, const toml::table& t, const std::str
        }},
       {"detector_warmup", r.integer(s.detector.options.warmup, 2, 1000000)},
       {"detector_min_stddev", r.number(s.detector.options.min_stddev, 0.0, 1e300)},
+      {"detector_period", r.integer(s.detector.seasonal.period, 0, std::int64_t{1} << 32)},
+      {"detector_slot_alpha", r.number(s.detector.seasonal.slot_alpha, 0.0, 1.0, true)},
+      {"detector_use_ratio", r.number(s.detector.seasonal.use_ratio, 0.0, 1e6)},
   };
   r.table(t, prefix, handlers);
   // What the per-key checks cannot see: combinations (both EMA parameters, duplicate quantiles),
@@ -777,13 +787,23 @@ inline std::string toml_string_array(const std::vector<std::string>& v) {
     for (std::size_t i = 0; i < p.quantiles.size(); ++i) {
       o << (i ? ", " : "") << toml_float(p.quantiles[i]);
     }
+    o << "]\n";
+    if (!p.sketch_quantiles.empty()) {
+      o << "sketch_quantiles = [";
+      for (std::size_t i = 0; i < p.sketch_quantiles.size(); ++i) {
+        o << (i ? ", " : "") << toml_float(p.sketch_quantiles[i]);
+      }
+      o << "]\nsketch_accuracy = " << toml_float(p.sketch_accuracy) << "\n";
+    }
     const auto& d = p.detector.options;
-    o << "]\n"
-      << "detector = " << (p.detector.enabled ? "true" : "false") << "\n"
+    o << "detector = " << (p.detector.enabled ? "true" : "false") << "\n"
       << "detector_threshold = " << toml_float(d.threshold) << "\n"
       << "detector_side = " << toml_string(to_string(d.side)) << "\n"
       << "detector_warmup = " << d.warmup << "\n"
-      << "detector_min_stddev = " << toml_float(d.min_stddev) << "\n";
+      << "detector_min_stddev = " << toml_float(d.min_stddev) << "\n"
+      << "detector_period = " << p.detector.seasonal.period << "\n"
+      << "detector_slot_alpha = " << toml_float(p.detector.seasonal.slot_alpha) << "\n"
+      << "detector_use_ratio = " << toml_float(p.detector.seasonal.use_ratio) << "\n";
   }
   return o.str();
 }
