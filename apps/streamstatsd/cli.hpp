@@ -48,7 +48,8 @@ inline constexpr const char* usage_text =
     "                       SIGTERM/SIGINT, restored at start\n"
     "  --checkpoint-interval MS   between checkpoints, in ms (or with a unit: 500ms, 30s, 5m);\n"
     "                       0 = only at stop (state.checkpoint_interval_ms, default 30000)\n"
-    "  --redis URL          redis://host[:port][/db] broker (redis.url)            [not in this build yet]\n"
+    "  --redis URL          redis://host[:port] or unix:///path broker between nodes (redis.url;\n"
+    "                       docs/scale-out.md; builds with hiredis only)\n"
     "\n"
     "Signals: SIGHUP reloads the config file (pipelines for new streams, limits, origins, token, JWT\n"
     "keys, log level) and the TLS certificate without dropping connections; SIGTERM or SIGINT stops\n"
@@ -254,6 +255,7 @@ inline void apply_cli(const cli_options& o, ws::daemon_config& c) {
   check(running.tls.cert.empty() != next.tls.cert.empty(), "tls (on/off)");
   check(running.state.dir != next.state.dir, "state.dir");
   check(running.redis.url != next.redis.url, "redis.url");
+  check(running.redis.lease_ttl_ms != next.redis.lease_ttl_ms, "redis.lease_ttl_ms");
   return keys;
 }
 

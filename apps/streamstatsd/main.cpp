@@ -6,9 +6,13 @@
 #include "cli.hpp"
 
 #include <streamstats/websocket/server.hpp>
+#if defined(STREAMSTATSD_HAS_REDIS)
+#include <streamstats/websocket/redis/broker.hpp>
+#endif
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdarg>
@@ -89,7 +93,13 @@ int run(const streamstatsd::cli_options& cli) {
     print_errors(e);
     return 1;
   }
-  const auto unsupported = ws::unsupported_features(config);
+  auto unsupported = ws::unsupported_features(config);
+#if defined(STREAMSTATSD_HAS_REDIS)
+  // This build has the Redis broker (docs/scale-out.md).
+  unsupported.erase(std::remove_if(unsupported.begin(), unsupported.end(),
+                                   [](const std::string& f) { return f.rfind("Redis", 0) == 0; }),
+                    unsupported.end());
+#endif
   if (cli.check_config) {
     std::fputs(ws::to_toml(config).c_str(), stdout);
     std::fflush(stdout);
@@ -126,6 +136,11 @@ int run(const streamstatsd::cli_options& cli) {
                                                 : ws::log_level::info;
       log(l, "%s", message.c_str());
     };
+#if defined(STREAMSTATSD_HAS_REDIS)
+    if (!options.redis.url.empty()) {
+      options.make_broker = ws::redis::factory();
+    }
+#endif
     server = std::make_unique<ws::server>(std::move(options));
     server->stop_on_signals({SIGINT, SIGTERM});
     server->listen();

@@ -100,9 +100,10 @@ struct state_section {
   std::uint32_t checkpoint_interval_ms = 30000;  // 0 = only at a graceful stop
 };
 
-// [redis]: the broker between nodes. Not used by this build yet (issue 14).
+// [redis]: the broker between nodes (issue 14, docs/scale-out.md); empty url = none.
 struct redis_section {
   std::string url;
+  std::uint32_t lease_ttl_ms = 1000;  // a stream's owner lease: failover takes ~TTL to TTL + TTL/3
 };
 
 // [log]: streamstatsd's own messages on stderr at or above this level.
@@ -530,7 +531,8 @@ inline void read_pipeline(config_reader& r, const toml::table& t, const std::str
                        {"client_ca", r.string(c.tls.client_ca)}})},
       {"state", section({{"dir", r.string(c.state.dir)},
                          {"checkpoint_interval_ms", r.integer(c.state.checkpoint_interval_ms, 0, 86400000)}})},
-      {"redis", section({{"url", r.string(c.redis.url)}})},
+      {"redis", section({{"url", r.string(c.redis.url)},
+                         {"lease_ttl_ms", r.integer(c.redis.lease_ttl_ms, 100, 600000)}})},
       {"log", section({{"level",
                         [&r, &c](const toml::node& n, const std::string& key) {
                           const auto* s = n.as_string();
@@ -664,6 +666,8 @@ inline void read_pipeline(config_reader& r, const toml::table& t, const std::str
   o.make_pipeline = spec_pipeline_factory(c.pipelines);
   o.state_dir = c.state.dir;
   o.checkpoint_interval = std::chrono::milliseconds(c.state.checkpoint_interval_ms);
+  o.redis.url = c.redis.url;
+  o.redis.lease_ttl = std::chrono::milliseconds(c.redis.lease_ttl_ms);
   return o;
 }
 
@@ -754,7 +758,7 @@ inline std::string toml_string_array(const std::vector<std::string>& v) {
     << "\nclient_ca = " << toml_string(c.tls.client_ca) << "\n\n"
     << "[state]\ndir = " << toml_string(c.state.dir) << "\n"
     << "checkpoint_interval_ms = " << c.state.checkpoint_interval_ms << "\n\n"
-    << "[redis]\nurl = " << toml_string(c.redis.url) << "\n\n"
+    << "[redis]\nurl = " << toml_string(c.redis.url) << "\nlease_ttl_ms = " << c.redis.lease_ttl_ms << "\n\n"
     << "[log]\nlevel = " << toml_string(to_string(c.log.level)) << "\n";
   for (const auto& p : c.pipelines) {
     std::vector<std::string> stats;

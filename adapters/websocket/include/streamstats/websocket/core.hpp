@@ -20,6 +20,7 @@
 
 #include <streamstats/websocket/access.hpp>
 #include <streamstats/websocket/auth.hpp>
+#include <streamstats/websocket/broker.hpp>
 #include <streamstats/websocket/checkpoint_runner.hpp>
 #include <streamstats/websocket/connections.hpp>
 #include <streamstats/websocket/dispatch.hpp>
@@ -28,6 +29,7 @@
 #include <streamstats/websocket/metrics.hpp>
 #include <streamstats/websocket/options.hpp>
 #include <streamstats/websocket/pipeline.hpp>
+#include <streamstats/websocket/pipeline_state.hpp>
 #include <streamstats/websocket/protocol.hpp>
 #include <streamstats/websocket/registry.hpp>
 #include <streamstats/websocket/transport.hpp>
@@ -41,6 +43,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <functional>
 #include <initializer_list>
 #include <map>
@@ -163,6 +167,7 @@ class server_core final : public server_engine {
     }
     // The streams of the last checkpoint exist before the first connection can be accepted.
     restore_state();
+    start_broker();
     endpoint_.listen(asio::ip::tcp::endpoint(addr, options_.port), ec);
     if (ec) {
       throw std::system_error(ec, "streamstats::websocket: cannot listen on " + options_.address + ":" +
@@ -492,6 +497,9 @@ class server_core final : public server_engine {
       checkpoints_->cancel();  // the timer; the checkpoint at stop follows once the io loop is done
     }
     acceptor_.stop();
+    if (broker_) {
+      broker_->stop();  // leases given back; its connections close, so the io loop can end
+    }
     if (signals_) {
       std::error_code ec;
       signals_->cancel(ec);
@@ -812,6 +820,10 @@ class server_core final : public server_engine {
     if (s == nullptr) {
       return;
     }
+    if (broker_) {
+      forward_push(c, s, values, n, id);
+      return;
+    }
     const double when = std::isnan(t) ? now_seconds() : t;
     streams_.push(*s, values, n, when, [&](std::uint64_t index, double x, const alert_info& a) {
       fanout_.alert(*s, index, x, when, a);
@@ -824,6 +836,174 @@ class server_core final : public server_engine {
     }
   }
 
+  // ---- the broker (issue 14, docs/scale-out.md; broker.hpp) -------------------------------------
+
+  void start_broker() {
+    if (options_.redis.url.empty() || broker_) {
+      return;
+    }
+    if (!options_.make_broker) {
+      throw std::runtime_error(
+          "streamstats::websocket: redis.url is set but this server has no broker "
+          "(server_options::make_broker; "
+          "streamstats::redis)");
+    }
+    broker_ = options_.make_broker(io_, host_, options_.redis);
+    broker_->start();
+  }
+
+  // A checked push to the broker: acknowledged (or refused) when Redis answers.
+  void forward_push(connection_state* c, stream_type* s, const double* values, std::size_t n,
+                    std::string_view id) {
+    std::weak_ptr<typename connection_ptr::element_type> who;
+    if (c != nullptr) {
+      who = c->con;
+    }
+    broker_->append(
+        s->name, values, n,
+        [this, who, s, n, has_con = c != nullptr, id = std::string(id)](bool ok, error_code error) {
+          connection_state* cs = nullptr;
+          if (has_con) {
+            const auto sp = who.lock();
+            const auto it = sp ? connections_.find(sp.get()) : connections_.end();
+            if (it == connections_.end()) {
+              if (ok) {
+                n_samples_.add(n);
+              }
+              return;  // the producer has gone
+            }
+            cs = it->second.get();
+          }
+          if (!ok) {
+            reject(cs, s, error,
+                   error == error_code::unavailable ? "the broker (Redis) did not acknowledge the push"
+                                                    : "stream names for Redis may not contain { or }",
+                   id);
+            return;
+          }
+          n_samples_.add(n);
+          if (cs != nullptr && !id.empty()) {
+            out_.clear();
+            write_ack(out_, s->name, n, id);
+            fanout_.send_text(*cs, out_);
+          }
+        });
+  }
+
+  // The server's streams as the broker sees them.
+  struct broker_host_impl final : broker_host {
+    explicit broker_host_impl(server_core& s) : self(s) {}
+    server_core& self;
+
+    bool ensure_stream(std::string_view name) override {
+      const auto r = self.streams_.find_or_create(name, self.options_.make_pipeline);
+      if (r.created) {
+        self.fanout_.stream_created(*r.s);
+      }
+      return r.s != nullptr;
+    }
+    void apply(std::string_view name, const double* v, std::size_t n,
+               std::vector<broker_alert>& alerts) override {
+      stream_type* s = self.streams_.find(name);
+      if (s == nullptr) {
+        if (!ensure_stream(name)) {
+          return;
+        }
+        s = self.streams_.find(name);
+      }
+      const double when = now_seconds();
+      self.streams_.push(*s, v, n, when, [&](std::uint64_t index, double x, const alert_info& a) {
+        alerts.push_back({index, x, a.z, a.score, when});
+      });
+    }
+    bool save(std::string_view name, std::string& out) override {
+      stream_type* s = self.streams_.find(name);
+      if (s == nullptr || !s->pipe->supports_state()) {
+        return false;
+      }
+      const stream_counters& k = s->counters;
+      detail::put_le(out, k.count, 8);
+      put_double(out, k.last);
+      put_double(out, k.t);
+      s->pipe->save_state(out);
+      return true;
+    }
+    std::string load(std::string_view name, std::string_view bytes) override {
+      if (bytes.size() < 24) {
+        return "a stream state of " + std::to_string(bytes.size()) + " bytes";
+      }
+      stream_counters k;
+      k.count = detail::get_le(bytes.data(), 8);
+      k.last = get_double(bytes.data() + 8);
+      k.t = get_double(bytes.data() + 16);
+      stream_type* old = self.streams_.find(name);
+      if (old != nullptr) {
+        k.rejected = old->counters.rejected;
+      }
+      std::unique_ptr<pipeline> pipe;
+      try {
+        pipe = self.options_.make_pipeline ? self.options_.make_pipeline(name) : nullptr;
+        if (!pipe) {
+          pipe = std::make_unique<default_pipeline>();
+        }
+        pipe->load_state(bytes.substr(24));
+      } catch (const std::exception& e) {
+        return e.what();
+      }
+      stream_type* s = self.streams_.restore(name, std::move(pipe), k);
+      if (s != nullptr && old == nullptr) {
+        self.fanout_.stream_created(*s);
+      }
+      return s == nullptr ? "invalid stream name" : "";
+    }
+    void reset(std::string_view name) override {
+      std::unique_ptr<pipeline> pipe;
+      try {
+        pipe = self.options_.make_pipeline ? self.options_.make_pipeline(name) : nullptr;
+      } catch (...) {
+        pipe = nullptr;
+      }
+      if (!pipe) {
+        pipe = std::make_unique<default_pipeline>();
+      }
+      stream_type* old = self.streams_.find(name);
+      stream_counters k;
+      if (old != nullptr) {
+        k.rejected = old->counters.rejected;
+      }
+      stream_type* s = self.streams_.restore(name, std::move(pipe), k);
+      if (s != nullptr && old == nullptr) {
+        self.fanout_.stream_created(*s);
+      }
+    }
+    void deliver_alert(std::string_view name, const broker_alert& a) override {
+      if (stream_type* s = self.streams_.find(name)) {
+        self.fanout_.alert(*s, a.index, a.value, a.t, alert_info{a.z, a.score});
+      }
+    }
+    void log(std::string_view level, const std::string& message) override {
+      if (self.options_.log) {
+        self.options_.log(level, message);
+      } else {
+        std::fprintf(stderr, "streamstats: %.*s: %s\n", static_cast<int>(level.size()), level.data(),
+                     message.c_str());
+      }
+    }
+
+   private:
+    static void put_double(std::string& out, double x) {
+      std::uint64_t b = 0;
+      std::memcpy(&b, &x, 8);
+      detail::put_le(out, b, 8);
+    }
+    static double get_double(const char* p) {
+      const std::uint64_t b = detail::get_le(p, 8);
+      double x = 0.0;
+      std::memcpy(&x, &b, 8);
+      return x;
+    }
+  };
+
   // ---- HTTP --------------------------------------------------------------------------------------
 
   void on_http(const hdl_type& hdl) {
@@ -833,7 +1013,9 @@ class server_core final : public server_engine {
     http_context ctx;
     ctx.document_root = &options_.document_root;
     // With a state directory, ready only once the checkpoint is restored.
-    ctx.ready = listening_ && restored_ && !stopping_ && endpoint_.is_listening();
+    // With a broker, ready only while Redis is reachable.
+    ctx.ready =
+        listening_ && restored_ && !stopping_ && endpoint_.is_listening() && (!broker_ || broker_->ready());
     ctx.metrics = [this] { return prometheus_text(gather_metrics()); };
     http_reply r = route_http(path, ctx);
     con->set_status(static_cast<websocketpp::http::status_code::value>(r.status));
@@ -866,6 +1048,10 @@ class server_core final : public server_engine {
       m.checkpoint_last_max_slice_seconds =
           static_cast<double>(c.last_max_slice_ns.load(std::memory_order_relaxed)) * 1e-9;
       m.checkpoint_last_bytes = c.last_bytes.load(std::memory_order_relaxed);
+    }
+    if (broker_) {
+      m.redis = true;
+      m.redis_metrics = broker_->metrics();
     }
     for (std::size_t i = 0; i < rejected_by_code_.size(); ++i) {
       const auto code = static_cast<error_code>(i);
@@ -921,7 +1107,9 @@ class server_core final : public server_engine {
   asio::steady_timer shutdown_timer_;
   std::unique_ptr<asio::signal_set> signals_;
   std::unique_ptr<checkpoint_runner> checkpoints_;  // null without state_dir
-  bool restored_ = false;                           // the checkpoint (if any) is restored
+  broker_host_impl host_{*this};
+  std::unique_ptr<broker> broker_;  // null without options_.redis.url
+  bool restored_ = false;           // the checkpoint (if any) is restored
   std::thread thread_;
   std::atomic<std::uint16_t> port_{0};
   bool listening_ = false;

@@ -7,6 +7,7 @@
 // is stopping, so a load balancer stops sending it clients before they are refused.
 #pragma once
 
+#include <streamstats/websocket/broker.hpp>
 #include <streamstats/websocket/protocol.hpp>
 
 #include <cmath>
@@ -37,6 +38,9 @@ struct metrics_snapshot {
   double checkpoint_last_duration_seconds = 0.0;   // first slice to directory fsync, last one written
   double checkpoint_last_max_slice_seconds = 0.0;  // its longest slice on the io thread
   std::uint64_t checkpoint_last_bytes = 0;
+  // Scale-out over Redis (issue 14), reported only when the server has a broker.
+  bool redis = false;
+  broker_metrics redis_metrics;
   // Rejected requests by error code (error_code's value is the index).
   std::vector<std::pair<error_code, std::uint64_t>> rejected_by_code;
   struct stream {
@@ -145,6 +149,24 @@ inline void append_metric(std::string& out, const char* name, const char* type, 
                 "Handshakes refused (origin, limits, path, version).", m.refused_handshakes);
   append_metric(out, "streamstats_accept_failures_total", "counter",
                 "Failed accepts (out of descriptors, ...), each followed by a back-off.", m.accept_failures);
+  if (m.redis) {
+    const broker_metrics& r = m.redis_metrics;
+    append_metric(out, "streamstats_redis_connected", "gauge", "1 while every Redis connection is up.",
+                  r.connected ? 1 : 0);
+    append_metric(out, "streamstats_redis_appended_samples_total", "counter",
+                  "Samples appended to Redis stream logs and acknowledged.", r.appended);
+    append_metric(out, "streamstats_redis_applied_samples_total", "counter",
+                  "Samples applied by this node as a stream's owner.", r.applied);
+    append_metric(out, "streamstats_redis_unavailable_total", "counter",
+                  "Pushes answered unavailable (Redis did not acknowledge).", r.unavailable);
+    append_metric(out, "streamstats_redis_lease_gains_total", "counter", "Stream leases acquired.",
+                  r.lease_gains);
+    append_metric(out, "streamstats_redis_lease_losses_total", "counter", "Stream leases lost.",
+                  r.lease_losses);
+    append_metric(out, "streamstats_redis_owned_streams", "gauge", "Streams this node owns now.", r.owned);
+    append_metric(out, "streamstats_redis_known_streams", "gauge", "Streams discovered in Redis.",
+                  r.known_streams);
+  }
   if (m.checkpoints) {
     append_metric(out, "streamstats_checkpoints_written_total", "counter",
                   "Checkpoints written (renamed into place, directory synced).", m.checkpoints_written);

@@ -4,6 +4,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <streamstats/websocket/broker.hpp>
 #include <streamstats/websocket/pipeline.hpp>
 #if defined(STREAMSTATS_WEBSOCKET_TLS)
 #include <streamstats/websocket/jwt.hpp>
@@ -98,6 +99,14 @@ struct server_options {
   // damaged files, streams not restored, failed writes. Empty = lines on stderr. Called on the io
   // thread and on the checkpoint writer's thread.
   std::function<void(std::string_view level, const std::string& message)> log;
+  // Scale-out (issue 14, docs/scale-out.md): with redis.url set, pushes go to the stream's Redis log
+  // and are acknowledged once Redis has them (error "unavailable" otherwise); one node owns each
+  // stream and applies the log; every node forwards the owner's snapshots and alerts to its own
+  // subscribers. Needs make_broker: streamstats::websocket::redis::factory() from
+  // <streamstats/websocket/redis/broker.hpp> (target streamstats::redis); listen() throws when the
+  // url is set without it. Not reloadable.
+  redis_options redis;
+  broker_factory make_broker;
 };
 
 // Counters since start, readable from any thread (each one is exact; they are not a consistent

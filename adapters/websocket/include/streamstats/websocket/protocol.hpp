@@ -39,6 +39,7 @@ enum class error_code : unsigned char {
   out_of_range,         // a finite sample with |x| > max_sample_magnitude (pipeline.hpp)
   duplicate_field,      // a field of the protocol (id, type, stream, value, values, t) given twice
   forbidden,            // a push or subscribe outside the connection's rights (its JWT's globs)
+  unavailable,          // the broker (Redis, --redis) did not acknowledge the push: not appended, or unknown
 };
 
 [[nodiscard]] constexpr std::string_view to_string(error_code c) noexcept {
@@ -73,6 +74,8 @@ enum class error_code : unsigned char {
       return "duplicate_field";
     case error_code::forbidden:
       return "forbidden";
+    case error_code::unavailable:
+      return "unavailable";
   }
   return "unknown";
 }

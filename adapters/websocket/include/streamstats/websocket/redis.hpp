@@ -10,6 +10,7 @@
 #pragma once
 
 #include <streamstats/websocket/redis/asio_hiredis.hpp>
+#include <streamstats/websocket/redis/broker.hpp>
 #include <streamstats/websocket/redis/connection.hpp>
 #include <streamstats/websocket/redis/lease.hpp>
 #include <streamstats/websocket/redis/owner.hpp>
