@@ -17,7 +17,7 @@ bench+=(python3-websockets python3-numpy nodejs)
 # TLS and JWT (issue 13): OpenSSL and libjwt for tls.hpp/jwt.hpp and streamstatsd; the tests make
 # their certificates with the openssl command and their tokens with PyJWT.
 test+=(libssl-dev libjwt-dev openssl python3-jwt python3-cryptography)
-demo+=(libssl-dev libjwt-dev)
+demo+=(libssl-dev libjwt-dev pkg-config)  # pkg-config finds libjwt
 
 want=()
 for group in "${@:-test}"; do
