@@ -160,11 +160,10 @@ class server_broker final : public broker {
     }
     entry& e = known(name);
     if (!e.registered && main_.ready()) {
-      main_.command({"SADD", set_key_, name},
-                    [this, w = std::weak_ptr<char>(life_), ep = &e](const redisReply* r) {
-                      if (!w.expired() && r != nullptr && r->type == REDIS_REPLY_INTEGER)
-                        ep->registered = true;
-                    });
+      main_.command({"SADD", set_key_, name}, [w = std::weak_ptr<char>(life_), ep = &e](const redisReply* r) {
+        if (!w.expired() && r != nullptr && r->type == REDIS_REPLY_INTEGER)
+          ep->registered = true;
+      });
     }
     log_.append(name, v, n,
                 [this, w = std::weak_ptr<char>(life_), n, done = std::move(done)](const append_result& r) {
