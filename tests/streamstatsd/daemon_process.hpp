@@ -1,6 +1,5 @@
-// streamstatsd as a child process for the process-level tests (a copy of the helper of
-// test_streamstatsd_run.cpp, shared by the newer test files): stdout and stderr collected, exit
-// status, signals; and a scratch directory.
+// streamstatsd as a child process for the process-level tests (tests/streamstatsd/test_*.cpp):
+// stdout and stderr collected, exit status, signals; and a scratch directory.
 #pragma once
 
 #include <catch2/catch.hpp>
