@@ -23,6 +23,9 @@ endif()
 if(COMMAND streamstats_install_websocket)
   streamstats_install_websocket()
 endif()
+if(COMMAND streamstats_install_redis)
+  streamstats_install_redis()
+endif()
 
 # The server binary, its example config and systemd unit (the websocket component's program).
 if(TARGET streamstatsd)

@@ -21,3 +21,29 @@ if(STREAMSTATS_HAS_WEBSOCKET)
     message(STATUS "streamstats: the Redis scale-out part is not built (missing: hiredis, Debian libhiredis-dev)")
   endif()
 endif()
+
+# Called by cmake/install-rules.cmake (after the websocket component): the redis component's export
+# set and the file that finds hiredis again under the imported-target name the export refers to.
+function(streamstats_install_redis)
+  if(NOT TARGET streamstats_redis)
+    return()
+  endif()
+  install(TARGETS streamstats_redis EXPORT streamstatsRedisTargets)
+  install(EXPORT streamstatsRedisTargets NAMESPACE streamstats:: DESTINATION "${streamstats_cmake_dir}"
+          COMPONENT streamstats_Development)
+  set(deps_file "${PROJECT_BINARY_DIR}/streamstatsRedisDependencies.cmake")
+  file(WRITE "${deps_file}" [=[
+# Finds hiredis quietly; sets _ss_redis_deps_found.
+set(_ss_redis_deps_found TRUE)
+if(NOT TARGET PkgConfig::STREAMSTATS_HIREDIS)
+  find_package(PkgConfig QUIET)
+  if(PKG_CONFIG_FOUND)
+    pkg_check_modules(STREAMSTATS_HIREDIS QUIET IMPORTED_TARGET hiredis>=0.14)
+  endif()
+endif()
+if(NOT TARGET PkgConfig::STREAMSTATS_HIREDIS)
+  set(_ss_redis_deps_found FALSE)
+endif()
+]=])
+  install(FILES "${deps_file}" DESTINATION "${streamstats_cmake_dir}" COMPONENT streamstats_Development)
+endfunction()
