@@ -445,10 +445,10 @@ struct stream_pace {
   static constexpr std::size_t n = seasonal_options::pace_spacings;
 
   double last = std::numeric_limits<double>::quiet_NaN();  // the last timestamp used (NaN: none yet)
-  double origin = 0.0;                                     // the first one: phase 0
-  std::uint64_t at = 0;                                    // the detector's sample count at `last`
-  std::size_t filled = 0;                                  // spacings collected (while learning)
-  double pace = 0.0;                                       // seconds per sample, once learned
+  double origin = 0.0;     // phase 0: the first timestamp, then the start of the current cycle
+  std::uint64_t at = 0;    // the detector's sample count at `last`
+  std::size_t filled = 0;  // spacings collected (while learning)
+  double pace = 0.0;       // seconds per sample, once learned
   status_t status = learning;
   std::array<double, n> spacing{};
 
@@ -497,9 +497,14 @@ struct stream_pace {
     status = regular && period_for(cycle, pace) > 0 ? learned : off;
   }
   // The phase of t within a cycle of `period` samples (pace learned): the nearest sample position.
-  [[nodiscard]] std::size_t phase_of(double t, double cycle, std::size_t period) const noexcept {
-    const double f = std::fmod(t - origin, cycle) / cycle;  // t ≥ origin: in [0, 1)
-    const double ph = std::floor(f * static_cast<double>(period) + 0.5);
+  // Moves `origin` to the start of t's cycle (a whole number of cycles on, no fmod per sample).
+  [[nodiscard]] std::size_t phase_of(double t, double cycle, std::size_t period) noexcept {
+    double d = t - origin;  // ≥ 0: t ≥ last ≥ origin
+    if (d >= cycle) {
+      origin += cycle * std::floor(d / cycle);
+      d = t - origin;
+    }
+    const double ph = std::floor(d / cycle * static_cast<double>(period) + 0.5);
     const auto k = static_cast<std::size_t>(ph < 0.0 ? 0.0 : ph);
     return k >= period ? k - period : k;
   }
@@ -640,16 +645,18 @@ struct anomaly_result {
 //   anomaly         |z| > threshold AND p < alert_p (0.01): what recurs on this series — a daily
 //                   jump, a square wave's edges, the routine 5σ of heavy-tailed counts — stops
 //                   alarming; new_episode once per episode.
-// With seasonal_options::period (samples per cycle, e.g. 288 for a day of 5-minute data) a cycle
-// profile is kept and, once it explains the series, the z-score is taken on x − profile(phase) by a
-// second z-score stage: a daily rise is expected, a missing one is an anomaly. The period is not
-// guessed: push(x) has no clock; set it from the stream's known pace.
+// With a cycle — fed with timestamps, push(x, t), the default one-day seasonal_options::cycle whose
+// period in samples the detector learns from the stream's pace; or seasonal_options::period given in
+// samples (e.g. 288 for a day of 5-minute data) — a cycle profile is kept and, once it explains the
+// series, the z-score is taken on x − profile(phase) by a second z-score stage: a daily rise is
+// expected, a missing one is an anomaly. push(x) alone has no clock: without timestamps the stage
+// runs only with a given period.
 // The first calibration_options::learning samples use the Gaussian tail score and |z| alone.
 // baseline(), options() (threshold, min_stddev, side) describe the z-score part on x: the band
 // baseline().mean() ± threshold · baseline().stddev() is where |z| stays below the threshold (while
 // seasonal_in_use() the scored z is the residual's).
 // Measured on NAB's development split and the synthetic bed (README, "Anomaly detection").
-// Memory (double): 4712 bytes — Window samples and 64 of re-learn buffer for each of the two z-score
+// Memory (double): 5152 bytes — Window samples and 64 of re-learn buffer for each of the two z-score
 // stages, 64 histogram bins, 96 profile slots, the quiet window; no allocation; O(1) per sample.
 template <class T, std::size_t Window = 64>
 class anomaly_detector {
@@ -664,8 +671,8 @@ class anomaly_detector {
 
   anomaly_detector() : anomaly_detector(zscore_options{}, calibration_options{}) {}
   // Throws std::invalid_argument on invalid options (see zscore_detector; span not a finite number
-  // ≥ 1, alert_p not in (0, 1], quiet > max_quiet, period > max_period, slot_alpha not in (0, 1],
-  // use_ratio not a finite number ≥ 0).
+  // ≥ 1, alert_p not in (0, 1], quiet > max_quiet, period > max_period, cycle not a finite number ≥
+  // 0, slot_alpha not in (0, 1], use_ratio not a finite number ≥ 0).
   explicit anomaly_detector(zscore_options options, calibration_options calibration = {},
                             seasonal_options seasonal = {})
       : zscore_(baseline_type{}, options),
