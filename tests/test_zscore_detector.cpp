@@ -632,6 +632,20 @@ TEST_CASE("anomaly_detector learns the period of a daily cycle from timestamps",
     CHECK(fixed.pace() == 0.0);
     CHECK(off.period() == 0);
   }
+  SECTION("an irregular start (a backlog in a burst) is retried: the next regular spacings give the pace") {
+    streamstats_test::bed_rng rng(5);
+    D d;
+    double t = t0;
+    for (int i = 0; i < 100; ++i) {
+      t += i < 40 ? 600.0 * rng.uniform() : 300.0;  // 40 jittery spacings, then every 5 minutes
+      (void)d.push(double(i % 4), at_seconds(t));
+      if (i == 33) {
+        CHECK(d.period() == 0);  // the first 32 spacings were irregular
+      }
+    }
+    CHECK(d.pace() == 300.0);
+    CHECK(d.period() == 288);
+  }
   SECTION("an invalid cycle is refused") {
     streamstats::seasonal_options so;
     so.cycle = -1.0;

@@ -382,9 +382,10 @@ struct seasonal_options {
   std::size_t period = 0;
   // The cycle in seconds, used when period = 0 and samples come with timestamps (push(x, t)): once
   // the first pace_spacings spacings are known, period = round(cycle / pace), pace being their median
-  // (so a gap or a burst among them does not matter). The stage stays off when the pace is irregular
-  // (fewer than half of those spacings within ±pace_tolerance of the median) or when the period would
-  // be below min_period or above max_period samples. Phases then come from the timestamps —
+  // (so a gap or a burst among them does not matter). While the pace is irregular (fewer than half
+  // of those spacings within ±pace_tolerance of the median) the stage stays off and the next
+  // pace_spacings spacings are tried; it stays off for good when the period would be below
+  // min_period or above max_period samples. Phases then come from the timestamps —
   // (t − first t) mod cycle, in steps of cycle / period — so a gap in the data keeps the profile
   // aligned. One day (86400) by default: the cycle of operational data (traffic, load, business
   // hours), not a value fitted on a benchmark. 0: never learned (push(x, t) then behaves as push(x)).
@@ -441,6 +442,8 @@ struct recent_minimum {
 // seasonal_options::cycle). Times are seconds since the clock's epoch, as doubles. O(1) per sample
 // (the median is taken once, over pace_spacings values), no allocation.
 struct stream_pace {
+  // learning: collecting spacings (again, after an irregular set); learned: pace and period known;
+  // off: the pace is regular but the cycle holds fewer than min_period or more than max_period samples.
   enum status_t : unsigned char { learning = 0, learned = 1, off = 2 };
   static constexpr std::size_t n = seasonal_options::pace_spacings;
 
@@ -493,8 +496,13 @@ struct stream_pace {
                    : 0;
     }
     const bool regular = median > 0.0 && std::isfinite(median) && 2 * close >= n;
-    pace = regular ? median : 0.0;
-    status = regular && period_for(cycle, pace) > 0 ? learned : off;
+    if (!regular) {
+      // Irregular so far (a backlog sent in a burst, a jittery start): try the next n spacings.
+      filled = 0;
+      return;
+    }
+    pace = median;
+    status = period_for(cycle, pace) > 0 ? learned : off;
   }
   // The phase of t within a cycle of `period` samples (pace learned): the nearest sample position.
   // Moves `origin` to the start of t's cycle (a whole number of cycles on, no fmod per sample).
@@ -705,8 +713,8 @@ class anomaly_detector {
   // The period of the seasonal stage in use: seasonal_options::period when given, else the one
   // learned from timestamps (0 while learning, or when none was found).
   [[nodiscard]] std::size_t period() const noexcept { return profile_.period; }
-  // The stream's pace learned from timestamps, in seconds per sample: 0 while learning, when the
-  // spacings were irregular, when seasonal_options::period is given or cycle is 0.
+  // The stream's pace learned from timestamps, in seconds per sample: 0 while learning (also while
+  // the spacings are irregular), when seasonal_options::period is given or cycle is 0.
   [[nodiscard]] double pace() const noexcept { return pace_.pace; }
 
  private:
