@@ -329,9 +329,7 @@ TEST_CASE(
   CHECK(ws::check_pipeline_spec(bad).rfind("detector_slot_alpha:", 0) == 0);
 }
 
-TEST_CASE(
-    "with the samples' times, the default pipelines learn the daily period themselves: a missing "
-    "daily pulse is caught, one sample or one batch at a time") {
+TEST_CASE("with times, the default pipelines learn the daily period: a missing daily pulse is caught") {
   // The data of the test above, a sample every 30 minutes: the default one-day cycle is 48 samples.
   constexpr std::size_t period = 48;
   auto missing = [](std::size_t i) {
@@ -353,7 +351,8 @@ TEST_CASE(
       (missing(i) ? (i / period == 44 ? t.hits44 : t.hits52) : t.other) += 1;
     }
   };
-  // mode 0: push_at(x, t); 1: push_batch_at of 6 samples stamped with the last one's time; 2: push(x)
+  // mode 0: push_at(x, t); 1: push_batch_at of 1 to 7 samples (sizes cycling) stamped with the first
+  // one's time, as the protocol defines a batch's "t"; 2: push(x)
   const auto run = [&](ws::pipeline& p, int mode) {
     tally t;
     if (mode == 1) {
@@ -363,9 +362,10 @@ TEST_CASE(
           at.push_back(offset);
         }
       } alerts;
-      for (std::size_t i = 0; i < xs.size(); i += 6) {
+      for (std::size_t i = 0, size = 1; i < xs.size(); i += size, size = size % 7 + 1) {
+        const std::size_t n = std::min(size, xs.size() - i);
         alerts.at.clear();
-        p.push_batch_at(xs.data() + i, 6, time_of(i + 5), alerts);
+        p.push_batch_at(xs.data() + i, n, time_of(i), alerts);
         for (const std::size_t k : alerts.at) {
           add(t, i + k);
         }

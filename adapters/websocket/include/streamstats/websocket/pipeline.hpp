@@ -100,8 +100,8 @@ class pipeline {
     }
   }
   // The same with the samples' time t (Unix seconds: the push's "t", else its arrival time), which
-  // the server passes: a batch's samples share one t. A pipeline that has no use for time keeps
-  // these defaults, which forward to push() and push_batch().
+  // the server passes: a batch's samples share one t, its first sample's. A pipeline that has no use for time
+  // keeps these defaults, which forward to push() and push_batch().
   virtual bool push_at(double x, double /*t*/, alert_info& alert) noexcept { return push(x, alert); }
   virtual void push_batch_at(const double* x, std::size_t n, double /*t*/, alert_sink& alerts) noexcept {
     push_batch(x, n, alerts);
@@ -139,13 +139,14 @@ using pipeline_time = std::chrono::time_point<std::chrono::system_clock, std::ch
   return pipeline_time(std::chrono::duration<double>(t));
 }
 
-// Feeds a detector n samples that share the time t: the last one carries t, so the detector
-// measures the stream's pace as the time between batches over the samples between them.
-// on_result(i, result) for each.
+// Feeds a detector n samples that share the time t, which the protocol defines as the first
+// sample's (docs/protocol.md, "t"): the first carries it, so the detector measures the stream's pace
+// as the time between batches over the samples between their first ones. on_result(i, result)
+// for each.
 template <class Detector, class F>
 void push_detector_batch(Detector& d, const double* x, std::size_t n, double t, F&& on_result) noexcept {
   for (std::size_t i = 0; i < n; ++i) {
-    on_result(i, i + 1 == n ? d.push(x[i], pipeline_time_of(t)) : d.push(x[i]));
+    on_result(i, i == 0 ? d.push(x[i], pipeline_time_of(t)) : d.push(x[i]));
   }
 }
 
