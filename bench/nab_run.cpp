@@ -10,11 +10,14 @@
 // --output alerts  anomaly_score = 1 on new_episode, else 0 (the detector as deployed)
 // --output report  anomaly_score = report_score() (score(), 0 on repeats; zscore: score())
 // --set period=day the seasonal stage with the samples per day measured from the timestamps
+// --set time=off    the default detector without timestamps (push(x)); by default it gets each
+//                   row's timestamp (push(x, t)) and learns the daily period itself (cycle=86400)
 #include <streamstats/ew_variance.hpp>
 #include <streamstats/rolling_variance.hpp>
 #include <streamstats/zscore_detector.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -166,12 +169,22 @@ double report_of(const R& r) {
   }
 }
 
+// A NAB timestamp as a system_clock time_point of double seconds (what push(x, t) takes).
+using seconds_point = std::chrono::time_point<std::chrono::system_clock, std::chrono::duration<double>>;
+
 template <class Detector>
-scores run_detector(Detector d, const std::vector<row>& rows, output what) {
+scores run_detector(Detector d, const std::vector<row>& rows, output what, bool timed = false) {
   scores out;
   out.reserve(rows.size());
   for (const auto& r : rows) {
-    const auto res = d.push(r.value);
+    const auto res = [&] {
+      if constexpr (std::is_same_v<typename Detector::result_type, ss::anomaly_result<double>>) {
+        if (timed) {
+          return d.push(r.value, seconds_point(std::chrono::duration<double>(seconds_of(r.stamp))));
+        }
+      }
+      return d.push(r.value);
+    }();
     out.push_back(what == output::alerts   ? (res.new_episode ? 1.0 : 0.0)
                   : what == output::report ? report_of(res)
                                            : static_cast<double>(res.score()));
@@ -193,12 +206,17 @@ scores run_config(const std::string& name, settings& s, const std::vector<row>& 
     sea.period = period == "day" ? samples_per_day(rows) : static_cast<std::size_t>(std::stoul(period));
     sea.slot_alpha = s.num("slot_alpha", sea.slot_alpha);
     sea.use_ratio = s.num("use_ratio", sea.use_ratio);
+    sea.cycle = s.num("cycle", sea.cycle);
+    const std::string time = s.str("time", "on");
+    if (time != "on" && time != "off") {
+      throw std::invalid_argument("time must be on or off");
+    }
     const auto o = zscore_options_from(s);
     switch (static_cast<int>(s.num("window", 64))) {
       case 64:
-        return run_detector(ss::anomaly_detector<double, 64>(o, c, sea), rows, alerts);
+        return run_detector(ss::anomaly_detector<double, 64>(o, c, sea), rows, alerts, time == "on");
       case 200:
-        return run_detector(ss::anomaly_detector<double, 200>(o, c, sea), rows, alerts);
+        return run_detector(ss::anomaly_detector<double, 200>(o, c, sea), rows, alerts, time == "on");
       default:
         throw std::invalid_argument("window must be 64 or 200");
     }

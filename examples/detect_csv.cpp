@@ -2,9 +2,13 @@
 //
 //   detect_csv [--threshold Z] [--period N] [FILE]   (no FILE, or "-": read standard input)
 //
-// --period N: the rows come at a fixed pace and N of them make one cycle (288 for a day of 5-minute
-// rows): the detector keeps a profile of the cycle and scores the residual once it explains the
-// series (streamstats::seasonal_options::period; 0, the default, leaves it off).
+// Timestamps that read as Unix seconds (a number) or as an ISO 8601 date-time
+// ("2026-11-22T00:05:00", "2026-11-22 00:05:00.5", a trailing "Z"; taken as UTC) are passed to the
+// detector (push(x, t)): it learns the rows' pace and keeps a profile of the daily cycle, scoring the
+// residual once the profile explains the series (streamstats::seasonal_options::cycle). Other
+// timestamps are echoed and not used.
+// --period N: N rows make one cycle (288 for a day of 5-minute rows), counted, timestamps not used
+// (streamstats::seasonal_options::period).
 //
 // Writes `timestamp,value,z,score,anomaly` to standard output, one row per valid input row, in input
 // order (value echoed as written). Accepts a header row (a first row whose value is not a number), a UTF-8
@@ -16,6 +20,7 @@
 #include <streamstats/zscore_detector.hpp>
 
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -54,6 +59,45 @@ bool parse_double(std::string_view s, double& out) {
   const char* last = s.data() + s.size();
   const auto [ptr, ec] = std::from_chars(first, last, out);
   return ec == std::errc() && ptr == last;
+}
+
+// Seconds since 1970 (UTC) of a timestamp: a number, or YYYY-MM-DD[T| ]HH:MM[:SS[.f]][Z]. False
+// for anything else (a date without a time is no instant to learn a pace from).
+bool parse_time(std::string_view s, double& out) {
+  if (parse_double(s, out)) {
+    return std::isfinite(out);
+  }
+  if (!s.empty() && s.back() == 'Z') {
+    s.remove_suffix(1);
+  }
+  const auto field = [&s](std::size_t at, std::size_t len, int& v) {
+    if (s.size() < at + len) {
+      return false;
+    }
+    const auto [ptr, ec] = std::from_chars(s.data() + at, s.data() + at + len, v);
+    return ec == std::errc() && ptr == s.data() + at + len;
+  };
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0;
+  if (s.size() < 16 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' ||
+      !field(0, 4, y) || !field(5, 2, mo) || !field(8, 2, d) || !field(11, 2, h) || !field(14, 2, mi) ||
+      mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59) {
+    return false;
+  }
+  double sec = 0.0;
+  if (s.size() > 16) {
+    if (s[16] != ':' || !parse_double(s.substr(17), sec) || !(sec >= 0.0 && sec < 61.0)) {
+      return false;
+    }
+  }
+  // Days from the civil date (H. Hinnant's algorithm), as in bench/nab_run.cpp.
+  y -= mo <= 2 ? 1 : 0;
+  const int era = (y >= 0 ? y : y - 399) / 400;
+  const int yoe = y - era * 400;
+  const int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  const long long days = static_cast<long long>(era) * 146097 + doe - 719468;
+  out = static_cast<double>(days) * 86400.0 + h * 3600.0 + mi * 60.0 + sec;
+  return true;
 }
 
 void usage(const char* argv0) {
@@ -147,7 +191,12 @@ int run(int argc, char** argv) {
       ++bad;
       continue;
     }
-    const auto r = detector.push(value);
+    using seconds = std::chrono::duration<double>;
+    double t = 0.0;
+    const auto r =
+        parse_time(stamp, t)
+            ? detector.push(value, std::chrono::time_point<std::chrono::system_clock, seconds>(seconds(t)))
+            : detector.push(value);
     if (r.status == streamstats::zscore_status::rejected) {
       std::fprintf(stderr, "detect_csv: line %zu: non-finite value '%.*s' rejected\n", line_no,
                    static_cast<int>(field.size()), field.data());

@@ -460,6 +460,31 @@ TEST_CASE("Mahalanobis with a quantised component at rest: the resolution floor 
   CHECK(run(0.5) <= 1);
 }
 
+TEST_CASE("Mahalanobis with a constant component: one step in it is one episode, not a flood",
+          "[eigen][mahalanobis]") {
+  // Component 0: N(0, 1) noise; component 1: 5 for 3000 samples, then 6 for 3000 (issue 10: a flat
+  // series with one step gives one alert episode). The step is infinitely unlikely against a zero
+  // variance, so it alarms; the new level must then be learnt, not alarm on every sample after.
+  std::mt19937_64 rng(23);
+  std::normal_distribution<double> g(0.0, 1.0);
+  mahalanobis_detector<double, 2> d;
+  std::size_t flagged_after = 0;
+  for (int i = 0; i < 6000; ++i) {
+    const auto r = d.push(Eigen::Vector2d(g(rng), i < 3000 ? 5.0 : 6.0));
+    if (i == 2999) {
+      CHECK(d.episodes() == 0);  // noise alone never alarmed
+    }
+    if (i == 3000) {
+      CHECK(r.anomaly);
+      CHECK(r.new_episode);
+    }
+    flagged_after += i >= 3100 && r.anomaly ? 1U : 0U;
+  }
+  CHECK(d.episodes() == 1);
+  CHECK(flagged_after == 0);
+  CHECK(d.resolution(1) == 1.0);  // the step is the constant component's only change
+}
+
 TEST_CASE("Mahalanobis rejects non-finite vectors, warms up, and resets", "[eigen][mahalanobis]") {
   mahalanobis_detector<double, 4> d;  // warm-up max(30, 10·4) = 40
   std::mt19937_64 rng(10);

@@ -8,6 +8,7 @@
 #include <streamstats/variance.hpp>
 #include <streamstats/zscore_detector.hpp>
 
+#include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -556,4 +557,135 @@ TEST_CASE("with a seasonal stage, a flat step is still one episode and a quantis
     INFO("seed " << seed << ", samples scored on the residual " << used);
     CHECK(d.episodes() <= 10);
   }
+}
+
+namespace {
+// Seconds since the epoch as a time_point of system_clock (what a producer's "t" is).
+using seconds_point = std::chrono::time_point<std::chrono::system_clock, std::chrono::duration<double>>;
+seconds_point at_seconds(double t) { return seconds_point(std::chrono::duration<double>(t)); }
+}  // namespace
+
+TEST_CASE("anomaly_detector learns the period of a daily cycle from timestamps", "[detector][seasonal]") {
+  using D = streamstats::anomaly_detector<double>;
+  const double t0 = 1.7e9;  // a Unix time: the spacings must survive its magnitude
+  SECTION("a regular 5-minute stream, a gap and a repeated timestamp among the first spacings") {
+    D d;
+    double t = t0;
+    for (int i = 0; i < 40; ++i) {
+      (void)d.push(1.0 + (i % 3), at_seconds(t));
+      CHECK(d.period() == (i <= 32 ? 0U : 288U));     // decided on the 32nd spacing, one sample late here
+      t += i == 5 ? 7200.0 : (i == 9 ? 0.0 : 300.0);  // a 2-hour gap; sample 10 repeats 9's time
+    }
+    CHECK(d.pace() == 300.0);
+    CHECK(d.period() == 288);  // 86400 / 300
+    d.reset();
+    CHECK(d.period() == 0);
+    CHECK(d.pace() == 0.0);
+  }
+  SECTION("timestamps on every tenth sample only: the spacing is shared by the samples between") {
+    D d;
+    for (int i = 0; i < 400; ++i) {
+      if (i % 10 == 0) {
+        (void)d.push(double(i % 7), at_seconds(t0 + 60.0 * i));
+      } else {
+        (void)d.push(double(i % 7));
+      }
+    }
+    CHECK(d.pace() == Approx(60.0));
+    CHECK(d.period() == 1440);
+  }
+  SECTION("a weekly cycle of hourly data; a cycle of fewer than min_period samples is off") {
+    streamstats::seasonal_options week;
+    week.cycle = 7 * 86400.0;
+    D w(streamstats::zscore_options{}, streamstats::calibration_options{}, week);
+    D daily_data;  // one sample a day: 86400 / 86400 = 1 sample per cycle
+    for (int i = 0; i < 40; ++i) {
+      (void)w.push(double(i % 5), at_seconds(t0 + 3600.0 * i));
+      (void)daily_data.push(double(i % 5), at_seconds(t0 + 86400.0 * i));
+    }
+    CHECK(w.period() == 168);
+    CHECK(daily_data.pace() == 86400.0);
+    CHECK(daily_data.period() == 0);
+  }
+  SECTION("irregular timestamps, no timestamps, a given period, cycle 0: no learned period") {
+    streamstats_test::bed_rng rng(7);
+    D irregular;
+    D untimed;
+    streamstats::seasonal_options given;
+    given.period = 24;
+    D fixed(streamstats::zscore_options{}, streamstats::calibration_options{}, given);
+    streamstats::seasonal_options none;
+    none.cycle = 0.0;
+    D off(streamstats::zscore_options{}, streamstats::calibration_options{}, none);
+    double t = t0;
+    for (int i = 0; i < 100; ++i) {
+      t += 300.0 * (0.05 + 2.0 * rng.uniform());  // spacings spread over 15 … 615 s
+      (void)irregular.push(double(i % 4), at_seconds(t));
+      (void)untimed.push(double(i % 4));
+      (void)fixed.push(double(i % 4), at_seconds(t0 + 300.0 * i));
+      (void)off.push(double(i % 4), at_seconds(t0 + 300.0 * i));
+    }
+    CHECK(irregular.period() == 0);
+    CHECK(irregular.pace() == 0.0);
+    CHECK(untimed.period() == 0);
+    CHECK(fixed.period() == 24);
+    CHECK(fixed.pace() == 0.0);
+    CHECK(off.period() == 0);
+  }
+  SECTION("an irregular start (a backlog in a burst) is retried: the next regular spacings give the pace") {
+    streamstats_test::bed_rng rng(5);
+    D d;
+    double t = t0;
+    for (int i = 0; i < 100; ++i) {
+      t += i < 40 ? 600.0 * rng.uniform() : 300.0;  // 40 jittery spacings, then every 5 minutes
+      (void)d.push(double(i % 4), at_seconds(t));
+      if (i == 33) {
+        CHECK(d.period() == 0);  // the first 32 spacings were irregular
+      }
+    }
+    CHECK(d.pace() == 300.0);
+    CHECK(d.period() == 288);
+  }
+  SECTION("an invalid cycle is refused") {
+    streamstats::seasonal_options so;
+    so.cycle = -1.0;
+    CHECK_THROWS_AS(D(streamstats::zscore_options{}, streamstats::calibration_options{}, so),
+                    std::invalid_argument);
+    so.cycle = std::numeric_limits<double>::infinity();
+    CHECK_THROWS_AS(D(streamstats::zscore_options{}, streamstats::calibration_options{}, so),
+                    std::invalid_argument);
+  }
+}
+
+TEST_CASE("with timestamps, a gap in the data keeps the daily profile aligned", "[detector][seasonal]") {
+  // A daily sine of amplitude 5 with N(0, 0.3²) noise, a sample every 5 minutes for 14 days, and 6
+  // hours missing at the start of day 7. With timestamps the phase after the gap is the time of day,
+  // so nothing alarms in the day after it; counting samples (a given period of 288) puts the profile a
+  // quarter of a day off, and the residual jumps by ≈ 5 (16σ of the noise) at the gap.
+  const double pi = 3.14159265358979323846;
+  streamstats::seasonal_options counted;
+  counted.period = 288;
+  streamstats::anomaly_detector<double> timed;
+  streamstats::anomaly_detector<double> by_count(streamstats::zscore_options{},
+                                                 streamstats::calibration_options{}, counted);
+  streamstats_test::bed_rng rng(11);
+  std::uint64_t timed_after_gap = 0;
+  std::uint64_t counted_after_gap = 0;
+  for (int i = 0; i < 14 * 288; ++i) {
+    if (i >= 7 * 288 && i < 7 * 288 + 72) {
+      continue;  // the gap
+    }
+    const double t = 1.7e9 + 300.0 * i;
+    const double x = 10.0 + 5.0 * std::sin(2.0 * pi * i / 288.0) + 0.3 * rng.normal();
+    const auto a = timed.push(x, at_seconds(t));
+    const auto b = by_count.push(x);
+    if (i >= 7 * 288 && i < 8 * 288 + 72) {
+      timed_after_gap += a.new_episode ? 1U : 0U;
+      counted_after_gap += b.new_episode ? 1U : 0U;
+    }
+  }
+  CHECK(timed.period() == 288);
+  CHECK(timed.seasonal_in_use());
+  CHECK(timed_after_gap == 0);
+  CHECK(counted_after_gap >= 1);
 }

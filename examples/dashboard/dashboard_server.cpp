@@ -15,7 +15,8 @@
 //
 // Every stream gets the adapter's default pipeline: count, mean, stddev, min, max, SMA(20), EMA
 // (span 20) and anomaly_detector<double> (z-score against the last 64 samples, |z| > 4.5), whose
-// envelope is the band the page draws.
+// envelope is the band the page draws; its daily-cycle stage learns the period from the push times,
+// with the cycle set to the feed's compressed day (--day).
 // SPDX-License-Identifier: MIT
 
 #include "synthetic_feed.hpp"
@@ -141,6 +142,11 @@ int main(int argc, char** argv) {
   if (o.max_message_size != 0) {
     so.max_message_size = o.max_message_size;
   }
+  // The default pipeline with its automatic daily cycle, the feed's "day" being --day seconds: the
+  // detector learns the period in samples from the push times (docs: detector_period = "auto").
+  streamstats::websocket::default_pipeline_options po;
+  po.seasonal.cycle = o.day;
+  so.make_pipeline = streamstats::websocket::default_pipeline_factory(po);
 
   try {
     streamstats::websocket::server server(so);

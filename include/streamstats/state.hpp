@@ -66,8 +66,12 @@
 
 namespace streamstats {
 
-// The format version this header writes and the only one it reads (docs/state-format.md, "Versions").
-inline constexpr std::uint16_t state_format_version = 1;
+// The format version this header writes (docs/state-format.md, "Versions"). It reads this one and
+// the older ones from state_format_oldest_readable on.
+inline constexpr std::uint16_t state_format_version = 2;
+// Version 1 lacks anomaly_detector's timestamp block (seasonal_options::cycle and the learned pace);
+// it loads with the defaults a detector fed without timestamps has.
+inline constexpr std::uint16_t state_format_oldest_readable = 1;
 
 // Why a save or a load failed. Each has its own value so that a caller (and the tests) can tell them
 // apart; state_errc_message() gives the sentence.
@@ -311,6 +315,9 @@ class state_writer {
 
   state_writer(unsigned char* buf, std::size_t cap) noexcept : buf_(buf), cap_(cap) {}
 
+  // The format version written (fields() test it to read older layouts).
+  [[nodiscard]] static constexpr std::uint16_t version() noexcept { return state_format_version; }
+
   void put(std::uint64_t v, std::size_t nbytes) noexcept {
     if (buf_ != nullptr && pos_ + nbytes <= cap_) {
       unsigned char* p = buf_ + pos_;
@@ -392,7 +399,11 @@ class state_reader {
  public:
   static constexpr bool loading = true;
 
-  state_reader(const unsigned char* p, std::size_t n) noexcept : p_(p), n_(n) {}
+  state_reader(const unsigned char* p, std::size_t n, std::uint16_t version = state_format_version) noexcept
+      : p_(p), n_(n), version_(version) {}
+
+  // The format version of the bytes being read.
+  [[nodiscard]] std::uint16_t version() const noexcept { return version_; }
 
   std::uint64_t get(std::size_t nbytes) noexcept {
     if (ec_ != state_errc::ok) {
@@ -515,6 +526,7 @@ class state_reader {
   const unsigned char* p_;
   std::size_t n_;
   std::size_t pos_ = 0;
+  std::uint16_t version_;
   state_errc ec_ = state_errc::ok;
   const char* why_ = nullptr;
 };
@@ -1276,6 +1288,47 @@ struct state_access {
       a.profile_.period = so.period;
       a.profile_.alpha = static_cast<T>(so.slot_alpha);
       a.profile_.ratio = static_cast<T>(so.use_ratio);
+      so.cycle = seasonal_options{}.cycle;  // version 1: no timestamp block (a detector fed by push(x))
+      a.pace_.reset();
+    }
+    if (io.version() >= 2) {
+      // The timestamp block: the cycle, then the pace learner (its spacings while learning).
+      auto& pc = a.pace_;
+      io(so.cycle);
+      io(pc.last);
+      io(pc.origin);
+      io(pc.at);
+      io(pc.status);
+      io(pc.filled);
+      if constexpr (Io::loading) {
+        if (!io.require(
+                so.cycle >= 0.0 && is_binary_finite(so.cycle) && pc.status <= detail::stream_pace::off &&
+                    pc.filled <= pc.n &&
+                    (pc.status == detail::stream_pace::learning ? pc.filled < pc.n : pc.filled == pc.n),
+                "anomaly_detector: cycle or pace learner out of range")) {
+          return;
+        }
+      }
+      io.items(pc.spacing.data(), pc.filled, pc.spacing.size());
+      io(pc.pace);
+      if constexpr (Io::loading) {
+        bool spacings = true;
+        for (std::size_t i = 0; i < pc.filled; ++i) {
+          spacings = spacings && pc.spacing[i] > 0.0 && is_finite(pc.spacing[i]);
+        }
+        const std::size_t learned = stream_pace::period_for(so.cycle, pc.pace);
+        if (!io.require(!io.ok() || (spacings &&
+                                     (pc.last != pc.last ||
+                                      (is_finite(pc.last) && is_finite(pc.origin) && pc.origin <= pc.last)) &&
+                                     pc.pace >= 0.0 && is_finite(pc.pace) &&
+                                     (pc.status == stream_pace::learned) == (learned > 0 && so.period == 0)),
+                        "anomaly_detector: the learned pace is inconsistent")) {
+          return;
+        }
+        if (so.period == 0) {
+          a.profile_.period = pc.status == stream_pace::learned ? learned : 0;
+        }
+      }
     }
     io(a.episodes_);
     io(a.zscore_);
@@ -1313,8 +1366,9 @@ struct state_access {
         }
       }
     }
-    // The seasonal stage only when it exists (period > 0): its profile and the residual's z-score.
-    if (so.period > 0) {
+    // The seasonal stage only when it exists (a period given or learned): its profile and the
+    // residual's z-score.
+    if (a.profile_.period > 0) {
       auto& pr = a.profile_;
       io(pr.phase);
       io(pr.seen);
@@ -1689,7 +1743,7 @@ state_load_failure read_state(std::string_view bytes, Acc& tmp) noexcept {
     return fail(state_errc::truncated, "shorter than the header");
   }
   f.stored_version = static_cast<std::uint16_t>(le_at(p + 4, 2));
-  if (f.stored_version != state_format_version) {
+  if (f.stored_version > state_format_version || f.stored_version < state_format_oldest_readable) {
     return fail(state_errc::unsupported_version,
                 f.stored_version > state_format_version
                     ? "written by a newer streamstats (format version above this build's)"
@@ -1721,7 +1775,7 @@ state_load_failure read_state(std::string_view bytes, Acc& tmp) noexcept {
                 at < 6 ? "the type tag names another accumulator or value type"
                        : "the type tag has other template parameters");
   }
-  state_reader r(tag + tag_len, payload_len);
+  state_reader r(tag + tag_len, payload_len, f.stored_version);
   state_codec<Acc>::io(r, tmp);
   if (r.ok() && !r.at_end()) {
     r.fail(state_errc::invalid_field, "the payload is longer than the type's fields");

@@ -8,10 +8,13 @@
 #include <streamstats/rolling_variance.hpp>
 #include <streamstats/score_rank.hpp>
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -365,15 +368,28 @@ struct calibration_options {
 };
 
 // A daily (weekly, …) cycle. When the stream's samples come at a fixed pace, `period` is the number
-// of samples in one cycle (288 for a sample every 5 minutes and a daily cycle). The detector then
+// of samples in one cycle (288 for a sample every 5 minutes and a daily cycle); with `period` = 0 and
+// timestamps (anomaly_detector::push(x, t)) the detector finds it itself: `cycle` seconds over the
+// stream's pace, the median spacing of its first pace_spacings timestamps. The detector then
 // keeps a profile of the cycle — the exponentially weighted mean of each of up to 96 phase slots —
 // and scores, instead of x, the residual x − profile(phase) once the profile explains the series:
 // after two periods, while the mean square of the residual stays below use_ratio × the variance of
 // x (both over about two periods). A daily rise is then expected, and a missing or doubled one is
 // not. A series without a cycle keeps being scored on x (the residual never explains enough).
 struct seasonal_options {
-  // Samples per cycle; 0: no seasonal stage (nothing is computed).
+  // Samples per cycle; 0: none given (the stage then runs only when `cycle` and timestamps give it).
+  // A period > 0 is used as is: phases are counted in samples and timestamps are not consulted.
   std::size_t period = 0;
+  // The cycle in seconds, used when period = 0 and samples come with timestamps (push(x, t)): once
+  // the first pace_spacings spacings are known, period = round(cycle / pace), pace being their median
+  // (so a gap or a burst among them does not matter). While the pace is irregular (fewer than half
+  // of those spacings within ±pace_tolerance of the median) the stage stays off and the next
+  // pace_spacings spacings are tried; it stays off for good when the period would be below
+  // min_period or above max_period samples. Phases then come from the timestamps —
+  // (t − first t) mod cycle, in steps of cycle / period — so a gap in the data keeps the profile
+  // aligned. One day (86400) by default: the cycle of operational data (traffic, load, business
+  // hours), not a value fitted on a benchmark. 0: never learned (push(x, t) then behaves as push(x)).
+  double cycle = 86400.0;
   // Weight of the newest visit in a slot's mean: 0.2 remembers about the last 9 cycles.
   double slot_alpha = 0.2;
   // The residual is scored while (its mean square) < use_ratio × (variance of x): 0.5 means the
@@ -382,6 +398,12 @@ struct seasonal_options {
 
   static constexpr std::size_t slots = 96;  // phase slots (fewer if period < 96)
   static constexpr std::size_t max_period = std::size_t(1) << 32;
+  // Learning the period from timestamps: spacings (time between timed samples over the samples
+  // between them) whose median is the pace; the share of them that must lie within ±pace_tolerance
+  // (relative) of it; the fewest samples a learned cycle may have (a profile needs a few phases).
+  static constexpr std::size_t pace_spacings = 32;
+  static constexpr double pace_tolerance = 0.1;
+  static constexpr std::size_t min_period = 4;
 };
 
 namespace detail {
@@ -414,6 +436,87 @@ struct recent_minimum {
     at[slot] = now;
     ++len;
   }
+};
+
+// The pace of a timestamped stream and the cycle's period in samples it implies (see
+// seasonal_options::cycle). Times are seconds since the clock's epoch, as doubles. O(1) per sample
+// (the median is taken once, over pace_spacings values), no allocation.
+struct stream_pace {
+  // learning: collecting spacings (again, after an irregular set); learned: pace and period known;
+  // off: the pace is regular but the cycle holds fewer than min_period or more than max_period samples.
+  enum status_t : unsigned char { learning = 0, learned = 1, off = 2 };
+  static constexpr std::size_t n = seasonal_options::pace_spacings;
+
+  double last = std::numeric_limits<double>::quiet_NaN();  // the last timestamp used (NaN: none yet)
+  double origin = 0.0;     // phase 0: the first timestamp, then the start of the current cycle
+  std::uint64_t at = 0;    // the detector's sample count at `last`
+  std::size_t filled = 0;  // spacings collected (while learning)
+  double pace = 0.0;       // seconds per sample, once learned
+  status_t status = learning;
+  std::array<double, n> spacing{};
+
+  // The period in samples for `cycle` seconds, 0 when the pace gives none (irregular, out of range).
+  [[nodiscard]] static std::size_t period_for(double cycle, double pace) noexcept {
+    if (!(pace > 0.0) || !(cycle > 0.0)) {
+      return 0;
+    }
+    const double p = std::round(cycle / pace);
+    return p >= static_cast<double>(seasonal_options::min_period) &&
+                   p <= static_cast<double>(seasonal_options::max_period)
+               ? static_cast<std::size_t>(p)
+               : 0;
+  }
+  // Takes the timestamp t (finite) of the sample counted `count`-th. Returns true when t is used
+  // (later than the previous one); on the spacing that completes the set, decides the pace.
+  bool observe(double t, std::uint64_t count, double cycle) noexcept {
+    if (last == last && !(t > last)) {
+      return false;  // out of order or repeated: the sample counts as untimed
+    }
+    if (last != last) {
+      origin = t;
+    } else if (status == learning && count > at) {
+      spacing[filled++] = (t - last) / static_cast<double>(count - at);
+      if (filled == n) {
+        decide(cycle);
+      }
+    }
+    last = t;
+    at = count;
+    return true;
+  }
+  void decide(double cycle) noexcept {
+    std::array<double, n> s = spacing;
+    std::nth_element(s.begin(), s.begin() + n / 2, s.end());
+    const double median = s[n / 2];
+    std::size_t close = 0;
+    for (const double d : spacing) {
+      close += (d >= median * (1.0 - seasonal_options::pace_tolerance) &&
+                d <= median * (1.0 + seasonal_options::pace_tolerance))
+                   ? 1
+                   : 0;
+    }
+    const bool regular = median > 0.0 && std::isfinite(median) && 2 * close >= n;
+    if (!regular) {
+      // Irregular so far (a backlog sent in a burst, a jittery start): try the next n spacings.
+      filled = 0;
+      return;
+    }
+    pace = median;
+    status = period_for(cycle, pace) > 0 ? learned : off;
+  }
+  // The phase of t within a cycle of `period` samples (pace learned): the nearest sample position.
+  // Moves `origin` to the start of t's cycle (a whole number of cycles on, no fmod per sample).
+  [[nodiscard]] std::size_t phase_of(double t, double cycle, std::size_t period) noexcept {
+    double d = t - origin;  // ≥ 0: t ≥ last ≥ origin
+    if (d >= cycle) {
+      origin += cycle * std::floor(d / cycle);
+      d = t - origin;
+    }
+    const double ph = std::floor(d / cycle * static_cast<double>(period) + 0.5);
+    const auto k = static_cast<std::size_t>(ph < 0.0 ? 0.0 : ph);
+    return k >= period ? k - period : k;
+  }
+  void reset() noexcept { *this = stream_pace{}; }
 };
 
 // The cycle profile of anomaly_detector (see seasonal_options): O(1) per sample, no allocation.
@@ -550,16 +653,18 @@ struct anomaly_result {
 //   anomaly         |z| > threshold AND p < alert_p (0.01): what recurs on this series — a daily
 //                   jump, a square wave's edges, the routine 5σ of heavy-tailed counts — stops
 //                   alarming; new_episode once per episode.
-// With seasonal_options::period (samples per cycle, e.g. 288 for a day of 5-minute data) a cycle
-// profile is kept and, once it explains the series, the z-score is taken on x − profile(phase) by a
-// second z-score stage: a daily rise is expected, a missing one is an anomaly. The period is not
-// guessed: push(x) has no clock; set it from the stream's known pace.
+// With a cycle — fed with timestamps, push(x, t), the default one-day seasonal_options::cycle whose
+// period in samples the detector learns from the stream's pace; or seasonal_options::period given in
+// samples (e.g. 288 for a day of 5-minute data) — a cycle profile is kept and, once it explains the
+// series, the z-score is taken on x − profile(phase) by a second z-score stage: a daily rise is
+// expected, a missing one is an anomaly. push(x) alone has no clock: without timestamps the stage
+// runs only with a given period.
 // The first calibration_options::learning samples use the Gaussian tail score and |z| alone.
 // baseline(), options() (threshold, min_stddev, side) describe the z-score part on x: the band
 // baseline().mean() ± threshold · baseline().stddev() is where |z| stays below the threshold (while
 // seasonal_in_use() the scored z is the residual's).
 // Measured on NAB's development split and the synthetic bed (README, "Anomaly detection").
-// Memory (double): 4712 bytes — Window samples and 64 of re-learn buffer for each of the two z-score
+// Memory (double): 5152 bytes — Window samples and 64 of re-learn buffer for each of the two z-score
 // stages, 64 histogram bins, 96 profile slots, the quiet window; no allocation; O(1) per sample.
 template <class T, std::size_t Window = 64>
 class anomaly_detector {
@@ -574,8 +679,8 @@ class anomaly_detector {
 
   anomaly_detector() : anomaly_detector(zscore_options{}, calibration_options{}) {}
   // Throws std::invalid_argument on invalid options (see zscore_detector; span not a finite number
-  // ≥ 1, alert_p not in (0, 1], quiet > max_quiet, period > max_period, slot_alpha not in (0, 1],
-  // use_ratio not a finite number ≥ 0).
+  // ≥ 1, alert_p not in (0, 1], quiet > max_quiet, period > max_period, cycle not a finite number ≥
+  // 0, slot_alpha not in (0, 1], use_ratio not a finite number ≥ 0).
   explicit anomaly_detector(zscore_options options, calibration_options calibration = {},
                             seasonal_options seasonal = {})
       : zscore_(baseline_type{}, options),
@@ -590,7 +695,30 @@ class anomaly_detector {
     profile_.ratio = static_cast<T>(seasonal.use_ratio);
   }
 
-  result_type push(const T& x) noexcept {
+  // Scores x, then learns it. Without timestamps the seasonal stage runs only with a given
+  // seasonal_options::period.
+  result_type push(const T& x) noexcept { return push_at(x, std::numeric_limits<double>::quiet_NaN()); }
+  // The same, with the sample's timestamp t (any std::chrono clock's time_point; keep to one clock
+  // per detector): with seasonal_options::period = 0 the detector learns the stream's pace from the
+  // first timestamps and, from then on, runs the seasonal stage with period = cycle / pace, phases
+  // taken from t (see seasonal_options::cycle). A t not later than the previous one is not used (the
+  // sample is scored as by push(x), its phase one after the previous one). Timestamps and push(x)
+  // may be mixed: spacings are measured over the samples between two timestamps.
+  template <class Clock, class Duration>
+  result_type push(const T& x, std::chrono::time_point<Clock, Duration> t) noexcept {
+    return push_at(x, std::chrono::duration<double>(t.time_since_epoch()).count());
+  }
+  result_type operator()(const T& x) noexcept { return push(x); }
+
+  // The period of the seasonal stage in use: seasonal_options::period when given, else the one
+  // learned from timestamps (0 while learning, or when none was found).
+  [[nodiscard]] std::size_t period() const noexcept { return profile_.period; }
+  // The stream's pace learned from timestamps, in seconds per sample: 0 while learning (also while
+  // the spacings are irregular), when seasonal_options::period is given or cycle is 0.
+  [[nodiscard]] double pace() const noexcept { return pace_.pace; }
+
+ private:
+  result_type push_at(const T& x, double t) noexcept {
     auto r = zscore_.push(x);
     const zscore_side side = r.side;
     if (r.status == zscore_status::rejected) {
@@ -603,6 +731,15 @@ class anomaly_detector {
               detail::quiet_nan<T>(),
               detail::quiet_nan<T>(),
               false};
+    }
+    if (seasonal_.period == 0 && seasonal_.cycle > 0.0 && detail::is_finite(t) &&
+        pace_.observe(t, zscore_.count(), seasonal_.cycle)) {
+      if (pace_.status == detail::stream_pace::learned) {
+        if (profile_.period == 0) {
+          profile_.period = detail::stream_pace::period_for(seasonal_.cycle, pace_.pace);
+        }
+        profile_.phase = pace_.phase_of(t, seasonal_.cycle, profile_.period);
+      }
     }
     if (profile_.period > 0) {
       // Both stages learn all the time, so that switching between them finds a warm baseline.
@@ -659,8 +796,8 @@ class anomaly_detector {
     }
     return {r.z, anomaly, new_episode, episodes_.current(), r.status, side, p, graded, repeat};
   }
-  result_type operator()(const T& x) noexcept { return push(x); }
 
+ public:
   [[nodiscard]] std::size_t count() const noexcept { return zscore_.count(); }
   [[nodiscard]] std::size_t rejected() const noexcept { return zscore_.rejected(); }
   // Samples flagged and alert episodes opened (the z rule with the rank's veto).
@@ -683,6 +820,8 @@ class anomaly_detector {
     zscore_.reset();
     residual_z_.reset();
     profile_.reset();
+    profile_.period = seasonal_.period;
+    pace_.reset();
     rank_.reset();
     recent_p_ = detail::recent_minimum<T, calibration_options::max_quiet>{};
     episodes_ = detail::episode_tracker{};
@@ -714,6 +853,11 @@ class anomaly_detector {
       throw std::invalid_argument("streamstats::anomaly_detector: slot_alpha must be in (0, 1], got " +
                                   std::to_string(s.slot_alpha));
     }
+    if (!(s.cycle >= 0.0) || !detail::is_finite(s.cycle)) {
+      throw std::invalid_argument(
+          "streamstats::anomaly_detector: cycle must be a finite number >= 0 (seconds), got " +
+          std::to_string(s.cycle));
+    }
     if (!(s.use_ratio >= 0.0) || !detail::is_finite(s.use_ratio)) {
       throw std::invalid_argument(
           "streamstats::anomaly_detector: use_ratio must be a finite number >= 0, got " +
@@ -728,6 +872,7 @@ class anomaly_detector {
   calibration_options calibration_{};
   seasonal_options seasonal_{};
   detail::seasonal_profile<T> profile_{};
+  detail::stream_pace pace_{};  // the pace and phase of timestamped samples (seasonal_options::cycle)
   detail::recent_minimum<T, calibration_options::max_quiet> recent_p_{};  // the rare p of the last `quiet`
   T alert_p_ = T(0);                                                      // +Inf when alert_p = 1 (no veto)
   T full_ = T(1);  // (span + 1)/2: the effective sample count of a full memory

@@ -9,6 +9,7 @@
 #include <streamstats/variance.hpp>
 #include <streamstats/zscore_detector.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <limits>
 
@@ -86,6 +87,24 @@ TEST_CASE("z-score detectors allocate nothing while scoring 10^6 samples", "[all
     streamstats::anomaly_detector<double> fresh(streamstats::zscore_options{},
                                                 streamstats::calibration_options{}, so);
     require_allocation_free(fresh);
+  }
+  SECTION("anomaly_detector<double>{} fed with timestamps: the pace is learned, then the daily stage runs") {
+    streamstats::anomaly_detector<double> d;
+    using tp = std::chrono::time_point<std::chrono::system_clock, std::chrono::duration<double>>;
+    double reports = 0.0;
+    const std::size_t n = allocations_during([&] {
+      for (std::size_t i = 0; i < n_samples / 4 + 1000; ++i) {
+        // 5-minute samples with a 2-hour gap at 500 and every 97th sample without a timestamp
+        const double t = 1.7e9 + 300.0 * static_cast<double>(i) + (i > 500 ? 7200.0 : 0.0);
+        const double x = sample(i) + ((i / 144) % 2 == 0 ? 10.0 : 0.0);
+        const auto r = i % 97 == 0 ? d.push(x) : d.push(x, tp(std::chrono::duration<double>(t)));
+        reports += static_cast<double>(r.report_score());
+      }
+    });
+    CHECK(n == 0);
+    CHECK(reports > 0.0);
+    CHECK(d.period() == 288);
+    CHECK(d.seasonal_in_use());
   }
   SECTION("zscore_detector<variance<double>>, skip learning: the shift forces a re-learn") {
     streamstats::zscore_options o;

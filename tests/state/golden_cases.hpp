@@ -98,6 +98,23 @@ void for_each_case(F&& f) {
     so.period = 24;
     return fed(ss::anomaly_detector<double>(ss::zscore_options{}, ss::calibration_options{}, so), 420);
   });
+  // Format version 2: timestamps (push(x, t)). A sample a minute, a 2-hour cycle (120 samples),
+  // a 10-minute gap at 100 and a repeated timestamp at 200: mid-learning after 20 samples, and with
+  // the learned period's profile in use after 420.
+  const auto timed = [](std::size_t len) {
+    ss::seasonal_options so;
+    so.cycle = 7200.0;
+    ss::anomaly_detector<double> d(ss::zscore_options{}, ss::calibration_options{}, so);
+    std::int64_t t = 1700000000;
+    for (std::size_t i = 0; i < len; ++i) {
+      const double x = sample(i) + ((i / 30) % 4 == 1 ? 20.0 : 0.0);  // a 30-minute rise per cycle
+      (void)d.push(x, std::chrono::system_clock::time_point(std::chrono::seconds(t)));
+      t += i == 100 ? 600 : (i == 200 ? 0 : 60);
+    }
+    return d;
+  };
+  f("anomaly_detector_double_timed_20", [timed] { return timed(20); });
+  f("anomaly_detector_double_timed_420", [timed] { return timed(420); });
 }
 
 // The mergeable accumulators a shard computes.

@@ -304,6 +304,14 @@ TEST_CASE("an out-of-range value is an error naming the key - its line and the r
                     {"pipeline[0].sketch_accuracy"});
   require_one_error("[[pipeline]]\ndetector_period = -1\n", 2, {"pipeline[0].detector_period"});
   require_one_error("[[pipeline]]\ndetector_period = 1.5\n", 2, {"pipeline[0].detector_period"});
+  require_one_error("[[pipeline]]\ndetector_period = \"1x\"\n", 2, {"pipeline[0].detector_period", "\"1x\""});
+  require_one_error("[[pipeline]]\ndetector_period = \"0d\"\n", 2, {"pipeline[0].detector_period", "\"0d\""});
+  require_one_error("[[pipeline]]\ndetector_period = \"d\"\n", 2, {"pipeline[0].detector_period"});
+  require_one_error("[[pipeline]]\ndetector_period = \"-1d\"\n", 2, {"pipeline[0].detector_period"});
+  require_one_error("[[pipeline]]\ndetector_period = \"4000d\"\n", 2, {"pipeline[0].detector_period"});
+  require_one_error("[[pipeline]]\ndetector_period = \"Auto\"\n", 2, {"pipeline[0].detector_period"});
+  require_one_error("[[pipeline]]\ndetector_period = true\n", 2,
+                    {"pipeline[0].detector_period", "an integer"});
   require_one_error("[[pipeline]]\ndetector_slot_alpha = 0\n", 2, {"pipeline[0].detector_slot_alpha"});
   require_one_error("[[pipeline]]\ndetector_use_ratio = -0.5\n", 2, {"pipeline[0].detector_use_ratio"});
   require_one_error("[[pipeline]]\nmatch = \"\"\n", 2, {"pipeline[0].match", "empty"});
@@ -319,6 +327,44 @@ TEST_CASE("every error of a file is reported - in file order - a syntax error na
   CHECK(e[3].rfind("t.toml:6:", 0) == 0);
   require_one_error("[server]\nport = = 3\n", 2, {"TOML syntax"});
   CHECK_THROWS_AS(ws::load_config("/nonexistent/streamstatsd.toml"), ws::config_error);
+}
+
+TEST_CASE(
+    "detector_period: samples per cycle, 0 for off, \"auto\" or a cycle learned from the samples' times") {
+  const auto spec_of = [](const std::string& value) {
+    const auto c =
+        ws::parse_config("[[pipeline]]\ndetector = true\ndetector_period = " + value + "\n", "t.toml");
+    REQUIRE(c.pipelines.size() == 1);
+    return c.pipelines[0].detector.seasonal;
+  };
+  // Unset: the default, a one-day cycle (the default pipeline's too).
+  const auto unset =
+      ws::parse_config("[[pipeline]]\ndetector = true\n", "t.toml").pipelines.at(0).detector.seasonal;
+  CHECK(unset.period == 0);
+  CHECK(unset.cycle == 86400.0);
+  CHECK(ws::default_pipeline_spec().detector.seasonal.cycle == 86400.0);
+  CHECK(streamstats::websocket::default_pipeline_options{}.seasonal.cycle == 86400.0);
+  struct row {
+    const char* value;
+    std::size_t period;
+    double cycle;
+  };
+  for (const row& r : {row{"288", 288, 86400.0}, row{"0", 0, 0.0}, row{"\"auto\"", 0, 86400.0},
+                       row{"\"1d\"", 0, 86400.0}, row{"\"12h\"", 0, 43200.0}, row{"\"7d\"", 0, 604800.0},
+                       row{"\"2w\"", 0, 1209600.0}, row{"\"90m\"", 0, 5400.0}, row{"\"45s\"", 0, 45.0}}) {
+    INFO("detector_period = " << r.value);
+    const auto z = spec_of(r.value);
+    CHECK(z.period == r.period);
+    CHECK(z.cycle == r.cycle);
+    // Printed back in a form that reads to the same options.
+    ws::daemon_config c;
+    ws::pipeline_spec p = ws::default_pipeline_spec();
+    p.detector.seasonal = z;
+    c.pipelines.push_back(p);
+    const auto again = ws::parse_config(ws::to_toml(c), "printed").pipelines.at(0).detector.seasonal;
+    CHECK(again.period == z.period);
+    CHECK(again.cycle == z.cycle);
+  }
 }
 
 TEST_CASE("the example config under packaging/ is valid and documents every key it sets") {

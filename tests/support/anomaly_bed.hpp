@@ -3,6 +3,7 @@
 // Gaussian noise is our own Box–Muller on it (std::normal_distribution differs between libraries).
 #pragma once
 
+#include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -326,16 +327,17 @@ struct bed_metrics {
   }
 };
 
-// Runs a fresh copy of `detector` over the series and scores its alarms against the labels.
-template <class Detector>
-bed_metrics evaluate(Detector detector, const labelled_series& s) {
+// Runs a fresh copy of `detector` over the series and scores its alarms against the labels;
+// push(detector, i, x) feeds sample i.
+template <class Detector, class Push>
+bed_metrics evaluate_with(Detector detector, const labelled_series& s, Push push) {
   bed_metrics m;
   m.windows = s.windows.size();
   m.samples = s.x.size();
   std::vector<long long> first_alarm(s.windows.size(), -1);
   std::size_t w = 0;  // windows are sorted and disjoint
   for (std::size_t i = 0; i < s.x.size(); ++i) {
-    const auto r = detector.push(s.x[i]);
+    const auto r = push(detector, i, s.x[i]);
     while (w < s.windows.size() && s.windows[w].end <= i) {
       ++w;
     }
@@ -351,6 +353,20 @@ bed_metrics evaluate(Detector detector, const labelled_series& s) {
     }
   }
   return m;
+}
+
+template <class Detector>
+bed_metrics evaluate(Detector detector, const labelled_series& s) {
+  return evaluate_with(std::move(detector), s, [](Detector& d, std::size_t, double x) { return d.push(x); });
+}
+
+// The same with timestamps: sample i at 1.7e9 + spacing · i seconds (push(x, t)).
+template <class Detector>
+bed_metrics evaluate_timed(Detector detector, const labelled_series& s, double spacing) {
+  using time = std::chrono::time_point<std::chrono::system_clock, std::chrono::duration<double>>;
+  return evaluate_with(std::move(detector), s, [spacing](Detector& d, std::size_t i, double x) {
+    return d.push(x, time(std::chrono::duration<double>(1.7e9 + spacing * static_cast<double>(i))));
+  });
 }
 
 }  // namespace streamstats_test

@@ -60,6 +60,8 @@ STREAMSTATS_TEST_GETTER(sum_of_squared_weights)
 STREAMSTATS_TEST_GETTER(effective_count)
 STREAMSTATS_TEST_GETTER(frequency_variance)
 STREAMSTATS_TEST_GETTER(reliability_variance)
+STREAMSTATS_TEST_GETTER(pace)
+STREAMSTATS_TEST_GETTER(seasonal_in_use)
 
 template <class A, class = void>
 struct is_multi : std::false_type {};
@@ -134,6 +136,8 @@ struct snapshot {
       STREAMSTATS_TEST_TAKE(effective_count)
       STREAMSTATS_TEST_TAKE(frequency_variance)
       STREAMSTATS_TEST_TAKE(reliability_variance)
+      STREAMSTATS_TEST_TAKE(pace)
+      STREAMSTATS_TEST_TAKE(seasonal_in_use)
 #undef STREAMSTATS_TEST_TAKE
       if constexpr (has_value<A>::value) {
         add(a.value());

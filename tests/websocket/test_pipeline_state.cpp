@@ -329,6 +329,86 @@ TEST_CASE(
   CHECK(ws::check_pipeline_spec(bad).rfind("detector_slot_alpha:", 0) == 0);
 }
 
+TEST_CASE("with times, the default pipelines learn the daily period: a missing daily pulse is caught") {
+  // The data of the test above, a sample every 30 minutes: the default one-day cycle is 48 samples.
+  constexpr std::size_t period = 48;
+  auto missing = [](std::size_t i) {
+    const std::size_t cycle = i / period;
+    return (cycle == 44 || cycle == 52) && i % period < period / 2;
+  };
+  std::mt19937_64 rng(77);
+  std::normal_distribution<double> noise(0.0, 0.25);
+  std::vector<double> xs;
+  for (std::size_t i = 0; i < 60 * period; ++i) {
+    xs.push_back((i % period < period / 2 && !missing(i) ? 10.0 : 0.0) + noise(rng));
+  }
+  const auto time_of = [](std::size_t i) { return 1.7e9 + 1800.0 * static_cast<double>(i); };
+  struct tally {
+    std::size_t hits44 = 0, hits52 = 0, other = 0;
+  };
+  const auto add = [&missing](tally& t, std::size_t i) {
+    if (i >= 30 * period) {
+      (missing(i) ? (i / period == 44 ? t.hits44 : t.hits52) : t.other) += 1;
+    }
+  };
+  // mode 0: push_at(x, t); 1: push_batch_at of 1 to 7 samples (sizes cycling) stamped with the first
+  // one's time, as the protocol defines a batch's "t"; 2: push(x)
+  const auto run = [&](ws::pipeline& p, int mode) {
+    tally t;
+    if (mode == 1) {
+      struct sink final : ws::alert_sink {
+        std::vector<std::size_t> at;
+        void on_alert(std::size_t offset, double /*x*/, const ws::alert_info& /*a*/) override {
+          at.push_back(offset);
+        }
+      } alerts;
+      for (std::size_t i = 0, size = 1; i < xs.size(); i += size, size = size % 7 + 1) {
+        const std::size_t n = std::min(size, xs.size() - i);
+        alerts.at.clear();
+        p.push_batch_at(xs.data() + i, n, time_of(i), alerts);
+        for (const std::size_t k : alerts.at) {
+          add(t, i + k);
+        }
+      }
+      return t;
+    }
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      ws::alert_info ai;
+      if (mode == 0 ? p.push_at(xs[i], time_of(i), ai) : p.push(xs[i], ai)) {
+        add(t, i);
+      }
+    }
+    return t;
+  };
+  for (int mode = 0; mode < 3; ++mode) {
+    ws::spec_pipeline spec(ws::default_pipeline_spec());
+    ws::default_pipeline plain;
+    for (ws::pipeline* p : {static_cast<ws::pipeline*>(&spec), static_cast<ws::pipeline*>(&plain)}) {
+      const tally t = run(*p, mode);
+      INFO("mode " << mode << ": alerts in missing pulses 44/52 " << t.hits44 << "/" << t.hits52
+                   << ", elsewhere " << t.other);
+      if (mode < 2) {
+        CHECK(t.hits44 >= 1);
+        CHECK(t.hits52 >= 1);
+        CHECK(t.other <= 2);
+      } else {
+        CHECK(t.hits44 + t.hits52 == 0);  // no times: no period, the missing pulse is not seen
+      }
+    }
+  }
+
+  // A cycle other than the default is part of the identity; the default's identity is unchanged.
+  ws::pipeline_spec half_day = ws::default_pipeline_spec();
+  half_day.detector.seasonal.cycle = 43200.0;
+  ws::spec_pipeline a(half_day);
+  std::string s;
+  a.save_state(s);
+  ws::spec_pipeline b(ws::default_pipeline_spec());
+  CHECK_THAT(state_error_text([&] { b.load_state(s); }), Catch::Matchers::Contains("cycle=43200"));
+  CHECK(b.identity().find("cycle") == std::string::npos);
+  CHECK(ws::default_pipeline{}.identity().find("cycle") == std::string::npos);
+}
+
 TEST_CASE(
     "a spec_pipeline's sketch_quantiles are within sketch_accuracy of the exact lower quantile, "
     "and the reported list may change across a restart while the accuracy may not") {

@@ -220,3 +220,40 @@ TEST_CASE("restore gives a stream a pipeline and counters, keeping its topic", "
   CHECK(r.restore("x", nullptr, c) == nullptr);
   CHECK(r.size() == 2);
 }
+
+TEST_CASE("pushes pass the samples' time to the pipeline: one sample, and a batch sharing one time",
+          "[registry]") {
+  // A pipeline that records the time of each call (pipeline::push_at / push_batch_at).
+  struct timed_pipeline final : ws::pipeline {
+    std::vector<double>* times;
+    std::vector<std::size_t>* sizes;
+    timed_pipeline(std::vector<double>* t, std::vector<std::size_t>* n) : times(t), sizes(n) {}
+    bool push(double /*x*/, ws::alert_info& /*alert*/) noexcept override { return false; }
+    bool push_at(double /*x*/, double t, ws::alert_info& /*alert*/) noexcept override {
+      times->push_back(t);
+      sizes->push_back(1);
+      return false;
+    }
+    void push_batch_at(const double* /*x*/, std::size_t n, double t,
+                       ws::alert_sink& /*alerts*/) noexcept override {
+      times->push_back(t);
+      sizes->push_back(n);
+    }
+    void write_stats(ws::stats_writer& /*out*/) const override {}
+  };
+  std::vector<double> times;
+  std::vector<std::size_t> sizes;
+  ws::stream_registry<> r;
+  const ws::pipeline_factory f = [&](std::string_view) {
+    return std::make_unique<timed_pipeline>(&times, &sizes);
+  };
+  auto* s = r.find_or_create("x", f).s;
+  REQUIRE(s != nullptr);
+  const auto ignore = [](std::uint64_t, double, const ws::alert_info&) {};
+  const double one = 1.0;
+  const std::vector<double> batch{1.0, 2.0, 3.0};
+  r.push(*s, &one, 1, 1700000000.5, ignore);
+  r.push(*s, batch.data(), batch.size(), 1700000060.0, ignore);
+  CHECK(times == std::vector<double>{1700000000.5, 1700000060.0});
+  CHECK(sizes == std::vector<std::size_t>{1, 3});
+}

@@ -162,6 +162,46 @@ class config_error : public std::runtime_error {
 
 namespace detail {
 
+// detector_period's string form: "auto" (one day) or an integer followed by one unit — s, m, h, d or
+// w — in 1 s … 3660 days. The cycle in seconds, 0 when `text` is none of those.
+[[nodiscard]] inline double parse_cycle(std::string_view text) noexcept {
+  if (text == "auto") {
+    return seasonal_options{}.cycle;
+  }
+  if (text.size() < 2 || text.size() > 12) {
+    return 0.0;
+  }
+  double unit = 0.0;
+  switch (text.back()) {
+    case 's':
+      unit = 1.0;
+      break;
+    case 'm':
+      unit = 60.0;
+      break;
+    case 'h':
+      unit = 3600.0;
+      break;
+    case 'd':
+      unit = 86400.0;
+      break;
+    case 'w':
+      unit = 7 * 86400.0;
+      break;
+    default:
+      return 0.0;
+  }
+  double n = 0.0;
+  for (std::size_t i = 0; i + 1 < text.size(); ++i) {
+    if (text[i] < '0' || text[i] > '9') {
+      return 0.0;
+    }
+    n = 10.0 * n + (text[i] - '0');
+  }
+  const double cycle = n * unit;
+  return cycle >= 1.0 && cycle <= 3660.0 * 86400.0 ? cycle : 0.0;
+}
+
 // The JOSE names jwt.hpp accepts (kept here too: config.hpp builds without libjwt).
 [[nodiscard]] inline bool is_jwt_algorithm(std::string_view a) noexcept {
   for (const char* n : {"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512"}) {
@@ -428,7 +468,36 @@ inline void read_pipeline(config_reader& r, const toml::table& t, const std::str
        }},
       {"detector_warmup", r.integer(s.detector.options.warmup, 2, 1000000)},
       {"detector_min_stddev", r.number(s.detector.options.min_stddev, 0.0, 1e300)},
-      {"detector_period", r.integer(s.detector.seasonal.period, 0, std::int64_t{1} << 32)},
+      {"detector_period",
+       [&r, &s](const toml::node& n, const std::string& key) {
+         // An integer: samples per cycle (0: no seasonal stage). A string: "auto" (one day) or a
+         // cycle such as "1d", "12h", "7d" whose period the detector learns from the samples' times.
+         auto& z = s.detector.seasonal;
+         if (const auto* i = n.as_integer()) {
+           const std::int64_t v = i->get();
+           if (v < 0 || v > (std::int64_t{1} << 32)) {
+             r.error(n.source(), key, std::to_string(v) + " is out of range 0 … 4294967296");
+             return;
+           }
+           z.period = static_cast<std::size_t>(v);
+           z.cycle = v == 0 ? 0.0 : seasonal_options{}.cycle;
+         } else if (const auto* str = n.as_string()) {
+           const double cycle = detail::parse_cycle(str->get());
+           if (!(cycle > 0.0)) {
+             r.error(n.source(), key,
+                     "\"" + str->get() +
+                         "\" is not \"auto\" or a cycle of 1 … 3660 days (an integer with s, m, h, d or w: "
+                         "\"1d\", "
+                         "\"12h\", \"7d\")");
+             return;
+           }
+           z.period = 0;
+           z.cycle = cycle;
+         } else {
+           r.wrong_type(n, key,
+                        "an integer (samples per cycle) or a string (\"auto\", \"1d\", \"12h\", ...)");
+         }
+       }},
       {"detector_slot_alpha", r.number(s.detector.seasonal.slot_alpha, 0.0, 1.0, true)},
       {"detector_use_ratio", r.number(s.detector.seasonal.use_ratio, 0.0, 1e6)},
   };
@@ -691,6 +760,25 @@ inline std::string toml_string(std::string_view s) {
   return out + "\"";
 }
 
+// detector_period as the config reads it back: samples per cycle, 0 (off), "auto" or a cycle.
+inline std::string format_detector_period(const seasonal_options& z) {
+  if (z.period > 0 || z.cycle == 0.0) {
+    return std::to_string(z.period);
+  }
+  if (z.cycle == seasonal_options{}.cycle) {
+    return "\"auto\"";
+  }
+  for (const auto& [unit, name] : {std::pair{7 * 86400.0, 'w'}, std::pair{86400.0, 'd'},
+                                   std::pair{3600.0, 'h'}, std::pair{60.0, 'm'}, std::pair{1.0, 's'}}) {
+    const double n = z.cycle / unit;
+    if (n == std::floor(n)) {
+      return "\"" + std::to_string(static_cast<std::uint64_t>(n)) + name + "\"";
+    }
+  }
+  // A cycle set from C++ that is no whole number of seconds: the nearest one the config can hold.
+  return "\"" + std::to_string(static_cast<std::uint64_t>(std::llround(z.cycle))) + "s\"";
+}
+
 // Shortest decimal that reads back to the same double, always a TOML float (has '.' or 'e').
 inline std::string toml_float(double v) {
   char buf[40];
@@ -801,7 +889,7 @@ inline std::string toml_string_array(const std::vector<std::string>& v) {
       << "detector_side = " << toml_string(to_string(d.side)) << "\n"
       << "detector_warmup = " << d.warmup << "\n"
       << "detector_min_stddev = " << toml_float(d.min_stddev) << "\n"
-      << "detector_period = " << p.detector.seasonal.period << "\n"
+      << "detector_period = " << detail::format_detector_period(p.detector.seasonal) << "\n"
       << "detector_slot_alpha = " << toml_float(p.detector.seasonal.slot_alpha) << "\n"
       << "detector_use_ratio = " << toml_float(p.detector.seasonal.use_ratio) << "\n";
   }

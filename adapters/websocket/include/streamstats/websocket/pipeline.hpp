@@ -12,6 +12,7 @@
 #include <streamstats/zscore_detector.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <functional>
@@ -98,6 +99,13 @@ class pipeline {
       }
     }
   }
+  // The same with the samples' time t (Unix seconds: the push's "t", else its arrival time), which
+  // the server passes: a batch's samples share one t, its first sample's. A pipeline that has no use for time
+  // keeps these defaults, which forward to push() and push_batch().
+  virtual bool push_at(double x, double /*t*/, alert_info& alert) noexcept { return push(x, alert); }
+  virtual void push_batch_at(const double* x, std::size_t n, double /*t*/, alert_sink& alerts) noexcept {
+    push_batch(x, n, alerts);
+  }
   // Writes the fields of the snapshot's "stats" object.
   virtual void write_stats(stats_writer& out) const = 0;
 
@@ -122,6 +130,46 @@ class pipeline {
   }
 };
 
+namespace detail {
+
+// Unix seconds as the time_point anomaly_detector::push(x, t) takes; NaN (no time) stays NaN, which
+// the detector treats as a push without a timestamp.
+using pipeline_time = std::chrono::time_point<std::chrono::system_clock, std::chrono::duration<double>>;
+[[nodiscard]] inline pipeline_time pipeline_time_of(double t) noexcept {
+  return pipeline_time(std::chrono::duration<double>(t));
+}
+
+// Feeds a detector n samples that share the time t, which the protocol defines as the first
+// sample's (docs/protocol.md, "t"): the first carries it, so the detector measures the stream's pace
+// as the time between batches over the samples between their first ones. on_result(i, result)
+// for each.
+template <class Detector, class F>
+void push_detector_batch(Detector& d, const double* x, std::size_t n, double t, F&& on_result) noexcept {
+  for (std::size_t i = 0; i < n; ++i) {
+    on_result(i, i == 0 ? d.push(x[i], pipeline_time_of(t)) : d.push(x[i]));
+  }
+}
+
+// The seasonal options in a pipeline's identity. A given period as before (absent when 0, so
+// states saved before the key existed still load); otherwise only what differs from the defaults
+// (the one-day cycle learned from timestamps), so that the default configuration's identity is
+// the one it had before cycles existed.
+inline void add_seasonal_identity(pipeline_identity& id, const seasonal_options& z) {
+  const seasonal_options d{};
+  if (z.period > 0) {
+    id.add("period", std::uint64_t{z.period}).add("slot_alpha", z.slot_alpha).add("use_ratio", z.use_ratio);
+    return;
+  }
+  if (z.cycle != d.cycle) {
+    id.add("cycle", z.cycle);
+  }
+  if (z.cycle > 0.0 && (z.slot_alpha != d.slot_alpha || z.use_ratio != d.use_ratio)) {
+    id.add("slot_alpha", z.slot_alpha).add("use_ratio", z.use_ratio);
+  }
+}
+
+}  // namespace detail
+
 // Decides the pipeline of a stream when it is created (first push), by its name.
 using pipeline_factory = std::function<std::unique_ptr<pipeline>(std::string_view stream)>;
 
@@ -131,6 +179,9 @@ struct default_pipeline_options {
   // The detector (anomaly_detector<double>: z-score against the last 64 samples); its threshold
   // is also the half-width of the band, in standard deviations.
   zscore_options detector{};
+  // Its daily (weekly, ...) cycle stage (seasonal_options): by default the one-day cycle, whose
+  // period in samples the detector learns from the samples' times (server pushes carry them).
+  seasonal_options seasonal{};
   // false: no detector (no alerts; z, score, band_lo, band_hi are null), for very high-rate
   // streams that need no alerts. The detector costs ≈ 12 ns per sample: its exact tail-probability
   // score (≈ 55 ns) is computed only for alerts and snapshots, never per sample.
@@ -154,10 +205,13 @@ class basic_default_pipeline final : public pipeline {
   // Throws std::invalid_argument on an invalid ema_span or detector option.
   explicit basic_default_pipeline(const default_pipeline_options& options = {})
       : ema_(ema<double>::from_span(options.ema_span)),
-        detector_(options.detector),
+        detector_(options.detector, calibration_options{}, options.seasonal),
         detect_(options.detect) {}
 
   bool push(double x, alert_info& alert) noexcept override {
+    return push_at(x, std::numeric_limits<double>::quiet_NaN(), alert);
+  }
+  bool push_at(double x, double t, alert_info& alert) noexcept override {
     variance_.push(x);
     extrema_.push(x);
     sma_.push(x);
@@ -166,7 +220,7 @@ class basic_default_pipeline final : public pipeline {
       return false;
     }
     // The detector keeps its own baseline and scores x against it before learning it.
-    const auto r = detector_.push(x);
+    const auto r = detector_.push(x, detail::pipeline_time_of(t));
     last_z_ = r.z;
     if (r.new_episode) {
       alert.z = r.z;
@@ -176,15 +230,19 @@ class basic_default_pipeline final : public pipeline {
     return false;
   }
 
+  void push_batch(const double* x, std::size_t n, alert_sink& alerts) noexcept override {
+    push_batch_at(x, n, std::numeric_limits<double>::quiet_NaN(), alerts);
+  }
   // The detector scores sample by sample (each is judged against the baseline before it); the
   // other accumulators take the block through their batch paths.
-  void push_batch(const double* x, std::size_t n, alert_sink& alerts) noexcept override {
-    for (std::size_t i = 0; i < n && detect_; ++i) {
-      const auto r = detector_.push(x[i]);
-      if (r.new_episode) {
-        alerts.on_alert(i, x[i], alert_info{r.z, r.score()});
-      }
-      last_z_ = r.z;
+  void push_batch_at(const double* x, std::size_t n, double t, alert_sink& alerts) noexcept override {
+    if (detect_) {
+      detail::push_detector_batch(detector_, x, n, t, [&](std::size_t i, const auto& r) {
+        if (r.new_episode) {
+          alerts.on_alert(i, x[i], alert_info{r.z, r.score()});
+        }
+        last_z_ = r.z;
+      });
     }
     variance_.push(x, x + n);
     extrema_.push(x, x + n);
@@ -246,6 +304,7 @@ class basic_default_pipeline final : public pipeline {
           .add("calibration_span", c.span)
           .add("calibration_learning", std::uint64_t{c.learning})
           .add("alert_p", c.alert_p);
+      detail::add_seasonal_identity(id, detector_.seasonal());
     }
     return id.str();
   }

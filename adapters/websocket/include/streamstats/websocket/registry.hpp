@@ -160,14 +160,15 @@ class stream_registry {
     return insert(std::string(name), std::move(pipe), counters);
   }
 
-  // Learns n ≥ 1 samples (already admitted by check_samples) at time `when`, updating the counters.
+  // Learns n ≥ 1 samples (already admitted by check_samples) at time `when` (Unix seconds, which the
+  // pipeline gets too: the detector learns the stream's pace from it), updating the counters.
   // on_alert(index, value, alert_info) runs for each sample that starts an alert episode; `index` is
   // the sample's position in the stream (its count before it).
   template <typename OnAlert>
   void push(stream& s, const double* values, std::size_t n, double when, OnAlert&& on_alert) {
     if (n == 1) {
       alert_info a;
-      if (s.pipe->push(values[0], a)) {
+      if (s.pipe->push_at(values[0], when, a)) {
         on_alert(s.counters.count, values[0], a);
       }
     } else {
@@ -177,7 +178,7 @@ class stream_registry {
         sink(OnAlert& fn, std::uint64_t b) : f(fn), base(b) {}
         void on_alert(std::size_t offset, double x, const alert_info& a) override { f(base + offset, x, a); }
       } alerts(on_alert, s.counters.count);
-      s.pipe->push_batch(values, n, alerts);
+      s.pipe->push_batch_at(values, n, when, alerts);
     }
     s.counters.count += n;
     s.counters.last = values[n - 1];
