@@ -199,6 +199,7 @@ inline void apply_cli(const cli_options& o, ws::daemon_config& c) {
   check(running.server.port != next.server.port, "server.port");
   check(running.server.max_message_size != next.server.max_message_size, "server.max_message_size");
   check(running.server.shutdown_timeout_ms != next.server.shutdown_timeout_ms, "server.shutdown_timeout_ms");
+  check(running.server.io_threads != next.server.io_threads, "server.io_threads");
   check(running.tls.cert != next.tls.cert || running.tls.key != next.tls.key, "tls");
   check(running.state.dir != next.state.dir, "state.dir");
   check(running.redis.url != next.redis.url, "redis.url");
@@ -213,6 +214,7 @@ inline void apply_cli(const cli_options& o, ws::daemon_config& c) {
   next.server.port = running.server.port;
   next.server.max_message_size = running.server.max_message_size;
   next.server.shutdown_timeout_ms = running.server.shutdown_timeout_ms;
+  next.server.io_threads = running.server.io_threads;
   next.tls = running.tls;
   next.state = running.state;
   next.redis = running.redis;

@@ -530,3 +530,18 @@ TEST_CASE("a reload applies what can change live and keeps the restart-only keys
   CHECK(applied.log.level == ws::log_level::debug);
   CHECK(streamstatsd::restart_only_changes(running, applied).empty());
 }
+
+TEST_CASE("io_threads: read, range-checked, mapped, printed, and restart-only") {
+  CHECK(ws::parse_config("", "t").server.io_threads == 1);
+  CHECK(ws::server_options{}.io_threads == 1);
+  const ws::daemon_config c = ws::parse_config("[server]\nio_threads = 2\n", "t");
+  CHECK(c.server.io_threads == 2);
+  CHECK(ws::to_server_options(c).io_threads == 2);
+  CHECK(ws::to_toml(c).find("io_threads = 2\n") != std::string::npos);
+  require_one_error("[server]\n\nio_threads = 0\n", 3, {"server.io_threads", "0 is out of range 1 … 64"});
+  require_one_error("[server]\nio_threads = 65\n", 2, {"server.io_threads", "out of range"});
+  require_one_error("[server]\nio_threads = \"2\"\n", 2, {"server.io_threads"});
+  const ws::daemon_config one = ws::parse_config("[server]\nio_threads = 1\n", "t");
+  CHECK(streamstatsd::restart_only_changes(one, c) == std::vector<std::string>{"server.io_threads"});
+  CHECK(streamstatsd::reloadable_part(one, c).server.io_threads == 1);
+}

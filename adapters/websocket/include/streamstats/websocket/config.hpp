@@ -59,6 +59,7 @@ struct server_section {
   bool same_origin = false;
   double query_budget_per_second = 2048.0;  // 0 = unlimited
   std::size_t max_list_streams = 256;
+  std::size_t io_threads = 1;  // each stream owned by one of them (restart to change)
 };
 
 // [auth]: the bearer token producers must present ("" = anyone may push).
@@ -430,6 +431,7 @@ inline void read_pipeline(config_reader& r, const toml::table& t, const std::str
                      {"same_origin", r.boolean(sv.same_origin)},
                      {"query_budget_per_second", r.number(sv.query_budget_per_second, 0.0, 1e9)},
                      {"max_list_streams", r.integer(sv.max_list_streams, 1, 100000000)},
+                     {"io_threads", r.integer(sv.io_threads, 1, 64)},
                  })},
       {"auth", section({{"producer_token", r.string(c.auth.producer_token)}})},
       {"tls", section({{"cert", r.string(c.tls.cert)}, {"key", r.string(c.tls.key)}})},
@@ -503,6 +505,7 @@ inline void read_pipeline(config_reader& r, const toml::table& t, const std::str
   o.same_origin = c.server.same_origin;
   o.query_budget_per_second = c.server.query_budget_per_second;
   o.max_list_streams = c.server.max_list_streams;
+  o.io_threads = c.server.io_threads;
   o.producer_token = c.auth.producer_token;
   o.make_pipeline = spec_pipeline_factory(c.pipelines);
   return o;
@@ -577,7 +580,8 @@ inline std::string toml_string_array(const std::vector<std::string>& v) {
     << "idle_timeout_ms = " << s.idle_timeout_ms << "\n"
     << "same_origin = " << (s.same_origin ? "true" : "false") << "\n"
     << "query_budget_per_second = " << toml_float(s.query_budget_per_second) << "\n"
-    << "max_list_streams = " << s.max_list_streams << "\n\n"
+    << "max_list_streams = " << s.max_list_streams << "\n"
+    << "io_threads = " << s.io_threads << "\n\n"
     << "[auth]\nproducer_token = " << toml_string(c.auth.producer_token) << "\n\n"
     << "[tls]\ncert = " << toml_string(c.tls.cert) << "\nkey = " << toml_string(c.tls.key) << "\n\n"
     << "[state]\ndir = " << toml_string(c.state.dir) << "\n\n"

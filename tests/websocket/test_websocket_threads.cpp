@@ -1,0 +1,266 @@
+// io_threads = 2: each stream owned by one io thread, connections spread over both, requests about
+// a stream of the other thread handed over. 12 producers each push to 2 of 8 streams (so most
+// connections feed both threads) while subscribers on other connections watch; every sample is
+// counted once, each producer's samples reach each stream in the order sent (a pipeline checks
+// it), acks and errors come back right, the final statistics equal an offline computation.
+#include "ws_test_client.hpp"
+
+#include <streamstats/websocket/server.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using ws_test::json;
+namespace ws = streamstats::websocket;
+
+namespace {
+
+constexpr int producers = 12;
+constexpr int samples_per_stream = 3000;  // per producer and stream
+constexpr int streams = 8;
+
+// Sample i of producer p: p·10⁴ + i, an exact integer whose producer and rank the pipeline reads
+// back (every partial sum stays below 2^53).
+double sample(int p, int i) { return static_cast<double>(p * 10000 + i); }
+std::string stream_a(int p) { return "t" + std::to_string(p % streams); }
+std::string stream_b(int p) { return "t" + std::to_string((p + 3) % streams); }
+
+// Exact n, Σx, Σx², and the number of samples that arrived before an earlier one of the same producer.
+class order_pipeline final : public ws::pipeline {
+ public:
+  bool push(double x, ws::alert_info& /*alert*/) noexcept override {
+    add(x);
+    return false;
+  }
+  void write_stats(ws::stats_writer& out) const override {
+    out.field("n", n_);
+    out.field("sum", sum_);
+    out.field("sum_sq", sum_sq_);
+    out.field("out_of_order", out_of_order_);
+  }
+
+ private:
+  void add(double x) noexcept {
+    n_ += 1.0;
+    sum_ += x;
+    sum_sq_ += x * x;
+    const auto p = static_cast<std::size_t>(x / 10000.0);
+    const double i = x - static_cast<double>(p) * 10000.0;
+    if (p < last_.size()) {
+      if (i <= last_[p]) {
+        out_of_order_ += 1.0;
+      }
+      last_[p] = i;
+    }
+  }
+  std::array<double, producers> last_ = [] {
+    std::array<double, producers> a{};
+    a.fill(-1.0);
+    return a;
+  }();
+  double n_ = 0.0;
+  double sum_ = 0.0;
+  double sum_sq_ = 0.0;
+  double out_of_order_ = 0.0;
+};
+
+struct reference {
+  double n = 0, sum = 0, sum_sq = 0;
+};
+
+}  // namespace
+
+TEST_CASE("io_threads = 2: producers on several streams, subscribers elsewhere, exact and in order",
+          "[websocket][threads]") {
+  ws::server_options o;
+  o.io_threads = 2;
+  o.snapshot_interval = 20ms;
+  o.max_streams = streams + 1;  // the 8 streams and "cxx"
+  o.make_pipeline = [](std::string_view) { return std::make_unique<order_pipeline>(); };
+  ws::server srv(o);
+  srv.start();
+
+  std::map<std::string, reference> ref;
+  for (int p = 0; p < producers; ++p) {
+    for (const std::string& name : {stream_a(p), stream_b(p)}) {
+      const int base = name == stream_a(p) ? 0 : samples_per_stream;
+      for (int i = 0; i < samples_per_stream; ++i) {
+        const double x = sample(p, base + i);
+        ref[name].n += 1;
+        ref[name].sum += x;
+        ref[name].sum_sq += x * x;
+      }
+    }
+  }
+  // The acked pushes at the end (samples 9000, 9001 to the first stream, 9002 to the second).
+  for (int p = 0; p < producers; ++p) {
+    for (const int i : {9000, 9001, 9002}) {
+      const double x = sample(p, i);
+      auto& r = ref[i < 9002 ? stream_a(p) : stream_b(p)];
+      r.n += 1;
+      r.sum += x;
+      r.sum_sq += x * x;
+    }
+  }
+  REQUIRE(ref.size() == streams);
+
+  // Subscribers: 3 to "*", and one per stream of a pair.
+  ws_test::client_pool sub_pool;
+  std::vector<ws_test::client> all;
+  for (int k = 0; k < 3; ++k) {
+    all.push_back(sub_pool.connect(srv.port()));
+    REQUIRE(all.back().is_open());
+    all.back().send_text(R"({"type":"subscribe","stream":"*","id":"all"})");
+    CHECK(all.back().next_of_type("subscribed")["id"] == "all");
+  }
+
+  std::vector<std::unique_ptr<ws_test::client_pool>> pools;
+  for (int k = 0; k < 3; ++k) {
+    pools.push_back(std::make_unique<ws_test::client_pool>());
+  }
+  std::vector<ws_test::client> prods;
+  for (int p = 0; p < producers; ++p) {
+    prods.push_back(pools[static_cast<std::size_t>(p % 3)]->connect(srv.port()));
+    REQUIRE(prods.back().is_open());
+  }
+  // Every producer: its two streams interleaved, as single JSON pushes, JSON batches of 30 and binary
+  // frames of 60.
+  std::vector<std::thread> threads;
+  for (int p = 0; p < producers; ++p) {
+    threads.emplace_back([&, p] {
+      auto& c = prods[static_cast<std::size_t>(p)];
+      const std::array<std::string, 2> names{stream_a(p), stream_b(p)};
+      std::array<int, 2> next{0, samples_per_stream};
+      int round = 0;
+      while (next[0] < samples_per_stream) {
+        for (std::size_t s = 0; s < 2; ++s) {
+          int& i = next[s];
+          switch (round % 3) {
+            case 0:
+              for (int k = 0; k < 30; ++k) {
+                c.send_json({{"stream", names[s]}, {"value", sample(p, i++)}});
+              }
+              break;
+            case 1: {
+              std::vector<double> v;
+              for (int k = 0; k < 30; ++k) {
+                v.push_back(sample(p, i++));
+              }
+              c.send_json({{"stream", names[s]}, {"values", v}});
+              break;
+            }
+            default: {
+              std::vector<double> v;
+              for (int k = 0; k < 30; ++k) {
+                v.push_back(sample(p, i++));
+              }
+              c.send_binary(ws_test::binary_frame(names[s], v));
+              break;
+            }
+          }
+        }
+        ++round;
+      }
+    });
+  }
+  // Meanwhile from C++, on the other side of the posts.
+  std::thread cxx([&] {
+    for (int i = 0; i < 500; ++i) {
+      srv.push("cxx", static_cast<double>(i));
+    }
+  });
+  for (auto& t : threads) {
+    t.join();
+  }
+  cxx.join();
+
+  // Acks: a push with an id to each stream of every producer, then errors with ids: a non-finite sample, an
+  // unknown stream, the stream limit.
+  for (int p = 0; p < producers; ++p) {
+    auto& c = prods[static_cast<std::size_t>(p)];
+    c.send_json({{"stream", stream_a(p)}, {"values", {sample(p, 9000), sample(p, 9001)}}, {"id", p}});
+    c.send_json({{"stream", stream_b(p)}, {"value", sample(p, 9002)}, {"id", 100 + p}});
+    std::map<int, json> acks;
+    while (acks.size() < 2) {
+      json j = c.next_of_type("ack", 30000ms);
+      acks[j["id"].get<int>()] = j;
+    }
+    CHECK(acks.at(p)["stream"] == stream_a(p));
+    CHECK(acks.at(p)["accepted"] == 2);
+    CHECK(acks.at(100 + p)["stream"] == stream_b(p));
+    CHECK(acks.at(100 + p)["accepted"] == 1);
+  }
+  auto& e = prods[0];
+  e.send_text(R"({"stream":"t5","values":[1,1e999],"id":"nf"})");
+  json err = e.next_of_type("error");
+  CHECK(err["code"] == "non_finite");
+  CHECK(err["id"] == "nf");
+  for (int s = 0; s < streams; ++s) {  // on whichever thread owns it
+    e.send_json({{"type", "snapshot"}, {"stream", "nope" + std::to_string(s)}, {"id", s}});
+    err = e.next_of_type("error");
+    CHECK(err["code"] == "unknown_stream");
+    CHECK(err["id"] == s);
+  }
+  std::set<std::string> refused;
+  for (int s = 0; s < 4; ++s) {  // 9 streams exist: every new one is refused, on either thread
+    e.send_json({{"stream", "extra" + std::to_string(s)}, {"value", 1.0}, {"id", s}});
+    err = e.next_of_type("error");
+    CHECK(err["code"] == "too_many_streams");
+    refused.insert(err["id"].dump());
+  }
+  CHECK(refused.size() == 4);
+
+  // list gathers both threads.
+  e.send_text(R"({"type":"list","id":"l"})");
+  json list = e.next_of_type("streams", 30000ms);
+  CHECK(list["id"] == "l");
+  CHECK(list["total"] == streams + 1);
+  REQUIRE(list["streams"].size() == streams + 1);
+  CHECK(list["streams"][0]["name"] == "cxx");
+  for (int s = 0; s < streams; ++s) {
+    const json& l = list["streams"][static_cast<std::size_t>(s + 1)];
+    CHECK(l["name"] == "t" + std::to_string(s));
+    CHECK(l["subscribers"] == 3);
+  }
+
+  const auto st = srv.stats();
+  CHECK(st.samples == static_cast<std::uint64_t>(producers * (2 * samples_per_stream + 3) + 500));
+  CHECK(st.streams == streams + 1);
+  CHECK(st.rejected == 1 + streams + 4);
+
+  // Every "*" subscriber ends with the final state of every stream.
+  for (auto& c : all) {
+    std::map<std::string, json> final_seen;
+    while (final_seen.size() < streams + 1) {
+      json j = c.next_of_type("snapshot", 20000ms);
+      const std::string name = j["stream"].get<std::string>();
+      const double want = name == "cxx" ? 500.0 : ref.at(name).n;
+      if (j["count"].get<double>() == want) {
+        final_seen[name] = j;
+      }
+    }
+    for (const auto& [name, r] : ref) {
+      const json& j = final_seen.at(name);
+      INFO("stream " << name);
+      CHECK(j["stats"]["out_of_order"] == 0.0);
+      CHECK(j["rejected"] == (name == "t5" ? 1 : 0));
+      CHECK(j["stats"]["n"].get<double>() == r.n);
+      CHECK(j["stats"]["sum"].get<double>() == r.sum);
+      CHECK(j["stats"]["sum_sq"].get<double>() == r.sum_sq);
+    }
+    CHECK(final_seen.at("cxx")["stats"]["sum"].get<double>() == 499.0 * 500.0 / 2.0);
+    CHECK(final_seen.at("cxx")["stats"]["out_of_order"] == 0.0);
+  }
+  srv.stop();
+  srv.join();
+}
