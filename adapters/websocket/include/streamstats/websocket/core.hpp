@@ -88,7 +88,7 @@ class server_engine {
 
 // A connection as every shard sees it. Written by its home shard; other shards read the atomics.
 template <typename Config>
-struct peer {
+struct peer : std::enable_shared_from_this<peer<Config>> {
   typename websocketpp::server<Config>::connection_ptr con;  // set before the peer is shared
   std::size_t home = 0;                                      // the shard the connection lives on
   std::atomic<std::uint64_t> dropped{0};                     // dropped for back-pressure, all shards
@@ -158,6 +158,7 @@ class server_core final : public server_engine {
       for (std::size_t j = 0; j < n; ++j) {
         sh->inbox.push_back(std::make_unique<handoff_type>());
       }
+      sh->outgoing.resize(n);
     }
     acceptor_ = std::make_unique<acceptor<Config>>(shards_[0]->endpoint, shards_[0]->io, [this] {
       // Round robin: the next connection lives on the next shard.
@@ -337,11 +338,17 @@ class server_core final : public server_engine {
   struct item {
     enum class kind : unsigned char { push, deliver, op };
     kind k = kind::op;
-    peer_ptr p;
+    peer_ptr p;                   // deliver and op (an op keeps the connection's peer alive till it runs)
+    peer_type* pusher = nullptr;  // push: alive, as the close of its connection comes after (FIFO)
     handoff_span name, values, id;
     double t = 0.0;
     message_ptr msg;                 // deliver
     std::function<void(shard&)> fn;  // op, run on the receiving shard
+    void rebase(std::uint32_t text, std::uint32_t vals) noexcept {
+      name.offset += text;
+      id.offset += text;
+      values.offset += vals;
+    }
   };
   using handoff_type = handoff<item>;
 
@@ -385,6 +392,10 @@ class server_core final : public server_engine {
     std::unordered_map<const void*, std::unique_ptr<subscriber>> visitors;
     std::vector<std::unique_ptr<handoff_type>> inbox;  // inbox[from]
     typename handoff_type::batch draining;
+    // What this shard hands to each other one during the current turn of its io loop (no lock), and
+    // whether the hand-over at the end of the turn is posted.
+    std::vector<typename handoff_type::batch> outgoing;
+    bool handover_posted = false;
     std::array<relaxed_counter, 32> rejected_by_code{};
     relaxed_counter n_messages, n_samples, n_rejected;
   };
@@ -547,7 +558,7 @@ class server_core final : public server_engine {
         case item::kind::push:
           if (!stopping_.load(std::memory_order_relaxed)) {
             handle_push(to, nullptr, nullptr, b.text_of(it.name), b.values_of(it.values), it.values.size,
-                        it.t, b.text_of(it.id), &it.p);
+                        it.t, b.text_of(it.id), it.pusher);
           }
           break;
         case item::kind::deliver: {
@@ -567,10 +578,28 @@ class server_core final : public server_engine {
     b.clear();
   }
 
+  // Appends to what `from` hands `to` this turn; the hand-over runs once the turn's handlers are done.
+  template <typename Fill>
+  void enqueue(shard& from, shard& to, Fill&& fill) {
+    fill(from.outgoing[to.index]);
+    if (!from.handover_posted) {
+      from.handover_posted = true;
+      asio::post(from.io, [this, &from] { hand_over(from); });
+    }
+  }
+
+  void hand_over(shard& from) {
+    from.handover_posted = false;
+    for (auto& to : shards_) {
+      auto& b = from.outgoing[to->index];
+      if (!b.items.empty()) {
+        to->inbox[from.index]->send_batch(to->io, b, [this, &t = *to, f = from.index] { drain(t, f); });
+      }
+    }
+  }
+
   void send_item(shard& from, shard& to, item&& it) {
-    to.inbox[from.index]->send(
-        to.io, [&](typename handoff_type::batch& b) { b.items.push_back(std::move(it)); },
-        [this, &to, f = from.index] { drain(to, f); });
+    enqueue(from, to, [&](typename handoff_type::batch& b) { b.items.push_back(std::move(it)); });
   }
 
   // Owner `from` hands message `m` to the home of `p`.
@@ -584,19 +613,16 @@ class server_core final : public server_engine {
 
   void forward_push(shard& from, shard& to, const peer_ptr& p, std::string_view name, const double* v,
                     std::size_t n, double t, std::string_view id) {
-    to.inbox[from.index]->send(
-        to.io,
-        [&](typename handoff_type::batch& b) {
-          item it;
-          it.k = item::kind::push;
-          it.p = p;
-          it.name = b.add_text(name);
-          it.values = b.add_values(v, n);
-          it.id = b.add_text(id);
-          it.t = t;
-          b.items.push_back(std::move(it));
-        },
-        [this, &to, f = from.index] { drain(to, f); });
+    enqueue(from, to, [&](typename handoff_type::batch& b) {
+      item it;
+      it.k = item::kind::push;
+      it.pusher = p.get();
+      it.name = b.add_text(name);
+      it.values = b.add_values(v, n);
+      it.id = b.add_text(id);
+      it.t = t;
+      b.items.push_back(std::move(it));
+    });
   }
 
   // Runs f(owner shard, the owner's record of `p`) on `to`, after what `from` handed it before.
@@ -604,6 +630,7 @@ class server_core final : public server_engine {
   void forward_op(shard& from, shard& to, const peer_ptr& p, F&& f) {
     item it;
     it.k = item::kind::op;
+    it.p = p;
     if constexpr (std::is_invocable_v<F&, shard&, subscriber&>) {
       it.fn = [this, p, f = std::forward<F>(f)](shard& o) mutable { f(o, record_of(o, p)); };
     } else {
@@ -729,6 +756,7 @@ class server_core final : public server_engine {
   void final_flush(shard& sh) {
     sh.tick.cancel();
     flush_snapshots(sh, true);
+    hand_over(sh);  // the final snapshots for other shards' connections are on their way first
     if (flushes_left_.fetch_sub(1) == 1) {
       for (auto& s : shards_) {
         if (s.get() == &sh) {
@@ -1023,10 +1051,10 @@ class server_core final : public server_engine {
   // from C++, or when it lives elsewhere: then `remote` is its peer and a record is made only to
   // answer). `cache`: the connection's last stream, when it lives here.
   void handle_push(shard& sh, subscriber* c, stream_type** cache, std::string_view name, const double* values,
-                   std::size_t n, double t, std::string_view id, const peer_ptr* remote = nullptr) {
+                   std::size_t n, double t, std::string_view id, peer_type* remote = nullptr) {
     auto replies = [&]() -> subscriber* {
       if (c == nullptr && remote != nullptr) {
-        c = &record_of(sh, *remote);
+        c = &record_of(sh, remote->shared_from_this());
       }
       return c;
     };
@@ -1078,37 +1106,44 @@ class server_core final : public server_engine {
     g->left = shards_.size();
     const std::size_t cap = home.options.max_list_streams;
     peer_ptr p = c.con;
-    for (auto& sh : shards_) {
-      asio::post(sh->io, [this, g, cap, p, id, &home, &o = *sh] {
-        std::vector<list_entry> part;
-        o.streams.for_each([&](std::string_view name, const stream_type& s) {
-          if (part.size() == cap) {
-            return false;
-          }
-          part.push_back(
-              {std::string(name), s.counters.count, s.counters.rejected, s.topic.subscribers.size()});
-          return true;
-        });
-        const std::size_t total = o.streams.size();
-        asio::post(home.io, [this, g, cap, p, id, total, part = std::move(part), &home]() mutable {
-          g->total += total;
-          std::move(part.begin(), part.end(), std::back_inserter(g->entries));
-          if (--g->left != 0) {
-            return;
-          }
-          std::sort(g->entries.begin(), g->entries.end(),
-                    [](const list_entry& a, const list_entry& b) { return a.name < b.name; });
-          const auto it = home.connections.find(p->con.get());
-          if (it == home.connections.end()) {
-            return;  // closed meanwhile
-          }
-          home.out.clear();
-          const list_totals totals{cap, rejected_total(), p->dropped.load(std::memory_order_relaxed),
-                                   dropped_total()};
-          write_list_entries(home.out, g->entries, g->total, totals, id);
-          home.fanout.send_text(*it->second, home.out);
-        });
+    // Each shard adds its streams; to the others the request goes through the handoff, behind what
+    // this connection handed them before (so the reply counts every sample it sent).
+    auto collect = [this, g, cap, p, id, &home](shard& o) {
+      std::vector<list_entry> part;
+      o.streams.for_each([&](std::string_view name, const stream_type& s) {
+        if (part.size() == cap) {
+          return false;
+        }
+        part.push_back(
+            {std::string(name), s.counters.count, s.counters.rejected, s.topic.subscribers.size()});
+        return true;
       });
+      const std::size_t total = o.streams.size();
+      asio::post(home.io, [this, g, cap, p, id, total, part = std::move(part), &home]() mutable {
+        g->total += total;
+        std::move(part.begin(), part.end(), std::back_inserter(g->entries));
+        if (--g->left != 0) {
+          return;
+        }
+        std::sort(g->entries.begin(), g->entries.end(),
+                  [](const list_entry& a, const list_entry& b) { return a.name < b.name; });
+        const auto it = home.connections.find(p->con.get());
+        if (it == home.connections.end()) {
+          return;  // closed meanwhile
+        }
+        home.out.clear();
+        const list_totals totals{cap, rejected_total(), p->dropped.load(std::memory_order_relaxed),
+                                 dropped_total()};
+        write_list_entries(home.out, g->entries, g->total, totals, id);
+        home.fanout.send_text(*it->second, home.out);
+      });
+    };
+    for (auto& sh : shards_) {
+      if (sh.get() == &home) {
+        asio::post(home.io, [collect, &home]() mutable { collect(home); });
+      } else {
+        forward_op(home, *sh, p, collect);
+      }
     }
   }
 

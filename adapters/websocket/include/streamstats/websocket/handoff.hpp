@@ -7,8 +7,9 @@
 // to a connection living elsewhere (snapshots, alerts, replies) comes back the same way. A handoff
 // is a FIFO: what one thread hands to another arrives in the order it was handed, so one
 // producer's samples reach a stream in order. The first item of a batch posts one drain to the
-// receiving thread; items added before the drain runs ride along, so a busy producer costs one
-// post (and one mutex round trip per item, uncontended but for the drain's swap) per batch.
+// receiving thread; items added before the drain runs ride along. core.hpp fills a batch per
+// destination on the sending thread without a lock and hands it over once per turn of its io loop
+// (send_batch), so a busy producer costs one lock and at most one post per turn, not per message.
 #pragma once
 
 #include <asio/io_context.hpp>
@@ -73,6 +74,34 @@ class handoff {
       first = !scheduled_;
       scheduled_ = true;
     }
+    if (first) {
+      asio::post(to, std::forward<Drain>(drain));
+    }
+  }
+
+  // On the sending thread: appends all of `b` (which is left empty, its capacity kept when it can
+  // be); `drain` is posted to `to` when this starts a batch.
+  template <typename Drain>
+  void send_batch(asio::io_context& to, batch& b, Drain&& drain) {
+    bool first = false;
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      if (pending_.items.empty()) {
+        std::swap(pending_, b);  // the common case: no copy
+      } else {
+        const auto text_base = static_cast<std::uint32_t>(pending_.text.size());
+        const auto values_base = static_cast<std::uint32_t>(pending_.values.size());
+        for (Item& it : b.items) {
+          it.rebase(text_base, values_base);
+          pending_.items.push_back(std::move(it));
+        }
+        pending_.text += b.text;
+        pending_.values.insert(pending_.values.end(), b.values.begin(), b.values.end());
+      }
+      first = !scheduled_;
+      scheduled_ = true;
+    }
+    b.clear();
     if (first) {
       asio::post(to, std::forward<Drain>(drain));
     }
