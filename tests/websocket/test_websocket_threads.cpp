@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -79,6 +80,18 @@ struct reference {
 };
 
 }  // namespace
+
+TEST_CASE("io_threads outside 1 … 64 is refused at construction", "[websocket][threads]") {
+  for (const std::size_t n : {std::size_t(0), std::size_t(65)}) {
+    ws::server_options o;
+    o.io_threads = n;
+    CHECK_THROWS_AS(ws::server(o), std::invalid_argument);
+  }
+  ws::server_options o;
+  o.io_threads = 64;
+  ws::server srv(o);  // constructs (and is never started)
+  CHECK(srv.options().io_threads == 64);
+}
 
 TEST_CASE("io_threads = 2: producers on several streams, subscribers elsewhere, exact and in order",
           "[websocket][threads]") {

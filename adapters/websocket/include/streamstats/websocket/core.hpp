@@ -182,6 +182,9 @@ class server_core final : public server_engine {
         in->take(b);
       }
       sh->draining.clear();
+      for (auto& b : sh->outgoing) {
+        b.clear();
+      }
     }
   }
 

@@ -64,21 +64,6 @@ class handoff {
  public:
   using batch = handoff_batch<Item>;
 
-  // On the sending thread: fill(batch&) appends; `drain` is posted to `to` when this starts a batch.
-  template <typename Fill, typename Drain>
-  void send(asio::io_context& to, Fill&& fill, Drain&& drain) {
-    bool first = false;
-    {
-      const std::lock_guard<std::mutex> lock(mutex_);
-      fill(pending_);
-      first = !scheduled_;
-      scheduled_ = true;
-    }
-    if (first) {
-      asio::post(to, std::forward<Drain>(drain));
-    }
-  }
-
   // On the sending thread: appends all of `b` (which is left empty, its capacity kept when it can
   // be); `drain` is posted to `to` when this starts a batch.
   template <typename Drain>
