@@ -72,6 +72,7 @@ void add(const std::string& group, const std::string& variant, const std::string
 // Registration hooks, one per translation unit, called from main().
 void register_core();
 void register_peer();
-void register_eigen();  // only when streamstats::eigen exists (STREAMSTATS_BENCH_EIGEN)
+void register_alternatives();  // bench_alternatives.cpp: the designs measured for issue 16
+void register_eigen();         // only when streamstats::eigen exists (STREAMSTATS_BENCH_EIGEN)
 
 }  // namespace streamstats_bench

@@ -5,6 +5,7 @@
 int main(int argc, char** argv) {
   streamstats_bench::register_core();
   streamstats_bench::register_peer();
+  streamstats_bench::register_alternatives();
 #if defined(STREAMSTATS_BENCH_EIGEN)
   streamstats_bench::register_eigen();
 #endif

@@ -585,6 +585,29 @@ void register_core() {
     }
     return sink;
   });
+  // issue 10, second round: the seasonal stage (period 288, a day of 5-minute data: profile and a
+  // second z-score over the residual), and report_score() (the quiet window's rank test included)
+  add("anomaly_detector seasonal", "push", "streamstats", [](const double* p, std::size_t n) {
+    ss::seasonal_options so;
+    so.period = 288;
+    ss::anomaly_detector<double> d(ss::zscore_options{}, ss::calibration_options{}, so);
+    double sink = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto r = d.push(p[i]);
+      sink += r.anomaly ? 1.0 : r.z;
+    }
+    return sink;
+  });
+  add("anomaly_detector seasonal", "push+report_score", "streamstats", [](const double* p, std::size_t n) {
+    ss::seasonal_options so;
+    so.period = 288;
+    ss::anomaly_detector<double> d(ss::zscore_options{}, ss::calibration_options{}, so);
+    double sink = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      sink += d.push(p[i]).report_score();
+    }
+    return sink;
+  });
 }
 
 }  // namespace streamstats_bench

@@ -105,6 +105,8 @@ def main():
     ap.add_argument("--json", required=True)
     ap.add_argument("--native")
     ap.add_argument("--extra", help="Markdown appended verbatim (memory and accuracy sections)")
+    ap.add_argument("--notes", action="append", default=[],
+                    help="hand-written Markdown appended verbatim after --extra (e.g. bench/alternatives.md)")
     ap.add_argument("--compiler", default="unknown compiler")
     ap.add_argument("--flags", default="-O2")
     ap.add_argument("--repetitions", default="?")
@@ -243,6 +245,9 @@ def main():
 
     if args.extra:
         with open(args.extra, encoding="utf-8") as f:
+            out.append(f.read().rstrip() + "\n")
+    for notes in args.notes:
+        with open(notes, encoding="utf-8") as f:
             out.append(f.read().rstrip() + "\n")
 
     text = "\n".join(out) + "\n"

@@ -8,12 +8,15 @@
 //
 // --output score   anomaly_score = the detector's score() (default)
 // --output alerts  anomaly_score = 1 on new_episode, else 0 (the detector as deployed)
+// --output report  anomaly_score = report_score() (score(), 0 on repeats; zscore: score())
+// --set period=day the seasonal stage with the samples per day measured from the timestamps
 #include <streamstats/ew_variance.hpp>
 #include <streamstats/rolling_variance.hpp>
 #include <streamstats/zscore_detector.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -22,6 +25,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -64,6 +68,39 @@ std::vector<row> read_nab_csv(const fs::path& p) {
     rows.push_back(std::move(r));
   }
   return rows;
+}
+
+// Seconds since 1970 of a NAB timestamp "YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC), via days from civil.
+double seconds_of(const std::string& stamp) {
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0;
+  double sec = 0.0;
+  if (std::sscanf(stamp.c_str(), "%d-%d-%d %d:%d:%lf", &y, &mo, &d, &h, &mi, &sec) != 6) {
+    throw std::runtime_error("timestamp '" + stamp + "' is not YYYY-MM-DD HH:MM:SS");
+  }
+  y -= mo <= 2 ? 1 : 0;
+  const long era = (y >= 0 ? y : y - 399) / 400;
+  const long yoe = y - era * 400;
+  const long doy = (153L * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  const long days = era * 146097 + doe - 719468;
+  return static_cast<double>(days) * 86400.0 + h * 3600.0 + mi * 60.0 + sec;
+}
+
+// Samples per day: 86400 s over the median spacing of the first 200 timestamps (0 when the
+// spacing is not positive or a day holds fewer than 4 samples). What a deployment sets from its
+// known sampling pace.
+std::size_t samples_per_day(const std::vector<row>& rows) {
+  std::vector<double> gaps;
+  for (std::size_t i = 1; i < rows.size() && i < 200; ++i) {
+    gaps.push_back(seconds_of(rows[i].stamp) - seconds_of(rows[i - 1].stamp));
+  }
+  if (gaps.empty()) {
+    return 0;
+  }
+  std::nth_element(gaps.begin(), gaps.begin() + static_cast<std::ptrdiff_t>(gaps.size() / 2), gaps.end());
+  const double median = gaps[gaps.size() / 2];
+  const double per_day = median > 0.0 ? std::round(86400.0 / median) : 0.0;
+  return per_day >= 4.0 ? static_cast<std::size_t>(per_day) : 0;
 }
 
 // key=value settings, read by the configurations below; unknown keys are an error.
@@ -117,30 +154,51 @@ ss::zscore_options zscore_options_from(settings& s) {
 // One output value per input row.
 using scores = std::vector<double>;
 
+// What goes into anomaly_score.
+enum class output { score, alerts, report };
+
+template <class R>
+double report_of(const R& r) {
+  if constexpr (std::is_same_v<R, ss::anomaly_result<double>>) {
+    return static_cast<double>(r.report_score());
+  } else {
+    return static_cast<double>(r.score());  // zscore_detector has no repeats
+  }
+}
+
 template <class Detector>
-scores run_detector(Detector d, const std::vector<row>& rows, bool alerts) {
+scores run_detector(Detector d, const std::vector<row>& rows, output what) {
   scores out;
   out.reserve(rows.size());
   for (const auto& r : rows) {
     const auto res = d.push(r.value);
-    out.push_back(alerts ? (res.new_episode ? 1.0 : 0.0) : static_cast<double>(res.score()));
+    out.push_back(what == output::alerts   ? (res.new_episode ? 1.0 : 0.0)
+                  : what == output::report ? report_of(res)
+                                           : static_cast<double>(res.score()));
   }
   return out;
 }
 
-scores run_config(const std::string& name, settings& s, const std::vector<row>& rows, bool alerts) {
+scores run_config(const std::string& name, settings& s, const std::vector<row>& rows, output alerts) {
   if (name == "default") {
     // anomaly_detector<double>, its zscore_options and calibration_options overridable.
     ss::calibration_options c;
     c.span = s.num("rank_span", c.span);
     c.learning = static_cast<std::size_t>(s.num("learning", static_cast<double>(c.learning)));
     c.alert_p = s.num("alert_p", c.alert_p);
+    c.quiet = static_cast<std::size_t>(s.num("quiet", static_cast<double>(c.quiet)));
+    ss::seasonal_options sea;
+    // period=day: samples per day from the file's timestamps; a number: that many samples; 0: off.
+    const std::string period = s.str("period", "0");
+    sea.period = period == "day" ? samples_per_day(rows) : static_cast<std::size_t>(std::stoul(period));
+    sea.slot_alpha = s.num("slot_alpha", sea.slot_alpha);
+    sea.use_ratio = s.num("use_ratio", sea.use_ratio);
     const auto o = zscore_options_from(s);
     switch (static_cast<int>(s.num("window", 64))) {
       case 64:
-        return run_detector(ss::anomaly_detector<double, 64>(o, c), rows, alerts);
+        return run_detector(ss::anomaly_detector<double, 64>(o, c, sea), rows, alerts);
       case 200:
-        return run_detector(ss::anomaly_detector<double, 200>(o, c), rows, alerts);
+        return run_detector(ss::anomaly_detector<double, 200>(o, c, sea), rows, alerts);
       default:
         throw std::invalid_argument("window must be 64 or 200");
     }
@@ -172,7 +230,7 @@ scores run_config(const std::string& name, settings& s, const std::vector<row>& 
 void usage() {
   std::fprintf(stderr,
                "usage: nab_run --root NAB_ROOT --out DIR --name DET [--detector default|zscore]\n"
-               "               [--output score|alerts] [--set key=value]...\n"
+               "               [--output score|alerts|report] [--set key=value]...\n"
                "  writes DIR/DET/<category>/DET_<file>.csv for every NAB_ROOT/data/<category>/<file>.csv\n");
 }
 
@@ -184,7 +242,7 @@ int main(int argc, char** argv) {
     std::string out;
     std::string name;
     std::string detector = "default";
-    bool alerts = false;
+    output alerts = output::score;
     settings s;
     for (int i = 1; i < argc; ++i) {
       const std::string arg = argv[i];
@@ -204,10 +262,10 @@ int main(int argc, char** argv) {
         detector = next();
       } else if (arg == "--output") {
         const std::string o = next();
-        if (o != "score" && o != "alerts") {
-          throw std::invalid_argument("--output is score or alerts");
+        if (o != "score" && o != "alerts" && o != "report") {
+          throw std::invalid_argument("--output is score, alerts or report");
         }
-        alerts = o == "alerts";
+        alerts = o == "alerts" ? output::alerts : o == "report" ? output::report : output::score;
       } else if (arg == "--set") {
         s.set(next());
       } else {

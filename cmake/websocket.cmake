@@ -62,6 +62,36 @@ else()
   message(STATUS "streamstats: streamstats::websocket is not built (missing: ${_ss_ws_missing_text})")
 endif()
 
+# TLS and JWT (issue 13): tls.hpp needs OpenSSL (Debian libssl-dev), jwt.hpp libjwt 1.10+
+# (libjwt-dev, found with pkg-config) and OpenSSL. streamstats::websocket_tls is the adapter plus
+# both, with STREAMSTATS_WEBSOCKET_TLS=1; the plain adapter stays free of them.
+set(STREAMSTATS_HAS_TLS OFF)
+if(STREAMSTATS_HAS_WEBSOCKET)
+  set(_ss_tls_missing "")
+  find_package(OpenSSL 1.1.1 QUIET)
+  if(NOT TARGET OpenSSL::SSL)
+    list(APPEND _ss_tls_missing "OpenSSL (libssl-dev)")
+  endif()
+  find_package(PkgConfig QUIET)
+  if(PKG_CONFIG_FOUND AND NOT TARGET PkgConfig::STREAMSTATS_LIBJWT)
+    pkg_check_modules(STREAMSTATS_LIBJWT QUIET IMPORTED_TARGET libjwt>=1.10)
+  endif()
+  if(NOT TARGET PkgConfig::STREAMSTATS_LIBJWT)
+    list(APPEND _ss_tls_missing "libjwt (libjwt-dev)")
+  endif()
+  if(_ss_tls_missing STREQUAL "")
+    add_library(streamstats_websocket_tls INTERFACE)
+    add_library(streamstats::websocket_tls ALIAS streamstats_websocket_tls)
+    target_link_libraries(streamstats_websocket_tls INTERFACE streamstats::websocket OpenSSL::SSL OpenSSL::Crypto
+                                                              PkgConfig::STREAMSTATS_LIBJWT)
+    target_compile_definitions(streamstats_websocket_tls INTERFACE STREAMSTATS_WEBSOCKET_TLS=1)
+    set(STREAMSTATS_HAS_TLS ON)
+  else()
+    list(JOIN _ss_tls_missing ", " _ss_tls_missing_text)
+    message(STATUS "streamstats: TLS/JWT (tls.hpp, jwt.hpp) not available (missing: ${_ss_tls_missing_text})")
+  endif()
+endif()
+
 # Called by cmake/install-rules.cmake: the adapter's headers, its export set, and the file that
 # finds its dependencies again on the consumer's machine (included by streamstatsConfig.cmake for
 # the websocket component; it sets _ss_websocket_deps_found and never fails the whole package).

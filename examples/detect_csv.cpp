@@ -1,6 +1,10 @@
 // detect_csv — flags anomalies in a `timestamp,value` CSV with streamstats::anomaly_detector.
 //
-//   detect_csv [--threshold Z] [FILE]        (no FILE, or "-": read standard input)
+//   detect_csv [--threshold Z] [--period N] [FILE]   (no FILE, or "-": read standard input)
+//
+// --period N: the rows come at a fixed pace and N of them make one cycle (288 for a day of 5-minute
+// rows): the detector keeps a profile of the cycle and scores the residual once it explains the
+// series (streamstats::seasonal_options::period; 0, the default, leaves it off).
 //
 // Writes `timestamp,value,z,score,anomaly` to standard output, one row per valid input row, in input
 // order (value echoed as written). Accepts a header row (a first row whose value is not a number), a UTF-8
@@ -53,11 +57,13 @@ bool parse_double(std::string_view s, double& out) {
 }
 
 void usage(const char* argv0) {
-  std::fprintf(stderr, "usage: %s [--threshold Z] [FILE]   (no FILE or '-': standard input)\n", argv0);
+  std::fprintf(stderr, "usage: %s [--threshold Z] [--period N] [FILE]   (no FILE or '-': standard input)\n",
+               argv0);
 }
 
 int run(int argc, char** argv) {
   streamstats::zscore_options options;
+  streamstats::seasonal_options seasonal;
   std::string path = "-";
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
@@ -68,6 +74,16 @@ int run(int argc, char** argv) {
         return 2;
       }
       options.threshold = z;
+    } else if (arg == "--period" && i + 1 < argc) {
+      const std::string_view n = argv[++i];
+      unsigned long long period = 0;
+      const auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), period);
+      if (ec != std::errc{} || end != n.data() + n.size() ||
+          period > streamstats::seasonal_options::max_period) {
+        std::fprintf(stderr, "detect_csv: --period needs a number of rows (0 to 2^32), got '%s'\n", argv[i]);
+        return 2;
+      }
+      seasonal.period = static_cast<std::size_t>(period);
     } else if (arg == "-h" || arg == "--help") {
       usage(argv[0]);
       return 0;
@@ -89,7 +105,7 @@ int run(int argc, char** argv) {
   }
   std::istream& in = path == "-" ? std::cin : file;
 
-  streamstats::anomaly_detector<double> detector(options);
+  streamstats::anomaly_detector<double> detector(options, streamstats::calibration_options{}, seasonal);
   std::printf("timestamp,value,z,score,anomaly\n");
 
   std::string line;

@@ -390,6 +390,15 @@ void require_detector_restores(const D& proto, bool expect_relearn = true) {
 TEST_CASE("detectors continue bit for bit mid-episode and mid-relearn") {
   require_detector_restores(ss::anomaly_detector<double>{});
   require_detector_restores(ss::anomaly_detector<float>{});
+  {
+    // The seasonal stage (profile and the residual's z-score) and the quiet window travel too.
+    ss::seasonal_options so;
+    so.period = 24;
+    ss::calibration_options c;
+    c.quiet = 7;
+    c.learning = 50;
+    require_detector_restores(ss::anomaly_detector<double>(ss::zscore_options{}, c, so));
+  }
   ss::zscore_options o;
   o.learning = ss::zscore_learning::skip;
   o.side = ss::zscore_side::upper;
@@ -424,6 +433,18 @@ TEST_CASE("run-time parameters travel with the state: alpha, convention, p, dete
   const auto d2 = ss::load_state<ss::anomaly_detector<double>>(ss::save_state(d));
   CHECK(d2.options().threshold == 3.25);
   CHECK(d2.options().cooldown == 4);
+  ss::seasonal_options so;
+  so.period = 48;
+  so.slot_alpha = 0.125;
+  so.use_ratio = 0.75;
+  ss::calibration_options c;
+  c.quiet = 5;
+  const auto d3 = ss::load_state<ss::anomaly_detector<double>>(
+      ss::save_state(ss::anomaly_detector<double>(ss::zscore_options{}, c, so)));
+  CHECK(d3.seasonal().period == 48);
+  CHECK(d3.seasonal().slot_alpha == 0.125);
+  CHECK(d3.seasonal().use_ratio == 0.75);
+  CHECK(d3.calibration().quiet == 5);
   CHECK(ss::load_state<ss::quantile<double>>(ss::save_state(ss::quantile<double>(0.99))).probability() ==
         0.99);
 }
@@ -651,8 +672,9 @@ TEST_CASE("inconsistent fields are refused with a reason, even with a valid chec
   // detector: learned count disagreeing with the baseline; an episode open with no episode counted.
   const auto d = busy_detector();
   const std::string d_good = ss::save_state(d);
-  const std::size_t dp = payload_offset(d_good) + 24 + 41;  // the z-score detector inside
-  // anomaly_detector: calibration (span, learning, alert_p), episodes (5 × 8 + 1), then the z-score
+  const std::size_t dp = payload_offset(d_good) + 32 + 24 + 41;  // the z-score detector inside
+  // anomaly_detector: calibration (span, learning, alert_p, quiet), seasonal options (period,
+  // slot_alpha, use_ratio), episodes (5 × 8 + 1), then the z-score
   // detector's options: threshold 8, side 1, warmup 8, learning 1, relearn_after 8, cooldown 8,
   // min_stddev 8, resolution_floor 8
   const std::size_t counters = dp + 8 + 1 + 8 + 1 + 8 + 8 + 8 + 8;

@@ -483,3 +483,77 @@ TEST_CASE("invalid options are refused with std::invalid_argument naming the opt
   CHECK_THROWS_AS(streamstats::anomaly_detector<double>(with([](zscore_options& o) { o.threshold = -2.0; })),
                   std::invalid_argument);
 }
+
+TEST_CASE("anomaly_detector: p_graded keeps ranking beyond the recent maximum, p stops at its floor",
+          "[detector][calibration]") {
+  // After 2000 samples of N(0, 1), z = 8 and z = 30 are both beyond every recent |z|: p is the floor
+  // (≈ 2/1001 of the weight) for both, p_graded is smaller for 30 than for 8, and below p.
+  streamstats::anomaly_detector<double> d;
+  streamstats_test::bed_rng rng(5);
+  for (int i = 0; i < 2000; ++i) {
+    (void)d.push(rng.normal());
+  }
+  auto a = d;
+  auto b = d;
+  const double sigma = d.baseline().stddev();
+  const double mean = d.baseline().mean();
+  const auto r8 = a.push(mean + 8.0 * sigma);
+  const auto r30 = b.push(mean + 30.0 * sigma);
+  CHECK(r8.p == Approx(r30.p).epsilon(1e-9));
+  CHECK(r8.p == Approx(2.0 / 1001.0).epsilon(0.05));
+  CHECK(r30.p_graded < r8.p_graded);
+  CHECK(r8.p_graded < r8.p);
+  CHECK(r30.report_score() > r8.report_score());
+  CHECK(r8.score() == Approx(r30.score()).epsilon(1e-9));
+  // Within the recent range p_graded is p.
+  const auto r1 = d.push(mean + 1.0 * sigma);
+  CHECK(r1.p_graded == r1.p);
+}
+
+TEST_CASE("anomaly_detector: invalid seasonal and quiet options are refused", "[detector][edge]") {
+  using D = streamstats::anomaly_detector<double>;
+  streamstats::seasonal_options so;
+  so.slot_alpha = 0.0;
+  CHECK_THROWS_AS(D(streamstats::zscore_options{}, streamstats::calibration_options{}, so),
+                  std::invalid_argument);
+  so.slot_alpha = 0.2;
+  so.use_ratio = -1.0;
+  CHECK_THROWS_AS(D(streamstats::zscore_options{}, streamstats::calibration_options{}, so),
+                  std::invalid_argument);
+  streamstats::calibration_options c;
+  c.quiet = streamstats::calibration_options::max_quiet + 1;
+  CHECK_THROWS_AS(D(streamstats::zscore_options{}, c), std::invalid_argument);
+  so.use_ratio = 0.5;
+  so.period = 1;  // a period of one sample: a profile of one slot, the series' own mean
+  D one(streamstats::zscore_options{}, streamstats::calibration_options{}, so);
+  for (int i = 0; i < 100; ++i) {
+    (void)one.push(static_cast<double>(i % 3));
+  }
+  CHECK(one.count() == 100);
+}
+
+TEST_CASE("with a seasonal stage, a flat step is still one episode and a quantised series stays quiet",
+          "[detector][resolution]") {
+  // The period changes nothing on series without a cycle: the residual of a flat or quantised
+  // series never explains more of its variance than x itself, so the stage is not used.
+  streamstats::seasonal_options so;
+  so.period = 288;
+  const streamstats::anomaly_detector<double> proto(streamstats::zscore_options{},
+                                                    streamstats::calibration_options{}, so);
+  auto flat = proto;
+  for (int i = 0; i < 2000; ++i) {
+    (void)flat.push(i < 1000 ? 10.0 : 11.0);
+  }
+  CHECK(flat.episodes() == 1);
+  for (std::uint64_t seed : {1U, 2U, 3U}) {
+    streamstats_test::bed_rng rng(seed);
+    auto d = proto;
+    std::size_t used = 0;
+    for (int i = 0; i < 100000; ++i) {
+      (void)d.push(std::round(50.0 + 0.3 * rng.normal()));
+      used += d.seasonal_in_use() ? 1U : 0U;
+    }
+    INFO("seed " << seed << ", samples scored on the residual " << used);
+    CHECK(d.episodes() <= 10);
+  }
+}

@@ -48,5 +48,5 @@ fi
 cxx="$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt")"
 compiler="$("${cxx:-c++}" --version | head -n 1)"
 /usr/bin/python3 bench/make_results.py --json "$out/bench.json" "${native_args[@]}" --extra "$out/report.md" --order "$out/order.txt" \
-  --compiler "$compiler" --flags=-O2 --repetitions "$reps" --out bench/results.md
+  --compiler "$compiler" --flags=-O2 --repetitions "$reps" --notes bench/alternatives.md --out bench/results.md
 echo "=== streamstats: wrote bench/results.md ==="

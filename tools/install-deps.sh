@@ -11,7 +11,13 @@ demo=(catch2 libboost-dev libtomlplusplus-dev libeigen3-dev libwebsocketpp-dev l
 # tests/clients (Python clients, NumPy reference values) and bench/peers (the Python and Node servers
 # people write today; bench/peers/run.sh also needs `npm ci --prefix tests/browser` for ws).
 test+=(python3-numpy)
+# Redis scale-out (docs/scale-out.md): tests start a real redis-server; hiredis is the client.
+test+=(redis-server libhiredis-dev pkg-config)
 bench+=(python3-websockets python3-numpy nodejs)
+# TLS and JWT (issue 13): OpenSSL and libjwt for tls.hpp/jwt.hpp and streamstatsd; the tests make
+# their certificates with the openssl command and their tokens with PyJWT.
+test+=(libssl-dev libjwt-dev openssl python3-jwt python3-cryptography)
+demo+=(libssl-dev libjwt-dev pkg-config)  # pkg-config finds libjwt
 
 want=()
 for group in "${@:-test}"; do

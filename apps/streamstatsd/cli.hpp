@@ -28,7 +28,9 @@ class usage_error : public std::runtime_error {
 
 inline constexpr const char* usage_text =
     "usage: streamstatsd [--config FILE] [--check-config] [--bind ADDR] [--port N]\n"
-    "                    [--tls-cert PEM] [--tls-key PEM] [--state-dir DIR] [--redis URL]\n"
+    "                    [--tls-cert PEM] [--tls-key PEM] [--tls-client-ca PEM] [--state-dir DIR]\n"
+    "                    [--checkpoint-interval MS]\n"
+    "                    [--redis URL]\n"
     "                    [--document-root DIR] [--log-level error|warn|info|debug] [--help] [--version]\n"
     "\n"
     "  --config FILE        TOML configuration (packaging/streamstatsd.toml documents every key);\n"
@@ -39,13 +41,19 @@ inline constexpr const char* usage_text =
     "  --port N             listen port, 0 = any free port (server.port, default 8080)\n"
     "  --document-root DIR  serve the files of DIR over HTTP on the same port (server.document_root)\n"
     "  --log-level LEVEL    streamstatsd's own messages on stderr (log.level, default info)\n"
-    "  --tls-cert PEM, --tls-key PEM   TLS certificate and key (tls.cert, tls.key)   [not in this build "
-    "yet]\n"
-    "  --state-dir DIR      checkpoint directory (state.dir)                       [not in this build yet]\n"
-    "  --redis URL          redis://host[:port][/db] broker (redis.url)            [not in this build yet]\n"
+    "  --tls-cert PEM, --tls-key PEM   serve wss:// and https:// with this certificate chain and key\n"
+    "                       (tls.cert, tls.key)\n"
+    "  --tls-client-ca PEM  mutual TLS: require client certificates signed by these CAs (tls.client_ca)\n"
+    "  --state-dir DIR      checkpoint directory (state.dir): streams saved there periodically and at\n"
+    "                       SIGTERM/SIGINT, restored at start\n"
+    "  --checkpoint-interval MS   between checkpoints, in ms (or with a unit: 500ms, 30s, 5m);\n"
+    "                       0 = only at stop (state.checkpoint_interval_ms, default 30000)\n"
+    "  --redis URL          redis://host[:port] or unix:///path broker between nodes (redis.url;\n"
+    "                       docs/scale-out.md; builds with hiredis only)\n"
     "\n"
-    "Signals: SIGHUP reloads the config file (pipelines for new streams, limits, origins, token, log\n"
-    "level) without dropping connections; SIGTERM or SIGINT stops gracefully.\n";
+    "Signals: SIGHUP reloads the config file (pipelines for new streams, limits, origins, token, JWT\n"
+    "keys, log level) and the TLS certificate without dropping connections; SIGTERM or SIGINT stops\n"
+    "gracefully.\n";
 
 struct cli_options {
   std::string config_path;  // "" = no file, defaults
@@ -58,9 +66,38 @@ struct cli_options {
   std::optional<ws::log_level> log_level;
   std::optional<std::string> tls_cert;
   std::optional<std::string> tls_key;
+  std::optional<std::string> tls_client_ca;
   std::optional<std::string> state_dir;
+  std::optional<std::uint32_t> checkpoint_interval_ms;
   std::optional<std::string> redis;
 };
+
+// "30000", "30000ms", "30s", "5m" → milliseconds (0 … 24 h); nullopt when malformed.
+[[nodiscard]] inline std::optional<std::uint32_t> parse_duration_ms(const std::string& v) {
+  std::size_t digits = 0;
+  while (digits < v.size() && v[digits] >= '0' && v[digits] <= '9') {
+    ++digits;
+  }
+  if (digits == 0 || digits > 9) {
+    return std::nullopt;
+  }
+  const std::string unit = v.substr(digits);
+  std::uint64_t scale = 0;
+  if (unit.empty() || unit == "ms") {
+    scale = 1;
+  } else if (unit == "s") {
+    scale = 1000;
+  } else if (unit == "m") {
+    scale = 60000;
+  } else {
+    return std::nullopt;
+  }
+  const std::uint64_t ms = std::stoull(v.substr(0, digits)) * scale;
+  if (ms > 86400000) {
+    return std::nullopt;
+  }
+  return static_cast<std::uint32_t>(ms);
+}
 
 // Accepts "--flag value" and "--flag=value". Throws usage_error.
 [[nodiscard]] inline cli_options parse_cli(int argc, const char* const* argv) {
@@ -127,8 +164,17 @@ struct cli_options {
       o.tls_cert = value();
     } else if (flag == "--tls-key") {
       o.tls_key = value();
+    } else if (flag == "--tls-client-ca") {
+      o.tls_client_ca = value();
     } else if (flag == "--state-dir") {
       o.state_dir = value();
+    } else if (flag == "--checkpoint-interval") {
+      const std::string v = value();
+      o.checkpoint_interval_ms = parse_duration_ms(v);
+      if (!o.checkpoint_interval_ms) {
+        throw usage_error("--checkpoint-interval: '" + v +
+                          "' is not a duration (milliseconds, or with a unit: 500ms, 30s, 5m; at most 24 h)");
+      }
     } else if (flag == "--redis") {
       o.redis = value();
     } else {
@@ -158,8 +204,14 @@ inline void apply_cli(const cli_options& o, ws::daemon_config& c) {
   if (o.tls_key) {
     c.tls.key = *o.tls_key;
   }
+  if (o.tls_client_ca) {
+    c.tls.client_ca = *o.tls_client_ca;
+  }
   if (o.state_dir) {
     c.state.dir = *o.state_dir;
+  }
+  if (o.checkpoint_interval_ms) {
+    c.state.checkpoint_interval_ms = *o.checkpoint_interval_ms;
   }
   if (o.redis) {
     c.redis.url = *o.redis;
@@ -200,9 +252,11 @@ inline void apply_cli(const cli_options& o, ws::daemon_config& c) {
   check(running.server.max_message_size != next.server.max_message_size, "server.max_message_size");
   check(running.server.shutdown_timeout_ms != next.server.shutdown_timeout_ms, "server.shutdown_timeout_ms");
   check(running.server.io_threads != next.server.io_threads, "server.io_threads");
-  check(running.tls.cert != next.tls.cert || running.tls.key != next.tls.key, "tls");
+  // TLS on or off changes the endpoint; new files (or the same files renewed) are reloaded.
+  check(running.tls.cert.empty() != next.tls.cert.empty(), "tls (on/off)");
   check(running.state.dir != next.state.dir, "state.dir");
   check(running.redis.url != next.redis.url, "redis.url");
+  check(running.redis.lease_ttl_ms != next.redis.lease_ttl_ms, "redis.lease_ttl_ms");
   return keys;
 }
 
@@ -215,8 +269,10 @@ inline void apply_cli(const cli_options& o, ws::daemon_config& c) {
   next.server.max_message_size = running.server.max_message_size;
   next.server.shutdown_timeout_ms = running.server.shutdown_timeout_ms;
   next.server.io_threads = running.server.io_threads;
-  next.tls = running.tls;
-  next.state = running.state;
+  if (running.tls.cert.empty() != next.tls.cert.empty()) {
+    next.tls = running.tls;
+  }
+  next.state.dir = running.state.dir;  // checkpoint_interval_ms is reloadable
   next.redis = running.redis;
   return next;
 }

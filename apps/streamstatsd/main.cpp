@@ -6,9 +6,13 @@
 #include "cli.hpp"
 
 #include <streamstats/websocket/server.hpp>
+#if defined(STREAMSTATSD_HAS_REDIS)
+#include <streamstats/websocket/redis/broker.hpp>
+#endif
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdarg>
@@ -17,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace {
@@ -58,6 +63,10 @@ void apply_reload(ws::server& server, const ws::daemon_config& next) {
     o.max_messages_per_second = fresh.max_messages_per_second;
     o.allowed_origins = fresh.allowed_origins;
     o.producer_token = fresh.producer_token;
+    o.anonymous_subscribe = fresh.anonymous_subscribe;
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+    o.jwt = fresh.jwt;  // new handshakes verify with the keys read now (rotation without a restart)
+#endif
     o.max_connections = fresh.max_connections;
     o.max_streams = fresh.max_streams;
     o.max_queued_bytes = fresh.max_queued_bytes;
@@ -68,6 +77,7 @@ void apply_reload(ws::server& server, const ws::daemon_config& next) {
     o.same_origin = fresh.same_origin;
     o.query_budget_per_second = fresh.query_budget_per_second;
     o.max_list_streams = fresh.max_list_streams;
+    o.checkpoint_interval = fresh.checkpoint_interval;
     // Printed on the io thread, after the change (from this line on, new streams use it) and
     // before the new log level applies, so that the line appears under the level it replaces.
     log(ws::log_level::info, "configuration reloaded");
@@ -83,7 +93,13 @@ int run(const streamstatsd::cli_options& cli) {
     print_errors(e);
     return 1;
   }
-  const auto unsupported = ws::unsupported_features(config);
+  auto unsupported = ws::unsupported_features(config);
+#if defined(STREAMSTATSD_HAS_REDIS)
+  // This build has the Redis broker (docs/scale-out.md).
+  unsupported.erase(std::remove_if(unsupported.begin(), unsupported.end(),
+                                   [](const std::string& f) { return f.rfind("Redis", 0) == 0; }),
+                    unsupported.end());
+#endif
   if (cli.check_config) {
     std::fputs(ws::to_toml(config).c_str(), stdout);
     std::fflush(stdout);
@@ -112,7 +128,20 @@ int run(const streamstatsd::cli_options& cli) {
 
   std::unique_ptr<ws::server> server;
   try {
-    server = std::make_unique<ws::server>(ws::to_server_options(config));
+    ws::server_options options = ws::to_server_options(config);
+    // Checkpoint and restore messages (damaged files, streams not restored) go to our log.
+    options.log = [](std::string_view level, const std::string& message) {
+      const ws::log_level l = level == "error"  ? ws::log_level::error
+                              : level == "warn" ? ws::log_level::warn
+                                                : ws::log_level::info;
+      log(l, "%s", message.c_str());
+    };
+#if defined(STREAMSTATSD_HAS_REDIS)
+    if (!options.redis.url.empty()) {
+      options.make_broker = ws::redis::factory();
+    }
+#endif
+    server = std::make_unique<ws::server>(std::move(options));
     server->stop_on_signals({SIGINT, SIGTERM});
     server->listen();
   } catch (const std::exception& e) {
@@ -120,9 +149,17 @@ int run(const streamstatsd::cli_options& cli) {
     return 1;
   }
   // First line on stdout, flushed: scripts and tests read the port from it.
-  std::printf("listening on http://%s:%u/\n", config.server.bind.c_str(),
-              static_cast<unsigned>(server->port()));
+  std::printf("listening on %s://%s:%u/\n", config.tls.cert.empty() ? "http" : "https",
+              config.server.bind.c_str(), static_cast<unsigned>(server->port()));
   std::fflush(stdout);
+  if (config.tls.cert.empty() && (!config.jwt.key_file.empty() || !config.auth.producer_token.empty())) {
+    std::error_code ec;
+    const auto bind = asio::ip::make_address(config.server.bind, ec);
+    if (!ec && !bind.is_loopback()) {
+      log(ws::log_level::warn, "tokens travel in clear on %s without [tls] (a reverse proxy must add TLS)",
+          config.server.bind.c_str());
+    }
+  }
   log(ws::log_level::info, "%zu pipeline spec(s), WebSocket endpoint /ws%s%s", config.pipelines.size(),
       config.server.document_root.empty() ? "" : ", files from ", config.server.document_root.c_str());
 
@@ -145,6 +182,18 @@ int run(const streamstatsd::cli_options& cli) {
         }
         config = streamstatsd::reloadable_part(config, next);
         apply_reload(*server, config);
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+        if (!config.tls.cert.empty()) {
+          // Here, not on the io thread: reading and checking the files never stalls a connection.
+          // A failure keeps the running certificate (a renewal half written must not stop us).
+          try {
+            server->reload_tls({config.tls.cert, config.tls.key, config.tls.client_ca});
+            log(ws::log_level::info, "TLS certificate reloaded");
+          } catch (const ws::tls_error& e) {
+            log(ws::log_level::error, "SIGHUP: %s; still serving the previous certificate", e.what());
+          }
+        }
+#endif
       } catch (const ws::config_error& e) {
         for (const auto& line : e.errors()) {
           log(ws::log_level::error, "SIGHUP: %s", line.c_str());

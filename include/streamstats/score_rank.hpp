@@ -44,8 +44,9 @@ class score_rank {
 
   // Both ranks of one raw score, from one pass over the histogram (no logarithm taken).
   struct rank {
-    T p;      // the interpolated tail fraction (what log_p(raw) is the logarithm of)
-    T p_bin;  // with the whole bin counted (what log_p_bin(raw) is the logarithm of)
+    T p;       // the interpolated tail fraction (what log_p(raw) is the logarithm of)
+    T p_bin;   // with the whole bin counted (what log_p_bin(raw) is the logarithm of)
+    T graded;  // p, except beyond every recent score: smaller the farther beyond (see rank_at)
   };
 
   // ln p of `raw` against the scores learned so far, then learns it. NaN raw: nothing learned, 0.
@@ -63,7 +64,7 @@ class score_rank {
   // rank_of(raw), then learns raw: the detector's path (one log1p, at most Bins additions).
   rank rank_and_learn(T raw) noexcept {
     if (raw != raw) {
-      return {T(1), T(1)};
+      return {T(1), T(1), T(1)};
     }
     const T pos = position(raw);
     const std::size_t b = bin_at(pos);
@@ -75,7 +76,7 @@ class score_rank {
   // Both p of `raw` without learning it ({1, 1} before the first sample or for NaN).
   [[nodiscard]] rank rank_of(T raw) const noexcept {
     if (raw != raw) {
-      return {T(1), T(1)};
+      return {T(1), T(1), T(1)};
     }
     const T pos = position(raw);
     return rank_at(pos, bin_at(pos));
@@ -126,7 +127,7 @@ class score_rank {
 
   [[nodiscard]] rank rank_at(T pos, std::size_t b) const noexcept {
     if (count_ == 0) {
-      return {T(1), T(1)};
+      return {T(1), T(1), T(1)};
     }
     // The weight above bin b, summed from the nearer end: most raw scores are small, and a chain of
     // 60 dependent additions would cost more than the rest of the detector. From below it is
@@ -150,9 +151,26 @@ class score_rank {
     const T into = b == Bins - 1 ? T(0.5) : pos - static_cast<T>(b);
     const T w_new = unit_ * inverse_decay_;
     const T total = total_ + w_new;
+    // graded: beyond everything recent (no material weight at or above the sample: less than a
+    // sample of about 7 spans ago), the sample's own weight decays by e per bin past the highest
+    // material bin, so that "never seen" still grades how far beyond — 2 bins past is rarer than just
+    // past. At most e^-20 (graded stays above 0). p and p_bin keep the whole weight.
+    T own = w_new;
+    const T material = unit_ * T(1e-3);
+    if (above + weights_[b] < material) {
+      std::size_t top = b;
+      while (top > 0 && weights_[top] < material) {
+        --top;
+      }
+      const T extra = pos - static_cast<T>(top + 1);
+      if (extra > T(0)) {
+        own *= std::exp(-(extra < T(20) ? extra : T(20)));
+      }
+    }
     const T p = (above + (T(1) - into) * weights_[b] + w_new) / total;
+    const T graded = (above + (T(1) - into) * weights_[b] + own) / total;
     const T p_bin = (above + weights_[b] + w_new) / total;
-    return {p < T(1) ? p : T(1), p_bin < T(1) ? p_bin : T(1)};
+    return {p < T(1) ? p : T(1), p_bin < T(1) ? p_bin : T(1), graded < T(1) ? graded : T(1)};
   }
 
   [[nodiscard]] T log_p_at(T pos, std::size_t b) const noexcept {

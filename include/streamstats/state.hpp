@@ -914,6 +914,8 @@ struct state_access {
         return;
       }
       check_nonfinite(a.nonfinite_, a.ring_.data(), a.size_, io);
+      // The power sums of the pushes since the last recomputation are not stored: the ring has them.
+      a.rebuild_block();
     }
   }
 
@@ -1254,22 +1256,86 @@ struct state_access {
     io(c.span);
     io(c.learning);
     io(c.alert_p);
+    io(c.quiet);
+    auto& so = a.seasonal_;
+    io(so.period);
+    io(so.slot_alpha);
+    io(so.use_ratio);
     if constexpr (Io::loading) {
-      if (!io.require(c.span >= 1.0 && is_binary_finite(c.span) && c.alert_p > 0.0 && c.alert_p <= 1.0,
-                      "anomaly_detector: calibration span or alert_p out of range")) {
+      if (!io.require(c.span >= 1.0 && is_binary_finite(c.span) && c.alert_p > 0.0 && c.alert_p <= 1.0 &&
+                          c.quiet <= calibration_options::max_quiet,
+                      "anomaly_detector: calibration span, alert_p or quiet out of range") ||
+          !io.require(so.period <= seasonal_options::max_period && so.slot_alpha > 0.0 &&
+                          so.slot_alpha <= 1.0 && so.use_ratio >= 0.0 && is_binary_finite(so.use_ratio),
+                      "anomaly_detector: seasonal period, slot_alpha or use_ratio out of range")) {
         return;
       }
-      // Derived from the calibration, as the constructor computes them.
+      // Derived from the options, as the constructor computes them.
       a.alert_p_ = c.alert_p >= 1.0 ? infinity<T>() : static_cast<T>(c.alert_p);
       a.full_ = static_cast<T>((c.span + 1.0) / 2.0);
+      a.profile_.period = so.period;
+      a.profile_.alpha = static_cast<T>(so.slot_alpha);
+      a.profile_.ratio = static_cast<T>(so.use_ratio);
     }
     io(a.episodes_);
     io(a.zscore_);
     io(a.rank_);
     if constexpr (Io::loading) {
-      io.require(
-          !io.ok() || (a.episodes_.anomalies <= a.zscore_.count() && a.rank_.count() <= a.zscore_.count()),
-          "anomaly_detector: more anomalies or ranked scores than samples");
+      if (!io.require(!io.ok() || (a.episodes_.anomalies <= a.zscore_.count() &&
+                                   a.rank_.count() <= a.zscore_.count()),
+                      "anomaly_detector: more anomalies or ranked scores than samples")) {
+        return;
+      }
+    }
+    {
+      // The quiet window's wedge: length, then (p, position) front to back.
+      auto& q = a.recent_p_;
+      constexpr std::size_t cap = calibration_options::max_quiet;
+      io(q.len);
+      if constexpr (Io::loading) {
+        q.head = 0;
+        if (!io.require(q.len <= c.quiet && q.len <= cap, "anomaly_detector: the quiet window is overfull")) {
+          return;
+        }
+      }
+      for (std::size_t k = 0; k < q.len && io.ok(); ++k) {
+        const std::size_t slot = q.wrap(q.head + k);
+        io(q.values[slot]);
+        io(q.at[slot]);
+        if constexpr (Io::loading) {
+          const bool in_order =
+              k == 0 || (q.values[slot - 1] < q.values[slot] && q.at[slot - 1] < q.at[slot]);
+          if (!io.require(q.values[slot] > T(0) && q.values[slot] < T(calibration_options::quiet_p) &&
+                              in_order && q.at[slot] <= a.zscore_.count(),  // expired ones leave lazily
+                          "anomaly_detector: the quiet window's entries are out of order or range")) {
+            return;
+          }
+        }
+      }
+    }
+    // The seasonal stage only when it exists (period > 0): its profile and the residual's z-score.
+    if (so.period > 0) {
+      auto& pr = a.profile_;
+      io(pr.phase);
+      io(pr.seen);
+      io(pr.residuals);
+      io(pr.mean);
+      io(pr.variance);
+      io(pr.mean_square);
+      io(pr.used);
+      io.items(pr.slot.data(), pr.slots(), pr.slot.size());
+      io(a.residual_z_);
+      if constexpr (Io::loading) {
+        bool finite = is_finite(pr.mean) && is_finite(pr.variance) && is_finite(pr.mean_square);
+        for (std::size_t i = 0; i < pr.slots(); ++i) {
+          finite = finite && is_finite(pr.slot[i]);
+        }
+        io.require(!io.ok() || (pr.phase < pr.period && pr.seen <= pr.span_periods * pr.period &&
+                                (!pr.used || pr.seen >= 2 * pr.period) && pr.residuals <= pr.seen &&
+                                pr.variance >= T(0) && pr.mean_square >= T(0) && finite &&
+                                a.residual_z_.count() <= a.zscore_.count()),
+                   "anomaly_detector: the seasonal profile is inconsistent");
+      }
     }
   }
 

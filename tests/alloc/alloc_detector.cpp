@@ -68,6 +68,25 @@ TEST_CASE("z-score detectors allocate nothing while scoring 10^6 samples", "[all
     streamstats::anomaly_detector<long double> d;
     require_allocation_free(d);
   }
+  SECTION("anomaly_detector<double> with a seasonal stage (period 288), report_score() included") {
+    streamstats::seasonal_options so;
+    so.period = 288;
+    streamstats::anomaly_detector<double> d(streamstats::zscore_options{}, streamstats::calibration_options{},
+                                            so);
+    double reports = 0.0;
+    const std::size_t n = allocations_during([&] {
+      for (std::size_t i = 0; i < n_samples / 4 + 1000; ++i) {  // not ending on a spike
+        // a daily square wave the profile learns, plus the noise and shift of sample(i)
+        reports += static_cast<double>(d.push(sample(i) + ((i / 144) % 2 == 0 ? 10.0 : 0.0)).report_score());
+      }
+    });
+    CHECK(n == 0);
+    CHECK(reports > 0.0);
+    CHECK(d.seasonal_in_use());
+    streamstats::anomaly_detector<double> fresh(streamstats::zscore_options{},
+                                                streamstats::calibration_options{}, so);
+    require_allocation_free(fresh);
+  }
   SECTION("zscore_detector<variance<double>>, skip learning: the shift forces a re-learn") {
     streamstats::zscore_options o;
     o.learning = streamstats::zscore_learning::skip;

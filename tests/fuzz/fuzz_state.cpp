@@ -61,6 +61,11 @@ const auto types = std::make_tuple(
     [] {
       return ss::time_window<ss::ddsketch<double, 16>, 3>(std::chrono::seconds(6),
                                                           ss::ddsketch<double, 16>(0.05));
+    },
+    [] {
+      ss::seasonal_options so;  // the seasonal stage's profile and residual z-score in the state
+      so.period = 16;
+      return ss::anomaly_detector<double>(ss::zscore_options{}, ss::calibration_options{}, so);
     });
 constexpr std::size_t type_count = std::tuple_size_v<decltype(types)>;
 

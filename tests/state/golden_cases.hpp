@@ -93,6 +93,11 @@ void for_each_case(F&& f) {
     }
     return w;
   });
+  f("anomaly_detector_double_seasonal_24", [] {
+    ss::seasonal_options so;
+    so.period = 24;
+    return fed(ss::anomaly_detector<double>(ss::zscore_options{}, ss::calibration_options{}, so), 420);
+  });
 }
 
 // The mergeable accumulators a shard computes.

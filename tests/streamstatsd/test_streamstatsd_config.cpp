@@ -2,9 +2,11 @@
 // the defaults, and every refusal naming the key and the line. Expected statistics are closed
 // forms (noted beside each) or straightforward recomputations over the kept samples.
 #include "cli.hpp"
+#include "tls_fixture.hpp"
 
 #include <streamstats/websocket/config.hpp>
 #include <streamstats/websocket/pipeline_spec.hpp>
+#include <streamstats/websocket/server.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -124,8 +126,10 @@ producer_token = "s3cret"
 [tls]
 cert = "/etc/c.pem"
 key = "/etc/k.pem"
+client_ca = "/etc/ca.pem"
 [state]
 dir = "/var/lib/x"
+checkpoint_interval_ms = 1500
 [redis]
 url = "redis://127.0.0.1:6379/2"
 [log]
@@ -138,11 +142,16 @@ rolling_variance = 32
 rolling_extrema = 64
 ema_halflife = 2.5
 quantiles = [0.5, 0.99]
+sketch_quantiles = [0, 0.9, 1]
+sketch_accuracy = 0.02
 detector = true
 detector_threshold = 3.25
 detector_side = "lower"
 detector_warmup = 12
 detector_min_stddev = 0.125
+detector_period = 288
+detector_slot_alpha = 0.25
+detector_use_ratio = 0.6
 [[pipeline]]
 match = "*"
 ema_span = 7
@@ -167,7 +176,9 @@ ema_span = 7
   CHECK(c.auth.producer_token == "s3cret");
   CHECK(c.tls.cert == "/etc/c.pem");
   CHECK(c.tls.key == "/etc/k.pem");
+  CHECK(c.tls.client_ca == "/etc/ca.pem");
   CHECK(c.state.dir == "/var/lib/x");
+  CHECK(c.state.checkpoint_interval_ms == 1500);
   CHECK(c.redis.url == "redis://127.0.0.1:6379/2");
   CHECK(c.log.level == ws::log_level::debug);
   REQUIRE(c.pipelines.size() == 2);
@@ -186,6 +197,11 @@ ema_span = 7
   CHECK(p.detector.options.side == streamstats::zscore_side::lower);
   CHECK(p.detector.options.warmup == 12);
   CHECK(p.detector.options.min_stddev == 0.125);
+  CHECK(p.sketch_quantiles == std::vector<double>{0.0, 0.9, 1.0});
+  CHECK(p.sketch_accuracy == 0.02);
+  CHECK(p.detector.seasonal.period == 288);
+  CHECK(p.detector.seasonal.slot_alpha == 0.25);
+  CHECK(p.detector.seasonal.use_ratio == 0.6);
   // An integer is accepted where a number is expected; unset keys stay off.
   CHECK(c.pipelines[1].ema_span == 7.0);
   CHECK(c.pipelines[1].sma == 0);
@@ -210,8 +226,19 @@ ema_span = 7
   CHECK(o.query_budget_per_second == 77.5);
   CHECK(o.max_list_streams == 11);
   CHECK(o.producer_token == "s3cret");
+  CHECK(o.anonymous_subscribe);  // unset, and no [jwt]: today's anonymous subscribers
   REQUIRE(o.make_pipeline);
-  CHECK(ws::unsupported_features(c).size() == 3);
+  CHECK(o.state_dir == "/var/lib/x");
+  CHECK(o.checkpoint_interval == std::chrono::milliseconds(1500));
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+  CHECK(o.tls.cert_chain == "/etc/c.pem");
+  CHECK(o.tls.key == "/etc/k.pem");
+  CHECK(o.tls.client_ca == "/etc/ca.pem");
+  CHECK_FALSE(o.jwt.has_value());
+  CHECK(ws::unsupported_features(c).size() == 1);  // Redis: TLS and state checkpoints are served
+#else
+  CHECK(ws::unsupported_features(c).size() == 2);  // TLS, Redis (state is served since issue 11)
+#endif
 
   // The printed effective config reads back to the same values (what --check-config shows is
   // what runs).
@@ -224,6 +251,10 @@ TEST_CASE("an unknown key is an error naming the key and its line") {
   require_one_error("\n[sevrer]\nport = 1\n", 2, {"sevrer", "unknown key"});
   require_one_error("[[pipeline]]\nmatch = \"a\"\nwindow = 3\n", 3, {"pipeline[0].window", "unknown key"});
   require_one_error("[log]\nlevel = \"info\"\nformat = \"json\"\n", 3, {"log.format", "unknown key"});
+  require_one_error("[state]\ndir = \"/x\"\ncheckpoint_interval = 5\n", 3,
+                    {"state.checkpoint_interval", "unknown key"});
+  require_one_error("[state]\ncheckpoint_interval_ms = -1\n", 2,
+                    {"state.checkpoint_interval_ms", "out of range"});
 }
 
 TEST_CASE("a wrong type is an error naming the key - its line and the expected type") {
@@ -266,6 +297,16 @@ TEST_CASE("an out-of-range value is an error naming the key - its line and the r
                     {"pipeline[0].detector_warmup", "out of range 2"});
   require_one_error("[[pipeline]]\ndetector_side = \"left\"\n", 2, {"pipeline[0].detector_side", "\"left\""});
   require_one_error("[[pipeline]]\ndetector_min_stddev = -1\n", 2, {"pipeline[0].detector_min_stddev"});
+  require_one_error("[[pipeline]]\nsketch_quantiles = [1.5]\n", 2,
+                    {"pipeline[0].sketch_quantiles", "1.5 is out of range [0, 1]"});
+  require_one_error("[[pipeline]]\nquantiles = [0.5]\nsketch_quantiles = [0.5]\n", 3,
+                    {"pipeline[0].sketch_quantiles", "also in quantiles"});
+  require_one_error("[[pipeline]]\nsketch_quantiles = [0.5]\nsketch_accuracy = 1\n", 3,
+                    {"pipeline[0].sketch_accuracy"});
+  require_one_error("[[pipeline]]\ndetector_period = -1\n", 2, {"pipeline[0].detector_period"});
+  require_one_error("[[pipeline]]\ndetector_period = 1.5\n", 2, {"pipeline[0].detector_period"});
+  require_one_error("[[pipeline]]\ndetector_slot_alpha = 0\n", 2, {"pipeline[0].detector_slot_alpha"});
+  require_one_error("[[pipeline]]\ndetector_use_ratio = -0.5\n", 2, {"pipeline[0].detector_use_ratio"});
   require_one_error("[[pipeline]]\nmatch = \"\"\n", 2, {"pipeline[0].match", "empty"});
   require_one_error("[[pipeline]]\nmatch = \"a\"\n[[pipeline]]\n\nsma = 99999\n", 5, {"pipeline[1].sma"});
 }
@@ -450,7 +491,7 @@ TEST_CASE("the machine checks: readable TLS files - a writable state directory -
       std::filesystem::temp_directory_path() / ("streamstatsd_cfg_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto pem = (dir / "c.pem").string();
-  std::ofstream(pem) << "not checked for content here\n";
+  std::ofstream(pem) << "not a certificate\n";
   ws::daemon_config c;
   CHECK(ws::check_environment(c).empty());
   c.tls.cert = pem;
@@ -462,6 +503,24 @@ TEST_CASE("the machine checks: readable TLS files - a writable state directory -
   REQUIRE(e.size() == 1);
   CHECK(e[0].find("tls.key: cannot read") == 0);
   c.tls.key = pem;
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+  // OpenSSL reads the files: the content is checked too.
+  e = ws::check_environment(c);
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].find("tls.cert:") == 0);
+  CHECK(e[0].find("no usable PEM certificate") != std::string::npos);
+  streamstats_test::pki_dir pki;
+  pki.make_ca("ca");
+  pki.make_leaf("server", "ca");
+  pki.make_leaf("other", "ca");
+  c.tls.cert = pki.path("server.pem");
+  c.tls.key = pki.path("other.key");
+  e = ws::check_environment(c);
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].find("does not match the certificate") != std::string::npos);
+  c.tls.key = pki.path("server.key");
+  c.tls.client_ca = pki.path("ca.pem");
+#endif
   CHECK(ws::check_environment(c).empty());
   c.state.dir = (dir / "nope").string();
   e = ws::check_environment(c);
@@ -474,7 +533,11 @@ TEST_CASE("the machine checks: readable TLS files - a writable state directory -
   CHECK(e[0].rfind("redis.url:", 0) == 0);
   c.redis.url = "redis://127.0.0.1:6379";
   CHECK(ws::check_environment(c).empty());
-  CHECK(ws::unsupported_features(c).size() == 3);
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+  CHECK(ws::unsupported_features(c).size() == 1);  // Redis
+#else
+  CHECK(ws::unsupported_features(c).size() == 2);  // TLS, Redis (state is served since issue 11)
+#endif
   std::filesystem::remove_all(dir);
 }
 
@@ -483,15 +546,17 @@ TEST_CASE("command line: the fixed flags - flag=value - and the refusals") {
     args.insert(args.begin(), "streamstatsd");
     return streamstatsd::parse_cli(static_cast<int>(args.size()), args.data());
   };
-  const auto o = parse({"--config", "f.toml", "--check-config", "--bind", "0.0.0.0", "--port=0", "--tls-cert",
-                        "c.pem", "--tls-key", "k.pem", "--state-dir", "/var/x", "--redis", "redis://h",
-                        "--document-root", "/www", "--log-level", "warn"});
+  const auto o = parse({"--config",        "f.toml",          "--check-config", "--bind",      "0.0.0.0",
+                        "--port=0",        "--tls-cert",      "c.pem",          "--tls-key",   "k.pem",
+                        "--tls-client-ca", "ca.pem",          "--state-dir",    "/var/x",      "--redis",
+                        "redis://h",       "--document-root", "/www",           "--log-level", "warn"});
   CHECK(o.config_path == "f.toml");
   CHECK(o.check_config);
   CHECK(*o.bind == "0.0.0.0");
   CHECK(*o.port == 0);
   CHECK(*o.tls_cert == "c.pem");
   CHECK(*o.tls_key == "k.pem");
+  CHECK(*o.tls_client_ca == "ca.pem");
   CHECK(*o.state_dir == "/var/x");
   CHECK(*o.redis == "redis://h");
   CHECK(*o.document_root == "/www");
@@ -505,6 +570,22 @@ TEST_CASE("command line: the fixed flags - flag=value - and the refusals") {
   CHECK_THROWS_AS(parse({"--prot", "1"}), streamstatsd::usage_error);
   CHECK_THROWS_AS(parse({"--check-config=yes"}), streamstatsd::usage_error);
   CHECK_THROWS_AS(parse({"--log-level", "loud"}), streamstatsd::usage_error);
+  // --checkpoint-interval: milliseconds, or with a unit; at most 24 h.
+  CHECK(*parse({"--checkpoint-interval", "1500"}).checkpoint_interval_ms == 1500);
+  CHECK(*parse({"--checkpoint-interval=250ms"}).checkpoint_interval_ms == 250);
+  CHECK(*parse({"--checkpoint-interval", "30s"}).checkpoint_interval_ms == 30000);
+  CHECK(*parse({"--checkpoint-interval", "5m"}).checkpoint_interval_ms == 300000);
+  CHECK(*parse({"--checkpoint-interval", "0"}).checkpoint_interval_ms == 0);
+  for (const char* bad : {"", "-5", "5h", "1.5s", "s", "25h", "1441m", "9999999999"}) {
+    INFO(bad);
+    CHECK_THROWS_AS(parse({"--checkpoint-interval", bad}), streamstatsd::usage_error);
+  }
+  {
+    ws::daemon_config d;
+    streamstatsd::apply_cli(parse({"--checkpoint-interval", "2s", "--state-dir", "/s"}), d);
+    CHECK(d.state.checkpoint_interval_ms == 2000);
+    CHECK(d.state.dir == "/s");
+  }
 
   // Flags override the file, key by key; what no flag names keeps the file's value.
   ws::daemon_config c = ws::parse_config("[server]\nbind = \"127.0.0.1\"\nport = 1\nmax_streams = 5\n", "t");
@@ -513,6 +594,7 @@ TEST_CASE("command line: the fixed flags - flag=value - and the refusals") {
   CHECK(c.server.port == 0);
   CHECK(c.server.max_streams == 5);
   CHECK(c.tls.cert == "c.pem");
+  CHECK(c.tls.client_ca == "ca.pem");
   CHECK(c.redis.url == "redis://h");
   CHECK(c.log.level == ws::log_level::warn);
 }
@@ -529,6 +611,14 @@ TEST_CASE("a reload applies what can change live and keeps the restart-only keys
   CHECK(applied.server.max_streams == 6);
   CHECK(applied.log.level == ws::log_level::debug);
   CHECK(streamstatsd::restart_only_changes(running, applied).empty());
+
+  // The state directory needs a restart; the checkpoint interval is reloaded.
+  const ws::daemon_config s1 = ws::parse_config("[state]\ndir = \"/a\"\ncheckpoint_interval_ms = 100\n", "t");
+  const ws::daemon_config s2 = ws::parse_config("[state]\ndir = \"/b\"\ncheckpoint_interval_ms = 200\n", "t");
+  CHECK(streamstatsd::restart_only_changes(s1, s2) == std::vector<std::string>{"state.dir"});
+  const ws::daemon_config s3 = streamstatsd::reloadable_part(s1, s2);
+  CHECK(s3.state.dir == "/a");
+  CHECK(s3.state.checkpoint_interval_ms == 200);
 }
 
 TEST_CASE("io_threads: read, range-checked, mapped, printed, and restart-only") {
@@ -545,3 +635,111 @@ TEST_CASE("io_threads: read, range-checked, mapped, printed, and restart-only") 
   CHECK(streamstatsd::restart_only_changes(one, c) == std::vector<std::string>{"server.io_threads"});
   CHECK(streamstatsd::reloadable_part(one, c).server.io_threads == 1);
 }
+
+TEST_CASE(
+    "io_threads above 1 together with a Redis URL - from the file or --redis - is an error naming both") {
+  ws::daemon_config c =
+      ws::parse_config("[server]\nio_threads = 2\n[redis]\nurl = \"redis://127.0.0.1:6379\"\n", "t");
+  auto e = ws::check_environment(c);
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].rfind("server.io_threads: 2 ", 0) == 0);
+  CHECK(e[0].find("redis.url (--redis)") != std::string::npos);
+  c.server.io_threads = 1;
+  CHECK(ws::check_environment(c).empty());
+  // The flag: the file asks for two threads, --redis adds the broker.
+  ws::daemon_config f = ws::parse_config("[server]\nio_threads = 2\n", "t");
+  CHECK(ws::check_environment(f).empty());
+  std::vector<const char*> args{"streamstatsd", "--redis", "redis://127.0.0.1:6379"};
+  streamstatsd::apply_cli(streamstatsd::parse_cli(static_cast<int>(args.size()), args.data()), f);
+  e = ws::check_environment(f);
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].find("server.io_threads") != std::string::npos);
+  CHECK(e[0].find("redis.url") != std::string::npos);
+  // And the server itself refuses the combination (a C++ user without the config file).
+  ws::server_options o;
+  o.io_threads = 2;
+  o.redis.url = "redis://127.0.0.1:6379";
+  CHECK_THROWS_AS(ws::server(o), std::invalid_argument);
+}
+
+TEST_CASE("a reload re-reads TLS files but turning TLS on or off needs a restart") {
+  const ws::daemon_config running = ws::parse_config("[tls]\ncert = \"a.pem\"\nkey = \"a.key\"\n", "t");
+  const ws::daemon_config renewed = ws::parse_config("[tls]\ncert = \"b.pem\"\nkey = \"b.key\"\n", "t");
+  CHECK(streamstatsd::restart_only_changes(running, renewed).empty());
+  CHECK(streamstatsd::reloadable_part(running, renewed).tls.cert == "b.pem");
+  const ws::daemon_config plain = ws::parse_config("", "t");
+  CHECK(streamstatsd::restart_only_changes(running, plain) == std::vector<std::string>{"tls (on/off)"});
+  CHECK(streamstatsd::reloadable_part(running, plain).tls.cert == "a.pem");
+}
+
+TEST_CASE("jwt section and auth.anonymous_subscribe are read - checked - printed back") {
+  const std::string text = R"([auth]
+anonymous_subscribe = true
+[jwt]
+algorithm = "RS256"
+key_file = "/etc/jwt.pub"
+previous_key_file = "/etc/jwt-old.pub"
+previous_key_until = 2027-01-31T01:00:00+01:00
+issuer = "https://auth.example"
+audience = "streamstats"
+leeway_s = 5
+rights_claim = "rights"
+)";
+  const ws::daemon_config c = ws::parse_config(text, "t.toml");
+  CHECK(c.auth.anonymous_subscribe == std::optional<bool>(true));
+  CHECK(c.jwt.algorithm == "RS256");
+  CHECK(c.jwt.key_file == "/etc/jwt.pub");
+  CHECK(c.jwt.previous_key_file == "/etc/jwt-old.pub");
+  // `date -u -d 2027-01-31T00:00:00Z +%s` (GNU date): 1801353600.
+  CHECK(c.jwt.previous_key_until == 1801353600);
+  CHECK(c.jwt.issuer == "https://auth.example");
+  CHECK(c.jwt.audience == "streamstats");
+  CHECK(c.jwt.leeway_s == 5);
+  CHECK(c.jwt.rights_claim == "rights");
+  const std::string printed = ws::to_toml(c);
+  CHECK(ws::to_toml(ws::parse_config(printed, "printed")) == printed);
+  CHECK(ws::parse_config("[jwt]\nprevious_key_until = 1801353600\n", "t").jwt.previous_key_until ==
+        1801353600);
+
+  require_one_error("[jwt]\nalgorithm = \"none\"\nkey_file = \"k\"\n", 2, {"jwt.algorithm", "\"none\""});
+  require_one_error("[jwt]\nalgorithm = \"HS256\"\n", 1, {"jwt.key_file", "required"});
+  require_one_error("[jwt]\nkey_file = \"k\"\n", 1, {"jwt.algorithm", "required"});
+  require_one_error("[jwt]\nleeway_s = 7200\n", 2, {"jwt.leeway_s", "out of range"});
+  require_one_error("[jwt]\nkid = \"x\"\n", 2, {"jwt.kid", "unknown key"});
+  require_one_error("[jwt]\nprevious_key_until = \"soon\"\n", 2, {"jwt.previous_key_until", "Unix seconds"});
+  require_one_error("[auth]\nanonymous_subscribe = 1\n", 2, {"auth.anonymous_subscribe", "boolean"});
+  require_one_error("[tls]\nclient_key = \"x\"\n", 2, {"tls.client_key", "unknown key"});
+}
+
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+TEST_CASE(
+    "jwt key files are read and checked by the verifier - anonymous subscribing defaults off with JWT") {
+  streamstats_test::pki_dir pki;
+  pki.make_keypair("issuer");
+  const std::string secret_file = pki.path("secret");
+  std::ofstream(secret_file) << "0123456789abcdef0123456789abcdef\n";  // 32 bytes and echo's newline
+  ws::daemon_config c;
+  c.jwt.algorithm = "HS256";
+  c.jwt.key_file = secret_file;
+  CHECK(ws::check_environment(c).empty());
+  ws::server_options o = ws::to_server_options(c);
+  REQUIRE(o.jwt.has_value());
+  CHECK(o.jwt->key == "0123456789abcdef0123456789abcdef");
+  CHECK(o.jwt->leeway == std::chrono::seconds(30));
+  CHECK_FALSE(o.anonymous_subscribe);
+  c.auth.anonymous_subscribe = true;
+  CHECK(ws::to_server_options(c).anonymous_subscribe);
+  // A public key PEM as an HS256 secret: refused before the server starts.
+  c.jwt.key_file = pki.path("issuer.pub");
+  auto e = ws::check_environment(c);
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].find("jwt.key_file:") == 0);
+  CHECK(e[0].find("PEM key was given for HS256") != std::string::npos);
+  c.jwt.algorithm = "RS256";
+  CHECK(ws::check_environment(c).empty());
+  c.jwt.key_file = pki.path("missing.pub");
+  e = ws::check_environment(c);
+  REQUIRE_FALSE(e.empty());
+  CHECK(e[0].find("jwt.key_file: cannot read") == 0);
+}
+#endif

@@ -253,6 +253,30 @@ inline labelled_series heavy_tailed_counts(std::uint64_t seed) {
   return s;
 }
 
+// A daily working-hours pulse (period 288: +8σ from sample 96 to 215 of each day) on noise σ = 1 around
+// 10. On 3 days (the 4th to the 19th, at least 4 apart) the pulse does not come: the anomaly is its
+// absence, detected within 30 samples of the missing rise. Not in all_series(): a test of the
+// seasonal stage (seasonal_options::period), which no detector without the period can pass.
+inline labelled_series missing_cycle(std::uint64_t seed) {
+  constexpr std::size_t period = 288;
+  bed_rng rng(seed);
+  labelled_series s{"missing_cycle", bed_detail::noise(rng, 1.0), {}};
+  std::vector<std::size_t> skipped;
+  for (std::size_t k = 0; k < 3; ++k) {
+    skipped.push_back(4 + 5 * k + rng.between(0, 1));  // days 4–5, 9–10, 14–15
+  }
+  for (std::size_t i = 0; i < s.x.size(); ++i) {
+    const std::size_t day = i / period;
+    const std::size_t phase = i % period;
+    const bool skip = day == skipped[0] || day == skipped[1] || day == skipped[2];
+    s.x[i] += 10.0 + (phase >= 96 && phase < 216 && !skip ? 8.0 : 0.0);
+  }
+  for (std::size_t day : skipped) {
+    s.windows.push_back({day * period + 96, day * period + 96 + 30});
+  }
+  return s;
+}
+
 // Every generator, for one seed.
 inline std::vector<labelled_series> all_series(std::uint64_t seed) {
   return {spikes(seed),

@@ -149,6 +149,12 @@ struct snapshot {
     (of(a.template get<I>()), ...);
   }
 
+  template <class R, class = void>
+  struct has_report_score : std::false_type {};
+  template <class R>
+  struct has_report_score<R, std::void_t<decltype(std::declval<const R&>().report_score())>>
+      : std::true_type {};
+
   // A detector's push result (z or distance, log_p, flags, episode, status).
   template <class R>
   void result(const R& r) {
@@ -159,6 +165,9 @@ struct snapshot {
         add(r.episode);
         add(static_cast<int>(r.status));
         add(r.score());
+        if constexpr (has_report_score<R>::value) {
+          add(r.report_score());  // anomaly_detector: the quiet window travels with the state
+        }
       }
     } else if constexpr (!std::is_void_v<R>) {
       add(r);

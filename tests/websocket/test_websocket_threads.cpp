@@ -4,6 +4,9 @@
 // counted once, each producer's samples reach each stream in the order sent (a pipeline checks
 // it), acks and errors come back right, the final statistics equal an offline computation.
 #include "ws_test_client.hpp"
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+#include "tls_fixture.hpp"
+#endif
 
 #include <streamstats/websocket/server.hpp>
 
@@ -11,6 +14,7 @@
 
 #include <array>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -18,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -278,3 +283,137 @@ TEST_CASE("io_threads = 2: producers on several streams, subscribers elsewhere, 
   srv.stop();
   srv.join();
 }
+
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+namespace {
+
+const std::string jwt_secret = "a-shared-hs256-secret-of-32-bytes-or-more";
+
+// The io thread that owns `name` with io_threads = 2 (core.hpp: std::hash of the name, modulo
+// the number of threads); the test only uses it to make sure both threads are exercised.
+std::size_t owner_of(const std::string& name) { return std::hash<std::string_view>{}(name) % 2; }
+
+// Two names with this prefix, one owned by each thread.
+std::array<std::string, 2> one_per_thread(const std::string& prefix) {
+  std::array<std::string, 2> names;
+  std::array<bool, 2> found{false, false};
+  for (int k = 0; !(found[0] && found[1]); ++k) {
+    const std::string n = prefix + std::to_string(k);
+    if (!found[owner_of(n)]) {
+      names[owner_of(n)] = n;
+      found[owner_of(n)] = true;
+    }
+  }
+  return names;
+}
+
+std::string token(const std::string& rights_py, const std::string& exp_py = "now + 300") {
+  return streamstats_test::pyjwt_token(
+      "{'aud': 'streamstats', 'exp': " + exp_py + ", 'streams': " + rights_py + "}", "'" + jwt_secret + "'",
+      "HS256");
+}
+
+}  // namespace
+
+TEST_CASE("io_threads = 2: a JWT's rights and expiry hold for the streams of both threads",
+          "[websocket][threads][auth]") {
+  ws::server_options o;
+  o.io_threads = 2;
+  o.snapshot_interval = 20ms;
+  ws::jwt_options j;
+  j.key = jwt_secret;
+  j.audience = "streamstats";
+  j.leeway = std::chrono::seconds(0);
+  o.jwt = j;
+  o.anonymous_subscribe = true;
+  ws::server srv(o);
+  srv.start();
+
+  const auto lab = one_per_thread("lab/");
+  const auto priv = one_per_thread("priv/");
+  const std::string admin_token = token("{'publish': ['*'], 'subscribe': ['*']}");
+  const std::string lab_token = token("{'publish': ['lab/*'], 'subscribe': ['lab/*']}");
+  const std::vector<std::pair<std::string, std::string>> admin_auth{
+      {"Authorization", "Bearer " + admin_token}};
+  const std::vector<std::pair<std::string, std::string>> lab_auth{{"Authorization", "Bearer " + lab_token}};
+
+  ws_test::client_pool pool;
+  auto admin = pool.connect(srv.port(), "/ws", admin_auth);
+  REQUIRE(admin.is_open());
+  for (const auto* names : {&lab, &priv}) {
+    for (const std::string& n : *names) {
+      admin.send_json({{"stream", n}, {"values", {1.0, 2.0}}, {"id", n}});
+      CHECK(admin.next_of_type("ack")["id"] == n);
+    }
+  }
+
+  // Four restricted producers: connections go round robin, so they live on both threads, and every
+  // one of them reaches a stream of the other thread.
+  std::vector<ws_test::client> labs;
+  for (int k = 0; k < 4; ++k) {
+    labs.push_back(pool.connect(srv.port(), "/ws", lab_auth));
+    REQUIRE(labs.back().is_open());
+  }
+  // And an anonymous client (no token: it may subscribe, not push).
+  auto anon = pool.connect(srv.port());
+  REQUIRE(anon.is_open());
+  for (auto& c : labs) {
+    for (std::size_t t = 0; t < 2; ++t) {
+      c.send_json({{"stream", lab[t]}, {"value", 3.0}, {"id", "ok"}});
+      CHECK(c.next_of_type("ack")["stream"] == lab[t]);
+      c.send_json({{"stream", priv[t]}, {"values", {100.0, 200.0}}, {"id", "no"}});
+      json e = c.next_of_type("error");
+      CHECK(e["code"] == "forbidden");
+      CHECK(e["id"] == "no");
+      c.send_json({{"type", "subscribe"}, {"stream", priv[t]}, {"id", "s"}});
+      e = c.next_of_type("error");
+      CHECK(e["code"] == "forbidden");
+      c.send_json({{"type", "snapshot"}, {"stream", priv[t]}, {"id", "s"}});
+      CHECK(c.next_of_type("error")["code"] == "forbidden");
+      c.send_json({{"type", "snapshot"}, {"stream", lab[t]}, {"id", "s"}});
+      CHECK(c.next_of_type("snapshot")["stream"] == lab[t]);
+    }
+    c.send_text(R"({"type":"subscribe","stream":"*","id":"all"})");
+    CHECK(c.next_of_type("error")["code"] == "forbidden");
+    // list, gathered from both threads, names only what it may subscribe to.
+    c.send_text(R"({"type":"list","id":"l"})");
+    const json l = c.next_of_type("streams");
+    CHECK(l["total"] == 2);
+    REQUIRE(l["streams"].size() == 2);
+    CHECK(l["streams"][0]["name"] == std::min(lab[0], lab[1]));
+    CHECK(l["streams"][1]["name"] == std::max(lab[0], lab[1]));
+  }
+  for (std::size_t t = 0; t < 2; ++t) {
+    anon.send_json({{"stream", lab[t]}, {"value", 5.0}, {"id", "anon"}});
+    CHECK(anon.next_of_type("error")["code"] == "unauthorized");
+  }
+
+  // Nothing refused reached a stream: each priv stream has the admin's two samples, each lab
+  // stream those and one per restricted producer.
+  admin.send_text(R"({"type":"list","id":"l"})");
+  const json all = admin.next_of_type("streams");
+  CHECK(all["total"] == 4);
+  for (const json& s : all["streams"]) {
+    const std::string name = s["name"].get<std::string>();
+    CHECK(s["count"] == (name.rfind("lab/", 0) == 0 ? 2 + labs.size() : 2));
+    CHECK(s["rejected"] == 0);
+  }
+  CHECK(srv.stats().streams == 4);
+
+  // A token that expires while connected: pushes to both threads' streams are applied until then;
+  // then the connection is closed with 4001 and /metrics counts it.
+  const std::string short_token = token("{'publish': ['lab/*'], 'subscribe': ['lab/*']}", "now + 2");
+  auto brief = pool.connect(srv.port(), "/ws", {{"Authorization", "Bearer " + short_token}});
+  REQUIRE(brief.is_open());
+  for (std::size_t t = 0; t < 2; ++t) {
+    brief.send_json({{"stream", lab[t]}, {"value", 7.0}, {"id", "b"}});
+    CHECK(brief.next_of_type("ack")["stream"] == lab[t]);
+  }
+  CHECK(brief.wait_closed(6000ms) == 4001);
+  const std::string metrics = ws_test::http_get(srv.port(), "/metrics");
+  CHECK(metrics.find("streamstats_token_expired_closes_total 1\n") != std::string::npos);
+  CHECK(metrics.find("streamstats_streams 4\n") != std::string::npos);
+  srv.stop();
+  srv.join();
+}
+#endif

@@ -12,6 +12,10 @@
 
 #include <streamstats/websocket/pipeline_spec.hpp>
 #include <streamstats/websocket/server.hpp>
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+#include <streamstats/websocket/jwt.hpp>
+#include <streamstats/websocket/tls.hpp>
+#endif
 
 #include <toml++/toml.h>
 
@@ -28,6 +32,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -62,25 +67,44 @@ struct server_section {
   std::size_t io_threads = 1;  // each stream owned by one of them (restart to change)
 };
 
-// [auth]: the bearer token producers must present ("" = anyone may push).
+// [auth]: the shared bearer token producers may present ("" = none), and whether a client
+// without a valid credential may subscribe (unset: yes without [jwt], no with it).
 struct auth_section {
   std::string producer_token;
+  std::optional<bool> anonymous_subscribe;
 };
 
-// [tls]: certificate and private key (PEM). Not served by this build yet (issue 13).
+// [jwt]: JSON Web Token access with per-stream rights (auth.hpp, jwt.hpp). Off while key_file is "".
+struct jwt_section {
+  std::string algorithm;          // "HS256", "RS256", ... (required with key_file; never from the token)
+  std::string key_file;           // HS*: the shared secret (the file's bytes, a final newline dropped);
+                                  // RS*/ES*: the issuer's public key (PEM)
+  std::string previous_key_file;  // rotation: the key before, accepted until previous_key_until
+  std::int64_t previous_key_until = 0;  // Unix seconds (or a TOML offset date-time in the file)
+  std::string issuer;                   // required `iss` ("" = not checked)
+  std::string audience;                 // required in `aud` ("" = not checked)
+  std::uint32_t leeway_s = 30;          // clock skew allowed on exp and nbf
+  std::string rights_claim = "streams";
+};
+
+// [tls]: certificate chain and private key (PEM) for wss:// and https:// on the server's port, and
+// optionally the CAs whose client certificates are required (mutual TLS).
 struct tls_section {
   std::string cert;
   std::string key;
+  std::string client_ca;
 };
 
-// [state]: checkpoint directory. Not written by this build yet (issue 11).
+// [state]: checkpoints (issue 11): the directory ("" = none) and the period between them.
 struct state_section {
   std::string dir;
+  std::uint32_t checkpoint_interval_ms = 30000;  // 0 = only at a graceful stop
 };
 
-// [redis]: the broker between nodes. Not used by this build yet (issue 14).
+// [redis]: the broker between nodes (issue 14, docs/scale-out.md); empty url = none.
 struct redis_section {
   std::string url;
+  std::uint32_t lease_ttl_ms = 1000;  // a stream's owner lease: failover takes ~TTL to TTL + TTL/3
 };
 
 // [log]: streamstatsd's own messages on stderr at or above this level.
@@ -91,6 +115,7 @@ struct log_section {
 struct daemon_config {
   server_section server;
   auth_section auth;
+  jwt_section jwt;
   tls_section tls;
   state_section state;
   redis_section redis;
@@ -137,6 +162,30 @@ class config_error : public std::runtime_error {
 }
 
 namespace detail {
+
+// The JOSE names jwt.hpp accepts (kept here too: config.hpp builds without libjwt).
+[[nodiscard]] inline bool is_jwt_algorithm(std::string_view a) noexcept {
+  for (const char* n : {"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512"}) {
+    if (a == n) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// A TOML offset date-time as Unix seconds (fractions dropped).
+[[nodiscard]] inline std::int64_t unix_seconds(const toml::date_time& dt) noexcept {
+  // Days from civil (Howard Hinnant's algorithm), valid for the proleptic Gregorian calendar.
+  const int y = static_cast<int>(dt.date.year) - (dt.date.month <= 2 ? 1 : 0);
+  const int era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned m = dt.date.month;
+  const unsigned doy = (153U * (m > 2 ? m - 3U : m + 9U) + 2U) / 5U + dt.date.day - 1U;
+  const unsigned doe = yoe * 365U + yoe / 4U - yoe / 100U + doy;
+  const std::int64_t days = static_cast<std::int64_t>(era) * 146097 + static_cast<std::int64_t>(doe) - 719468;
+  const std::int64_t offset_min = dt.offset ? dt.offset->minutes : 0;
+  return days * 86400 + dt.time.hour * 3600 + dt.time.minute * 60 + dt.time.second - offset_min * 60;
+}
 
 // Reads one TOML document into a daemon_config, collecting errors instead of stopping at the first.
 class config_reader {
@@ -295,6 +344,30 @@ class config_reader {
   std::vector<std::pair<std::pair<toml::source_index, toml::source_index>, std::string>> errors_;
 };
 
+// An array of probabilities: in (0, 1), or in [0, 1] when `closed` (a sketch answers the min and max).
+inline config_reader::handler probabilities(config_reader& r, std::vector<double>& out, bool closed) {
+  return [&r, &out, closed](const toml::node& n, const std::string& key) {
+    const auto* a = n.as_array();
+    if (a == nullptr) {
+      r.wrong_type(n, key, "an array of probabilities");
+      return;
+    }
+    out.clear();
+    for (const auto& e : *a) {
+      double p = 0.0;
+      if (!r.read_number(e, key, p)) {
+        continue;
+      }
+      if (closed ? !(p >= 0.0 && p <= 1.0) : !(p > 0.0 && p < 1.0)) {
+        r.error(e.source(), key,
+                config_reader::format_number(p) + " is out of range " + (closed ? "[0, 1]" : "(0, 1)"));
+        continue;
+      }
+      out.push_back(p);
+    }
+  };
+}
+
 inline void read_pipeline(config_reader& r, const toml::table& t, const std::string& prefix,
                           pipeline_spec& s) {
   using H = config_reader::handler;
@@ -336,26 +409,9 @@ inline void read_pipeline(config_reader& r, const toml::table& t, const std::str
       {"rolling_extrema", r.integer(s.rolling_extrema, 0, cap)},
       {"ema_span", r.number(s.ema_span, 1.0, 1e12)},
       {"ema_halflife", r.number(s.ema_halflife, 0.0, 1e12, true)},
-      {"quantiles",
-       [&r, &s](const toml::node& n, const std::string& key) {
-         const auto* a = n.as_array();
-         if (a == nullptr) {
-           r.wrong_type(n, key, "an array of probabilities");
-           return;
-         }
-         s.quantiles.clear();
-         for (const auto& e : *a) {
-           double p = 0.0;
-           if (!r.read_number(e, key, p)) {
-             continue;
-           }
-           if (!(p > 0.0 && p < 1.0)) {
-             r.error(e.source(), key, config_reader::format_number(p) + " is out of range (0, 1)");
-             continue;
-           }
-           s.quantiles.push_back(p);
-         }
-       }},
+      {"quantiles", probabilities(r, s.quantiles, false)},
+      {"sketch_quantiles", probabilities(r, s.sketch_quantiles, true)},
+      {"sketch_accuracy", r.number(s.sketch_accuracy, 0.0, 1.0, true)},
       {"detector", r.boolean(s.detector.enabled)},
       {"detector_threshold", r.number(s.detector.options.threshold, 0.0, 1e6, true)},
       {"detector_side",
@@ -373,6 +429,9 @@ inline void read_pipeline(config_reader& r, const toml::table& t, const std::str
        }},
       {"detector_warmup", r.integer(s.detector.options.warmup, 2, 1000000)},
       {"detector_min_stddev", r.number(s.detector.options.min_stddev, 0.0, 1e300)},
+      {"detector_period", r.integer(s.detector.seasonal.period, 0, std::int64_t{1} << 32)},
+      {"detector_slot_alpha", r.number(s.detector.seasonal.slot_alpha, 0.0, 1.0, true)},
+      {"detector_use_ratio", r.number(s.detector.seasonal.use_ratio, 0.0, 1e6)},
   };
   r.table(t, prefix, handlers);
   // What the per-key checks cannot see: combinations (both EMA parameters, duplicate quantiles),
@@ -433,10 +492,49 @@ inline void read_pipeline(config_reader& r, const toml::table& t, const std::str
                      {"max_list_streams", r.integer(sv.max_list_streams, 1, 100000000)},
                      {"io_threads", r.integer(sv.io_threads, 1, 64)},
                  })},
-      {"auth", section({{"producer_token", r.string(c.auth.producer_token)}})},
-      {"tls", section({{"cert", r.string(c.tls.cert)}, {"key", r.string(c.tls.key)}})},
-      {"state", section({{"dir", r.string(c.state.dir)}})},
-      {"redis", section({{"url", r.string(c.redis.url)}})},
+      {"auth", section({{"producer_token", r.string(c.auth.producer_token)},
+                        {"anonymous_subscribe",
+                         [&r, &c](const toml::node& n, const std::string& key) {
+                           bool b = false;
+                           r.boolean(b)(n, key);
+                           if (n.as_boolean() != nullptr) {
+                             c.auth.anonymous_subscribe = b;
+                           }
+                         }}})},
+      {"jwt", section({
+                  {"algorithm",
+                   [&r, &c](const toml::node& n, const std::string& key) {
+                     r.string(c.jwt.algorithm)(n, key);
+                     if (!c.jwt.algorithm.empty() && !detail::is_jwt_algorithm(c.jwt.algorithm)) {
+                       r.error(n.source(), key,
+                               "\"" + c.jwt.algorithm + "\" is not one of HS256, HS384, HS512, RS256, RS384, "
+                               "RS512, ES256, ES384, ES512");
+                     }
+                   }},
+                  {"key_file", r.string(c.jwt.key_file)},
+                  {"previous_key_file", r.string(c.jwt.previous_key_file)},
+                  {"previous_key_until",
+                   [&r, &c](const toml::node& n, const std::string& key) {
+                     if (const auto* i = n.as_integer()) {
+                       c.jwt.previous_key_until = i->get();
+                     } else if (const auto* dt = n.as_date_time(); dt != nullptr && dt->get().offset) {
+                       c.jwt.previous_key_until = detail::unix_seconds(dt->get());
+                     } else {
+                       r.wrong_type(n, key, "Unix seconds or an offset date-time (2027-01-31T00:00:00Z)");
+                     }
+                   }},
+                  {"issuer", r.string(c.jwt.issuer)},
+                  {"audience", r.string(c.jwt.audience)},
+                  {"leeway_s", r.integer(c.jwt.leeway_s, 0, 3600)},
+                  {"rights_claim", r.string(c.jwt.rights_claim)},
+              })},
+      {"tls", section({{"cert", r.string(c.tls.cert)},
+                       {"key", r.string(c.tls.key)},
+                       {"client_ca", r.string(c.tls.client_ca)}})},
+      {"state", section({{"dir", r.string(c.state.dir)},
+                         {"checkpoint_interval_ms", r.integer(c.state.checkpoint_interval_ms, 0, 86400000)}})},
+      {"redis", section({{"url", r.string(c.redis.url)},
+                         {"lease_ttl_ms", r.integer(c.redis.lease_ttl_ms, 100, 600000)}})},
       {"log", section({{"level",
                         [&r, &c](const toml::node& n, const std::string& key) {
                           const auto* s = n.as_string();
@@ -469,6 +567,18 @@ inline void read_pipeline(config_reader& r, const toml::table& t, const std::str
        }},
   };
   r.table(root, "", top);
+  if (const toml::node* j = root.get("jwt"); j != nullptr && j->as_table() != nullptr) {
+    if (!c.jwt.key_file.empty() && c.jwt.algorithm.empty()) {
+      r.error(j->source(), "jwt.algorithm",
+              "required with jwt.key_file (the algorithm is never read from tokens)");
+    }
+    if (c.jwt.key_file.empty() && (!c.jwt.algorithm.empty() || !c.jwt.previous_key_file.empty())) {
+      r.error(j->source(), "jwt.key_file", "required when [jwt] is configured");
+    }
+    if (c.jwt.rights_claim.empty()) {
+      r.error(j->source(), "jwt.rights_claim", "must not be empty");
+    }
+  }
   if (auto errors = r.errors(); !errors.empty()) {
     throw config_error(std::move(errors));
   }
@@ -486,7 +596,49 @@ inline void read_pipeline(config_reader& r, const toml::table& t, const std::str
   return parse_config(text.str(), path);
 }
 
-// The server_options this configuration gives (make_pipeline from the [[pipeline]] specs).
+// The contents of a key file: a PEM as it is; a shared secret without its final newline (what
+// `echo secret > file` adds). Throws config_error.
+[[nodiscard]] inline std::string read_key_file(const char* key, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw config_error({std::string(key) + ": cannot read \"" + path + "\""});
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string k = text.str();
+  if (k.find("-----BEGIN") == std::string::npos) {
+    if (!k.empty() && k.back() == '\n') {
+      k.pop_back();
+    }
+    if (!k.empty() && k.back() == '\r') {
+      k.pop_back();
+    }
+  }
+  return k;
+}
+
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+// The verifier options of a [jwt] section, its key files read. Throws config_error.
+[[nodiscard]] inline jwt_options load_jwt_options(const jwt_section& j) {
+  jwt_options o;
+  if (!parse_jwt_algorithm(j.algorithm, o.algorithm)) {
+    throw config_error({"jwt.algorithm: \"" + j.algorithm + "\" is not a supported algorithm"});
+  }
+  o.key = read_key_file("jwt.key_file", j.key_file);
+  if (!j.previous_key_file.empty()) {
+    o.previous_key = read_key_file("jwt.previous_key_file", j.previous_key_file);
+    o.previous_key_until = j.previous_key_until;
+  }
+  o.issuer = j.issuer;
+  o.audience = j.audience;
+  o.leeway = std::chrono::seconds(j.leeway_s);
+  o.rights_claim = j.rights_claim;
+  return o;
+}
+#endif
+
+// The server_options this configuration gives (make_pipeline from the [[pipeline]] specs; the
+// JWT key files are read, so it throws config_error when one cannot be).
 [[nodiscard]] inline server_options to_server_options(const daemon_config& c) {
   server_options o;
   o.address = c.server.bind;
@@ -507,7 +659,18 @@ inline void read_pipeline(config_reader& r, const toml::table& t, const std::str
   o.max_list_streams = c.server.max_list_streams;
   o.io_threads = c.server.io_threads;
   o.producer_token = c.auth.producer_token;
+  o.anonymous_subscribe = c.auth.anonymous_subscribe.value_or(c.jwt.key_file.empty());
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+  if (!c.jwt.key_file.empty()) {
+    o.jwt = load_jwt_options(c.jwt);
+  }
+  o.tls = tls_options{c.tls.cert, c.tls.key, c.tls.client_ca};
+#endif
   o.make_pipeline = spec_pipeline_factory(c.pipelines);
+  o.state_dir = c.state.dir;
+  o.checkpoint_interval = std::chrono::milliseconds(c.state.checkpoint_interval_ms);
+  o.redis.url = c.redis.url;
+  o.redis.lease_ttl = std::chrono::milliseconds(c.redis.lease_ttl_ms);
   return o;
 }
 
@@ -582,10 +745,24 @@ inline std::string toml_string_array(const std::vector<std::string>& v) {
     << "query_budget_per_second = " << toml_float(s.query_budget_per_second) << "\n"
     << "max_list_streams = " << s.max_list_streams << "\n"
     << "io_threads = " << s.io_threads << "\n\n"
-    << "[auth]\nproducer_token = " << toml_string(c.auth.producer_token) << "\n\n"
-    << "[tls]\ncert = " << toml_string(c.tls.cert) << "\nkey = " << toml_string(c.tls.key) << "\n\n"
-    << "[state]\ndir = " << toml_string(c.state.dir) << "\n\n"
-    << "[redis]\nurl = " << toml_string(c.redis.url) << "\n\n"
+    << "[auth]\nproducer_token = " << toml_string(c.auth.producer_token) << "\n";
+  if (c.auth.anonymous_subscribe) {
+    o << "anonymous_subscribe = " << (*c.auth.anonymous_subscribe ? "true" : "false") << "\n";
+  }
+  o << "\n[jwt]\n"
+    << "algorithm = " << toml_string(c.jwt.algorithm) << "\n"
+    << "key_file = " << toml_string(c.jwt.key_file) << "\n"
+    << "previous_key_file = " << toml_string(c.jwt.previous_key_file) << "\n"
+    << "previous_key_until = " << c.jwt.previous_key_until << "\n"
+    << "issuer = " << toml_string(c.jwt.issuer) << "\n"
+    << "audience = " << toml_string(c.jwt.audience) << "\n"
+    << "leeway_s = " << c.jwt.leeway_s << "\n"
+    << "rights_claim = " << toml_string(c.jwt.rights_claim) << "\n\n"
+    << "[tls]\ncert = " << toml_string(c.tls.cert) << "\nkey = " << toml_string(c.tls.key)
+    << "\nclient_ca = " << toml_string(c.tls.client_ca) << "\n\n"
+    << "[state]\ndir = " << toml_string(c.state.dir) << "\n"
+    << "checkpoint_interval_ms = " << c.state.checkpoint_interval_ms << "\n\n"
+    << "[redis]\nurl = " << toml_string(c.redis.url) << "\nlease_ttl_ms = " << c.redis.lease_ttl_ms << "\n\n"
     << "[log]\nlevel = " << toml_string(to_string(c.log.level)) << "\n";
   for (const auto& p : c.pipelines) {
     std::vector<std::string> stats;
@@ -614,13 +791,23 @@ inline std::string toml_string_array(const std::vector<std::string>& v) {
     for (std::size_t i = 0; i < p.quantiles.size(); ++i) {
       o << (i ? ", " : "") << toml_float(p.quantiles[i]);
     }
+    o << "]\n";
+    if (!p.sketch_quantiles.empty()) {
+      o << "sketch_quantiles = [";
+      for (std::size_t i = 0; i < p.sketch_quantiles.size(); ++i) {
+        o << (i ? ", " : "") << toml_float(p.sketch_quantiles[i]);
+      }
+      o << "]\nsketch_accuracy = " << toml_float(p.sketch_accuracy) << "\n";
+    }
     const auto& d = p.detector.options;
-    o << "]\n"
-      << "detector = " << (p.detector.enabled ? "true" : "false") << "\n"
+    o << "detector = " << (p.detector.enabled ? "true" : "false") << "\n"
       << "detector_threshold = " << toml_float(d.threshold) << "\n"
       << "detector_side = " << toml_string(to_string(d.side)) << "\n"
       << "detector_warmup = " << d.warmup << "\n"
-      << "detector_min_stddev = " << toml_float(d.min_stddev) << "\n";
+      << "detector_min_stddev = " << toml_float(d.min_stddev) << "\n"
+      << "detector_period = " << p.detector.seasonal.period << "\n"
+      << "detector_slot_alpha = " << toml_float(p.detector.seasonal.slot_alpha) << "\n"
+      << "detector_use_ratio = " << toml_float(p.detector.seasonal.use_ratio) << "\n";
   }
   return o.str();
 }
@@ -701,7 +888,8 @@ inline std::string toml_string_array(const std::vector<std::string>& v) {
 }
 
 // What only the machine can tell: TLS files readable, the state directory writable, the document
-// root a directory, the Redis URL well formed. One "key: reason" per problem.
+// root a directory, the Redis URL well formed; and what the flags may combine with the file
+// (io_threads with --redis). One "key: reason" per problem.
 [[nodiscard]] inline std::vector<std::string> check_environment(const daemon_config& c) {
   std::vector<std::string> errors;
   auto readable = [&](const char* key, const std::string& path) {
@@ -715,6 +903,30 @@ inline std::string toml_string_array(const std::vector<std::string>& v) {
   }
   readable("tls.cert", c.tls.cert);
   readable("tls.key", c.tls.key);
+  readable("tls.client_ca", c.tls.client_ca);
+  if (!c.tls.client_ca.empty() && c.tls.cert.empty()) {
+    errors.emplace_back("tls.client_ca: mutual TLS needs tls.cert and tls.key");
+  }
+  readable("jwt.key_file", c.jwt.key_file);
+  readable("jwt.previous_key_file", c.jwt.previous_key_file);
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+  // What OpenSSL and libjwt say of the files (a key that does not match its certificate, a PEM
+  // that does not parse), so that --check-config catches it before a start or a reload does.
+  if (errors.empty() && !c.tls.cert.empty()) {
+    try {
+      (void)make_tls_context({c.tls.cert, c.tls.key, c.tls.client_ca});
+    } catch (const tls_error& e) {
+      errors.emplace_back(e.what());
+    }
+  }
+  if (errors.empty() && !c.jwt.key_file.empty()) {
+    try {
+      (void)jwt_verifier(load_jwt_options(c.jwt));
+    } catch (const std::exception& e) {
+      errors.emplace_back(std::string("jwt.key_file: ") + e.what());
+    }
+  }
+#endif
   if (!c.state.dir.empty() && ::access(c.state.dir.c_str(), W_OK | X_OK) != 0) {
     errors.push_back("state.dir: \"" + c.state.dir + "\" is not a writable directory");
   }
@@ -726,22 +938,32 @@ inline std::string toml_string_array(const std::vector<std::string>& v) {
     if (const std::string e = check_redis_url(c.redis.url); !e.empty()) {
       errors.push_back("redis.url: \"" + c.redis.url + "\": " + e);
     }
+    // The broker drives its Redis connections from one io thread and sees every stream
+    // (docs/websocket.md, "Threading").
+    if (c.server.io_threads > 1) {
+      errors.push_back("server.io_threads: " + std::to_string(c.server.io_threads) +
+                       " io threads together with redis.url (--redis) is not supported: the Redis broker "
+                       "runs on one io thread; set server.io_threads = 1 or leave redis.url empty");
+    }
   }
   return errors;
 }
 
 // The configured features this build cannot serve yet, named for the operator ("TLS ([tls],
 // --tls-cert/--tls-key)"). streamstatsd refuses to start while this is not empty: running without
-// what the file asks for (plaintext instead of TLS, no checkpoints, no broker) would be a silent
+// what the file asks for (plaintext instead of TLS, no broker) would be a silent
 // downgrade.
 [[nodiscard]] inline std::vector<std::string> unsupported_features(const daemon_config& c) {
   std::vector<std::string> out;
+#if !defined(STREAMSTATS_WEBSOCKET_TLS)
+  // A build without OpenSSL and libjwt (streamstats::websocket_tls) serves neither.
   if (!c.tls.cert.empty() || !c.tls.key.empty()) {
     out.emplace_back("TLS ([tls] cert/key, --tls-cert/--tls-key)");
   }
-  if (!c.state.dir.empty()) {
-    out.emplace_back("state checkpoints ([state] dir, --state-dir)");
+  if (!c.jwt.key_file.empty()) {
+    out.emplace_back("JWT access ([jwt])");
   }
+#endif
   if (!c.redis.url.empty()) {
     out.emplace_back("Redis scale-out ([redis] url, --redis)");
   }

@@ -9,6 +9,8 @@
 // Nothing here touches a socket; one thread owns an admission_table.
 #pragma once
 
+#include <streamstats/websocket/auth.hpp>
+
 #include <cstddef>
 #include <deque>
 #include <map>
@@ -28,6 +30,7 @@ class admission_table {
   struct admission {
     bool authorized = false;  // may push (access_policy::may_push at the handshake)
     std::string address;      // remote IP, for max_connections_per_address
+    access_grant grant;       // what it may do (auth.hpp: shared token, JWT rights, anonymous)
   };
 
   enum class verdict { admitted, full, too_many_from_address };
@@ -35,7 +38,7 @@ class admission_table {
   // Admits handshake `h` from `address` when fewer than max_connections are open or admitted and
   // fewer than max_per_address (0 = no limit) come from `address`.
   verdict admit(const handle& h, std::string address, bool authorized, std::size_t open_now,
-                std::size_t max_connections, std::size_t max_per_address) {
+                std::size_t max_connections, std::size_t max_per_address, access_grant grant = {}) {
     if (open_now + admitted_.size() >= max_connections) {
       return verdict::full;
     }
@@ -47,7 +50,7 @@ class admission_table {
       return verdict::too_many_from_address;
     }
     ++from_here;
-    admitted_[h] = admission{authorized, std::move(address)};
+    admitted_[h] = admission{authorized, std::move(address), std::move(grant)};
     return verdict::admitted;
   }
 

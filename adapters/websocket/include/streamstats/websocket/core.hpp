@@ -22,9 +22,19 @@
 // order), and what that stream sends to the connection (snapshots, alerts, acks, errors) comes back
 // the same way, to be written by the connection's own thread. With io_threads = 1 there is one
 // shard and no handoff. push(), stop() and reconfigure() post; stats() reads relaxed atomics.
+//
+// What is decided about a connection (its origin, token or JWT rights, an expired token) is decided
+// on its own thread, before a request is handed to another shard: a shard that applies a request
+// from elsewhere trusts the connection's thread to have checked it. Checkpoints visit the shards in
+// turn, each serialising its own streams on its own thread (checkpoint_runner.hpp); a restore puts
+// each stream into the shard its name hashes to. /metrics sums what each shard counts, read on its
+// thread. The Redis broker (broker.hpp) runs on shard 0 and is refused with io_threads > 1.
 #pragma once
 
 #include <streamstats/websocket/access.hpp>
+#include <streamstats/websocket/auth.hpp>
+#include <streamstats/websocket/broker.hpp>
+#include <streamstats/websocket/checkpoint_runner.hpp>
 #include <streamstats/websocket/connections.hpp>
 #include <streamstats/websocket/dispatch.hpp>
 #include <streamstats/websocket/fanout.hpp>
@@ -33,9 +43,13 @@
 #include <streamstats/websocket/metrics.hpp>
 #include <streamstats/websocket/options.hpp>
 #include <streamstats/websocket/pipeline.hpp>
+#include <streamstats/websocket/pipeline_state.hpp>
 #include <streamstats/websocket/protocol.hpp>
 #include <streamstats/websocket/registry.hpp>
 #include <streamstats/websocket/transport.hpp>
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+#include <streamstats/websocket/tls.hpp>
+#endif
 
 #include <algorithm>
 #include <array>
@@ -43,10 +57,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <functional>
 #include <initializer_list>
 #include <iterator>
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -84,7 +101,25 @@ class server_engine {
   [[nodiscard]] virtual const server_options& options() const noexcept = 0;
   virtual void push(std::string stream, std::vector<double> values, double t) = 0;
   virtual void push(std::string stream, double value, double t) = 0;
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+  // Reads the certificate files again (any thread); throws tls_error and keeps the running
+  // context when they cannot be used. Open connections keep the context they started with.
+  virtual void reload_tls(tls_options next) = 0;
+#endif
 };
+
+// Whether `Config` is the TLS transport (tls.hpp).
+template <typename Config>
+inline constexpr bool is_tls_config =
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+    std::is_same_v<Config, tls_config>;
+#else
+    false;
+#endif
+
+// The WebSocket close code of a connection whose JWT expired (RFC 6455 §7.4.2: 4000-4999 are
+// for applications; docs/protocol.md).
+inline constexpr std::uint16_t close_token_expired = 4001;
 
 // A connection as every shard sees it. Written by its home shard; other shards read the atomics.
 template <typename Config>
@@ -150,6 +185,18 @@ class server_core final : public server_engine {
       throw std::invalid_argument("streamstats::websocket: io_threads must be 1 to " +
                                   std::to_string(max_io_threads));
     }
+    if (options_.io_threads > 1 && !options_.redis.url.empty()) {
+      // The broker drives its Redis connections from one io thread and sees every stream.
+      throw std::invalid_argument(
+          "streamstats::websocket: io_threads > 1 together with redis.url is not supported (the Redis "
+          "broker runs on one io thread): set io_threads = 1 or leave redis.url empty");
+    }
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+    if constexpr (is_tls_config<Config>) {
+      // Throws tls_error (a missing file, a key that does not match): no server without its certificate.
+      tls_ = std::make_unique<tls_context_store>(options_.tls);
+    }
+#endif
     const std::size_t n = options_.io_threads;
     for (std::size_t i = 0; i < n; ++i) {
       shards_.push_back(std::make_unique<shard>(*this, i, options_));
@@ -172,6 +219,7 @@ class server_core final : public server_engine {
       stop();
       thread_.join();
     }
+    broker_.reset();  // before the shard whose io_context its connections use
     // No io thread runs now. Shards hold references to each other's connections (visitor records,
     // messages in handoffs); they go first, so that every connection is released while every
     // io_context still exists.
@@ -200,6 +248,9 @@ class server_core final : public server_engine {
     if (ec) {
       throw std::system_error(ec, "streamstats::websocket: bad listen address '" + options_.address + "'");
     }
+    // The streams of the last checkpoint exist before the first connection can be accepted.
+    restore_state();
+    start_broker();
     s0.endpoint.listen(asio::ip::tcp::endpoint(addr, options_.port), ec);
     if (ec) {
       throw std::system_error(ec, "streamstats::websocket: cannot listen on " + options_.address + ":" +
@@ -216,16 +267,23 @@ class server_core final : public server_engine {
         sh->keep_running.emplace(sh->io.get_executor());
       }
     }
+    if (checkpoints_) {
+      checkpoints_->every(options_.checkpoint_interval, [this] { begin_checkpoint(); });
+    }
   }
 
   void run() override {
     listen();
     run_shards();
+    final_checkpoint();
   }
 
   void start() override {
     listen();
-    thread_ = std::thread([this] { run_shards(); });
+    thread_ = std::thread([this] {
+      run_shards();
+      final_checkpoint();
+    });
   }
 
   void join() override {
@@ -251,8 +309,21 @@ class server_core final : public server_engine {
       for (std::size_t i = 1; i < shards_.size(); ++i) {
         asio::post(shards_[i]->io, [this, i, o = options_] { apply_options(*shards_[i], o); });
       }
+      if (checkpoints_) {
+        checkpoints_->set_interval(options_.checkpoint_interval);
+      }
     });
   }
+
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+  void reload_tls(tls_options next) override {
+    if constexpr (is_tls_config<Config>) {
+      tls_->reload(std::move(next));
+    } else {
+      throw tls_error("tls: this server was started without TLS; turning it on needs a restart");
+    }
+  }
+#endif
 
   void stop_on_signals(std::initializer_list<int> signals) override {
     signals_ = std::make_unique<asio::signal_set>(shards_[0]->io);
@@ -272,9 +343,9 @@ class server_core final : public server_engine {
   [[nodiscard]] server_stats stats() const noexcept override {
     server_stats s;
     s.connections = n_connections_.get();
-    s.streams = n_streams_.load(std::memory_order_relaxed);
     s.refused_handshakes = n_refused_.load(std::memory_order_relaxed);
     for (const auto& sh : shards_) {
+      s.streams += sh->streams.size();
       s.messages += sh->n_messages.get();
       s.samples += sh->n_samples.get();
       s.rejected += sh->n_rejected.get();
@@ -309,6 +380,16 @@ class server_core final : public server_engine {
   static constexpr std::size_t max_io_threads = 64;
 
  private:
+  static auth_options auth_options_of(const server_options& o) {
+    auth_options a;
+    a.producer_token = o.producer_token;
+    a.anonymous_subscribe = o.anonymous_subscribe;
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+    a.jwt = o.jwt;
+#endif
+    return a;
+  }
+
   using endpoint_type = websocketpp::server<Config>;
   using connection_ptr = typename endpoint_type::connection_ptr;
   using message_ptr = typename endpoint_type::message_ptr;
@@ -325,6 +406,10 @@ class server_core final : public server_engine {
   // The connection on its home shard; it is also that shard's fan-out record of it.
   struct connection_state : subscriber {
     bool authorized = false;
+    access_grant grant;    // its rights and, for a JWT, when they end
+    bool closing = false;  // closed for an expired token: nothing more is applied
+    // The stream of another shard it last pushed to with a JWT's publish right (already checked).
+    std::string last_remote_push;
     // Pushed or subscribed at least once (idle_timeout applies to the others).
     bool active = false;
     std::chrono::steady_clock::time_point opened{};
@@ -361,6 +446,7 @@ class server_core final : public server_engine {
           tick(io),
           options(o),
           access(o.allowed_origins, o.same_origin, o.producer_token),
+          auth(auth_options_of(o)),
           streams(std::numeric_limits<std::size_t>::max()),  // max_streams is server-wide: owner_create
           fanout(link(i, [&core, i](const peer_ptr& p, const message_ptr& m) { core.deliver(i, p, m); }),
                  o.max_queued_bytes) {
@@ -372,8 +458,23 @@ class server_core final : public server_engine {
       endpoint.set_validate_handler([&core, this](const hdl_type& h) { return core.on_validate(*this, h); });
       endpoint.set_open_handler([&core, this](const hdl_type& h) { core.on_open(*this, h); });
       endpoint.set_close_handler([&core, this](const hdl_type& h) { core.on_close(*this, h); });
-      endpoint.set_fail_handler([&core, this](const hdl_type& h) { core.on_close(*this, h); });
+      endpoint.set_fail_handler([&core, this](const hdl_type& h) {
+        core.on_fail(*this, h);
+        core.on_close(*this, h);
+      });
       endpoint.set_http_handler([&core, this](const hdl_type& h) { core.on_http(*this, h); });
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+      if constexpr (is_tls_config<Config>) {
+        endpoint.set_tls_init_handler([&core](const hdl_type& /*h*/) { return core.tls_->current(); });
+        // After accept, before the handshake: the context of now, not of when the connection was made.
+        endpoint.set_tcp_pre_init_handler([&core, this](const hdl_type& h) {
+          std::error_code ec;
+          if (connection_ptr con = endpoint.get_con_from_hdl(h, ec); !ec && con) {
+            adopt_context(con->get_socket().native_handle(), core.tls_->current());
+          }
+        });
+      }
+#endif
     }
 
     std::size_t index;
@@ -384,6 +485,7 @@ class server_core final : public server_engine {
     std::chrono::steady_clock::time_point last_idle_check{};
     server_options options;  // this thread's copy
     access_policy access;
+    authenticator auth;  // this thread's (its own JWT verifier)
     request_parser parser;
     std::string out;  // reused reply buffer
     registry streams;
@@ -401,9 +503,20 @@ class server_core final : public server_engine {
     bool handover_posted = false;
     std::array<relaxed_counter, 32> rejected_by_code{};
     relaxed_counter n_messages, n_samples, n_rejected;
+    // Handshakes refused by auth, by reason; connections closed for an expired token; open
+    // connections whose grant expires (the tick looks for expired ones only while there are any).
+    std::map<std::string, std::uint64_t, std::less<>> auth_refused;
+    std::uint64_t n_token_expired = 0;
+    std::size_t expiring = 0;
+    std::chrono::steady_clock::time_point last_expiry_check{};
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+    std::array<std::uint64_t, 6> tls_failures{};  // by tls_failure (TLS servers only)
+#endif
   };
 
-  // dispatch.hpp's handler: the actions for one message of connection `c` on shard `sh`.
+  // dispatch.hpp's handler: the actions for one message of connection `c` on shard `sh`. Every
+  // access check (producer token, a JWT's rights and expiry) is made here, on the connection's own
+  // thread, before anything is handed to the shard that owns the stream.
   struct actions {
     server_core& self;
     shard& sh;
@@ -411,7 +524,7 @@ class server_core final : public server_engine {
 
     void invalid(const request& req, const request_error& err) {
       // The stream is known when the message got that far and names an existing stream (counted on
-      // its owner).
+      // its owner, and only for a connection that may push).
       stream_type* s = nullptr;
       if (req.has_stream && c.authorized) {
         shard& owner = self.owner_of(req.stream);
@@ -432,16 +545,41 @@ class server_core final : public server_engine {
         self.reject(sh, &c, nullptr, error_code::unauthorized, "pushing requires the producer token", id);
         return;
       }
-      c.active = true;
       shard& owner = self.owner_of(name);
-      if (&owner == &sh) {
+      const bool here = &owner == &sh;
+      if (!c.grant.publish_all) {
+        // A JWT's rights: checked unless this is the stream it pushed to last (already allowed).
+        if (!self.allowed(sh, c)) {
+          return;
+        }
+        const bool checked =
+            here ? c.last_stream != nullptr && c.last_stream->name == name : c.last_remote_push == name;
+        if (!checked) {
+          if (!c.grant.may_publish(name)) {
+            self.reject(sh, &c, nullptr, error_code::forbidden, "no publish right on this stream", id);
+            return;
+          }
+          if (!here) {
+            c.last_remote_push.assign(name);
+          }
+        }
+      }
+      c.active = true;
+      if (here) {
         self.handle_push(sh, &c, &c.last_stream, name, v, n, t, id);
       } else {
         self.forward_push(sh, owner, c.con, name, v, n, t, id);
       }
     }
+    // Whether `c` may list or subscribe to every stream without a filter.
+    [[nodiscard]] bool sees_everything() const {
+      return c.grant.subscribe_all || c.grant.may_subscribe_everything();
+    }
     void list(const request& req) {
-      const std::size_t total = self.n_streams_.load(std::memory_order_relaxed);
+      if (!self.allowed(sh, c)) {
+        return;
+      }
+      const std::size_t total = self.stream_count();
       if (!self.spend_query(sh, c, std::min(total, sh.options.max_list_streams), req.id)) {
         return;
       }
@@ -449,15 +587,32 @@ class server_core final : public server_engine {
         sh.out.clear();
         const list_totals totals{sh.options.max_list_streams, self.rejected_total(),
                                  c.con->dropped.load(std::memory_order_relaxed), self.dropped_total()};
-        write_list(sh.out, sh.streams, totals, req.id);
+        if (sees_everything()) {
+          write_list(sh.out, sh.streams, totals, req.id);
+        } else {
+          write_list(
+              sh.out, sh.streams, totals, req.id,
+              [this](std::string_view name) { return c.grant.may_subscribe(name); }, true);
+        }
         sh.fanout.send_text(c, sh.out);
         return;
       }
-      self.gather_list(sh, c, std::string(req.id));
+      std::shared_ptr<const access_grant> filter;
+      if (!sees_everything()) {
+        filter = std::make_shared<const access_grant>(c.grant);
+      }
+      self.gather_list(sh, c, std::string(req.id), std::move(filter));
     }
     void subscribe_all(const request& req) {
-      if (self.spend_query(sh, c, std::max<std::size_t>(1, self.n_streams_.load(std::memory_order_relaxed)),
-                           req.id)) {
+      if (!self.allowed(sh, c)) {
+        return;
+      }
+      if (!sees_everything()) {
+        self.reject(sh, &c, nullptr, error_code::forbidden,
+                    "subscribing to \"*\" needs a \"*\" subscribe right", req.id);
+        return;
+      }
+      if (self.spend_query(sh, c, std::max<std::size_t>(1, self.stream_count()), req.id)) {
         self.send_subscription_ack(sh, c, req);  // the ack first, then the snapshots
         c.active = true;
         self.for_every_shard(sh, c.con,
@@ -465,13 +620,19 @@ class server_core final : public server_engine {
       }
     }
     void unsubscribe_all(const request& req) {
-      if (self.spend_query(sh, c, std::max<std::size_t>(1, self.n_streams_.load(std::memory_order_relaxed)),
-                           req.id)) {
+      if (self.spend_query(sh, c, std::max<std::size_t>(1, self.stream_count()), req.id)) {
         self.send_subscription_ack(sh, c, req);
         self.for_every_shard(sh, c.con, [](shard& o, subscriber& rec) { o.fanout.unsubscribe_all(rec); });
       }
     }
     void on_stream(const request& req) {
+      if (req.type != request_type::unsubscribe &&
+          (!self.allowed(sh, c) || (!c.grant.subscribe_all && !c.grant.may_subscribe(req.stream)))) {
+        if (!c.closing) {
+          self.reject(sh, &c, nullptr, error_code::forbidden, "no subscribe right on this stream", req.id);
+        }
+        return;
+      }
       shard& owner = self.owner_of(req.stream);
       if (&owner == &sh) {
         stream_type* s = sh.streams.find(req.stream);
@@ -488,7 +649,8 @@ class server_core final : public server_engine {
         self.stream_request(sh, c, *s, req.type, req.stream, req.id);
         return;
       }
-      // Owned elsewhere: the budget is spent here (an unknown stream costs 1 then), the owner answers.
+      // Owned elsewhere (and allowed, above): the budget is spent here (an unknown stream costs 1
+      // then), the owner answers.
       if (!self.spend_query(sh, c, 1, req.id)) {
         return;
       }
@@ -534,6 +696,16 @@ class server_core final : public server_engine {
     // The access rules are a copy of the options' (origins, same-origin, token): rebuilt, so a
     // reload applies to the next handshake.
     sh.access = access_policy(o.allowed_origins, o.same_origin, o.producer_token);
+    sh.auth = authenticator(auth_options_of(o));
+  }
+
+  // Every shard's streams (relaxed reads: a budget, not an invariant).
+  std::size_t stream_count() const {
+    std::size_t n = 0;
+    for (const auto& sh : shards_) {
+      n += sh->streams.size();
+    }
+    return n;
   }
 
   std::uint64_t rejected_total() const {
@@ -680,6 +852,13 @@ class server_core final : public server_engine {
       return;
     }
     flush_snapshots(sh, false);
+    if (sh.expiring > 0) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now - sh.last_expiry_check >= std::chrono::milliseconds(250)) {
+        sh.last_expiry_check = now;
+        close_expired(sh);
+      }
+    }
     if (sh.options.idle_timeout.count() > 0) {
       const auto now = std::chrono::steady_clock::now();
       if (now - sh.last_idle_check >= std::chrono::milliseconds(250)) {
@@ -717,13 +896,54 @@ class server_core final : public server_engine {
     }
   }
 
+  // Closes (4001) the connections of `sh` whose token expired; they do nothing more meanwhile
+  // (allowed()).
+  void close_expired(shard& sh) {
+    const std::int64_t now = unix_now();
+    std::vector<connection_state*> expired;
+    for (auto& [key, c] : sh.connections) {
+      if (!c->closing && now >= c->grant.expires_at) {
+        expired.push_back(c.get());
+      }
+    }
+    for (connection_state* c : expired) {
+      expire(sh, *c);
+    }
+  }
+
+  static void expire(shard& sh, connection_state& c) {
+    c.closing = true;
+    ++sh.n_token_expired;
+    std::error_code ec;
+    c.con->con->close(close_token_expired, "token expired", ec);
+  }
+
+  // Whether `c` (living on `sh`) may still act: false (and closed, 4001) once its token has expired,
+  // so nothing is applied between the expiry and the next check of the tick.
+  static bool allowed(shard& sh, connection_state& c) {
+    if (c.closing) {
+      return false;
+    }
+    if (c.grant.expires() && unix_now() >= c.grant.expires_at) {
+      expire(sh, c);
+      return false;
+    }
+    return true;
+  }
+
   // Stop accepting; every shard sends its final snapshots; once all have, every shard closes its
   // connections (so a final snapshot handed to another shard is queued before that close).
   void do_stop() {
     if (stopping_.exchange(true)) {
       return;
     }
+    if (checkpoints_) {
+      checkpoints_->cancel();  // the timer; the checkpoint at stop follows once the io loops are done
+    }
     acceptor_->stop();
+    if (broker_) {
+      broker_->stop();  // leases given back; its connections close, so the io loop can end
+    }
     if (signals_) {
       std::error_code ec;
       signals_->cancel(ec);
@@ -804,6 +1024,67 @@ class server_core final : public server_engine {
     return open;
   }
 
+  // ---- checkpoints (issue 11; checkpoint_runner.hpp) ----------------------------------------------
+
+  // What checkpoint_runner::restore fills: each saved stream goes to the shard its name hashes to.
+  struct restore_router {
+    server_core& self;
+    stream_type* restore(std::string_view name, std::unique_ptr<pipeline> pipe, const stream_counters& k) {
+      return self.restore_stream(self.owner_of(name), name, std::move(pipe), k);
+    }
+  };
+
+  // On the owner's thread (or before the io threads run): the stream `name` of `sh` with this
+  // pipeline and these counters, created when new (max_streams is not applied, as in the registry).
+  stream_type* restore_stream(shard& sh, std::string_view name, std::unique_ptr<pipeline> pipe,
+                              const stream_counters& k) {
+    const bool existed = sh.streams.find(name) != nullptr;
+    stream_type* s = sh.streams.restore(name, std::move(pipe), k);
+    if (s != nullptr && !existed) {
+      n_streams_.fetch_add(1, std::memory_order_relaxed);
+      sh.fanout.stream_created(*s);
+    }
+    return s;
+  }
+
+  // Before listening: the streams of the newest valid checkpoint (damaged files and refused streams
+  // are logged). Throws std::system_error when the state directory cannot be created.
+  void restore_state() {
+    if (!options_.state_dir.empty() && !checkpoints_) {
+      checkpoints_ = std::make_unique<checkpoint_runner>(shards_[0]->io, options_.state_dir, options_.log);
+      restore_router router{*this};
+      checkpoints_->restore(router, options_.make_pipeline, [](stream_type& /*s*/) {});
+    }
+    restored_ = true;
+  }
+
+  // Periodic, on shard 0's thread: each shard's streams serialised in slices on its own thread, one
+  // shard after the other, into one file written by the writer thread.
+  void begin_checkpoint() {
+    if (shards_.size() == 1) {
+      checkpoints_->start(shards_[0]->streams);
+      return;
+    }
+    std::vector<checkpoint_runner::part> parts;
+    parts.reserve(shards_.size());
+    for (auto& sh : shards_) {
+      parts.push_back(checkpoint_runner::part_of(sh->io, sh->streams));
+    }
+    checkpoints_->start(std::move(parts));
+  }
+
+  // After every io loop has returned (no sample can arrive any more): every stream of every shard,
+  // synchronously.
+  void final_checkpoint() {
+    if (checkpoints_) {
+      std::vector<const registry*> all;
+      for (const auto& sh : shards_) {
+        all.push_back(&sh->streams);
+      }
+      checkpoints_->finish(all);
+    }
+  }
+
   // ---- handshake and connections (transport → access) --------------------------------------------
 
   bool on_validate(shard& sh, const hdl_type& hdl) {
@@ -821,18 +1102,30 @@ class server_core final : public server_engine {
     if (path != "/ws") {
       return refuse(websocketpp::http::status_code::not_found);
     }
-    if (!sh.access.origin_allowed(con->get_request_header("Origin"), con->get_request_header("Host"))) {
+    if (!sh.access.origin_allowed(con->get_request_header("Origin"), con->get_request_header("Host"),
+                                  is_tls_config<Config>)) {
       return refuse(websocketpp::http::status_code::forbidden);
+    }
+    auth_decision decision = sh.auth.decide(con->get_request_header("Authorization"), resource, unix_now());
+    if (!decision.admitted) {
+      ++sh.auth_refused[decision.refusal];
+      // RFC 6750 §3: no error code when no credential was given; else invalid_token and the reason.
+      con->append_header("WWW-Authenticate", decision.refusal == "missing_token"
+                                                 ? std::string("Bearer realm=\"streamstats\"")
+                                                 : "Bearer realm=\"streamstats\", error=\"invalid_token\", "
+                                                   "error_description=\"" +
+                                                       decision.refusal + "\"");
+      return refuse(websocketpp::http::status_code::unauthorized);
     }
     std::error_code ec;
     const auto remote = con->get_raw_socket().remote_endpoint(ec);
     std::string address = ec ? std::string() : remote.address().to_string();
-    const bool may_push = sh.access.may_push(con->get_request_header("Authorization"), resource);
+    const bool may_push = decision.grant.may_publish_any();
     admission_table::verdict v{};
     {
       const std::lock_guard<std::mutex> lock(admission_mutex_);
       v = admissions_.admit(hdl, std::move(address), may_push, open_total_, sh.options.max_connections,
-                            sh.options.max_connections_per_address);
+                            sh.options.max_connections_per_address, std::move(decision.grant));
     }
     switch (v) {
       case admission_table::verdict::admitted:
@@ -864,6 +1157,10 @@ class server_core final : public server_engine {
     state->con->con = con;
     state->con->home = sh.index;
     state->authorized = adm.authorized;
+    state->grant = std::move(adm.grant);
+    if (state->grant.expires()) {
+      ++sh.expiring;
+    }
     state->address = std::move(adm.address);
     state->opened = std::chrono::steady_clock::now();
     state->messages.reset(sh.options.max_messages_per_second, state->opened);
@@ -904,6 +1201,28 @@ class server_core final : public server_engine {
     return false;
   }
 
+  // A connection that failed before it opened: on a TLS server, a failed handshake is counted by
+  // reason (tls.hpp's classify_tls_failure reads the connection's OpenSSL state).
+  static void on_fail(shard& sh, const hdl_type& hdl) {
+    (void)sh;
+    (void)hdl;
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+    if constexpr (is_tls_config<Config>) {
+      std::error_code ec;
+      connection_ptr con = sh.endpoint.get_con_from_hdl(hdl, ec);
+      if (ec || !con) {
+        return;
+      }
+      namespace sock = websocketpp::transport::asio::socket;
+      const std::error_code why = con->get_ec();
+      if (why == sock::make_error_code(sock::error::tls_handshake_failed) ||
+          why == sock::make_error_code(sock::error::tls_handshake_timeout)) {
+        ++sh.tls_failures[static_cast<std::size_t>(classify_tls_failure(con->get_socket().native_handle()))];
+      }
+    }
+#endif
+  }
+
   void on_close(shard& sh, const hdl_type& hdl) {
     {
       const std::lock_guard<std::mutex> lock(admission_mutex_);
@@ -913,6 +1232,9 @@ class server_core final : public server_engine {
     const auto it = sh.connections.find(sp.get());
     if (it != sh.connections.end()) {
       connection_state* c = it->second.get();
+      if (c->grant.expires()) {
+        --sh.expiring;
+      }
       sh.fanout.remove(*c);
       // The other shards drop their records of it (after whatever it handed them before).
       for (auto& o : shards_) {
@@ -1026,12 +1348,13 @@ class server_core final : public server_engine {
 
   // ---- the push path (→ registry → fan-out), on the stream's owner --------------------------------
 
-  // The stream `name` on its owner `sh`, created when needed (max_streams counts every shard).
-  stream_type* find_or_create_stream(shard& sh, subscriber* c, std::string_view name, std::string_view id) {
+  // The stream `name` on its owner `sh`, created when needed (max_streams counts every shard);
+  // nullptr with the reason in `err` when it cannot be.
+  stream_type* create_stream(shard& sh, std::string_view name, error_code& err) {
     if (stream_type* s = sh.streams.find(name)) {
       return s;
     }
-    error_code err = error_code::invalid_stream_name;
+    err = error_code::invalid_stream_name;
     if (registry::valid_name(name)) {
       err = error_code::too_many_streams;
       if (n_streams_.fetch_add(1, std::memory_order_relaxed) < sh.options.max_streams) {
@@ -1042,6 +1365,15 @@ class server_core final : public server_engine {
         }
       }
       n_streams_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    return nullptr;
+  }
+
+  // create_stream(), answering `c` when it fails.
+  stream_type* find_or_create_stream(shard& sh, subscriber* c, std::string_view name, std::string_view id) {
+    error_code err = error_code::invalid_stream_name;
+    if (stream_type* s = create_stream(sh, name, err)) {
+      return s;
     }
     reject(sh, c, nullptr, err,
            err == error_code::invalid_stream_name ? "stream names are 1 to 255 bytes of UTF-8"
@@ -1084,6 +1416,10 @@ class server_core final : public server_engine {
         *cache = s;
       }
     }
+    if (broker_) {
+      forward_to_broker(sh, c, s, values, n, id);  // io_threads = 1: `c` lives here
+      return;
+    }
     const double when = std::isnan(t) ? now_seconds() : t;
     sh.streams.push(*s, values, n, when, [&](std::uint64_t index, double x, const alert_info& a) {
       sh.fanout.alert(*s, index, x, when, a);
@@ -1096,6 +1432,162 @@ class server_core final : public server_engine {
     }
   }
 
+  // ---- the broker (issue 14, docs/scale-out.md; broker.hpp): io_threads = 1, on shard 0 ----------
+
+  void start_broker() {
+    if (options_.redis.url.empty() || broker_) {
+      return;
+    }
+    if (!options_.make_broker) {
+      throw std::runtime_error(
+          "streamstats::websocket: redis.url is set but this server has no broker "
+          "(server_options::make_broker; "
+          "streamstats::redis)");
+    }
+    host_ = std::make_unique<broker_host_impl>(*this, *shards_[0]);
+    broker_ = options_.make_broker(shards_[0]->io, *host_, options_.redis);
+    broker_->start();
+  }
+
+  // A checked push to the broker: acknowledged (or refused) when Redis answers.
+  void forward_to_broker(shard& sh, subscriber* c, stream_type* s, const double* values, std::size_t n,
+                         std::string_view id) {
+    std::weak_ptr<peer_type> who;
+    if (c != nullptr) {
+      who = c->con;
+    }
+    broker_->append(
+        s->name, values, n,
+        [this, &sh, who, s, n, has_con = c != nullptr, id = std::string(id)](bool ok, error_code error) {
+          subscriber* cs = nullptr;
+          if (has_con) {
+            const auto p = who.lock();
+            const auto it = p ? sh.connections.find(p->con.get()) : sh.connections.end();
+            if (it == sh.connections.end()) {
+              if (ok) {
+                sh.n_samples.add(n);
+              }
+              return;  // the producer has gone
+            }
+            cs = it->second.get();
+          }
+          if (!ok) {
+            reject(sh, cs, s, error,
+                   error == error_code::unavailable ? "the broker (Redis) did not acknowledge the push"
+                                                    : "stream names for Redis may not contain { or }",
+                   id);
+            return;
+          }
+          sh.n_samples.add(n);
+          if (cs != nullptr && !id.empty()) {
+            sh.out.clear();
+            write_ack(sh.out, s->name, n, id);
+            sh.fanout.send_text(*cs, sh.out);
+          }
+        });
+  }
+
+  // The server's streams as the broker sees them (those of shard `sh`, the only one).
+  struct broker_host_impl final : broker_host {
+    broker_host_impl(server_core& s, shard& owner) : self(s), sh(owner) {}
+    server_core& self;
+    shard& sh;
+
+    bool ensure_stream(std::string_view name) override {
+      error_code err = error_code::invalid_stream_name;
+      return self.create_stream(sh, name, err) != nullptr;
+    }
+    void apply(std::string_view name, const double* v, std::size_t n,
+               std::vector<broker_alert>& alerts) override {
+      error_code err = error_code::invalid_stream_name;
+      stream_type* s = self.create_stream(sh, name, err);
+      if (s == nullptr) {
+        return;
+      }
+      const double when = now_seconds();
+      sh.streams.push(*s, v, n, when, [&](std::uint64_t index, double x, const alert_info& a) {
+        alerts.push_back({index, x, a.z, a.score, when});
+      });
+    }
+    bool save(std::string_view name, std::string& out) override {
+      stream_type* s = sh.streams.find(name);
+      if (s == nullptr || !s->pipe->supports_state()) {
+        return false;
+      }
+      const stream_counters& k = s->counters;
+      detail::put_le(out, k.count, 8);
+      put_double(out, k.last);
+      put_double(out, k.t);
+      s->pipe->save_state(out);
+      return true;
+    }
+    std::string load(std::string_view name, std::string_view bytes) override {
+      if (bytes.size() < 24) {
+        return "a stream state of " + std::to_string(bytes.size()) + " bytes";
+      }
+      stream_counters k;
+      k.count = detail::get_le(bytes.data(), 8);
+      k.last = get_double(bytes.data() + 8);
+      k.t = get_double(bytes.data() + 16);
+      if (const stream_type* old = sh.streams.find(name)) {
+        k.rejected = old->counters.rejected;
+      }
+      std::unique_ptr<pipeline> pipe;
+      try {
+        pipe = sh.options.make_pipeline ? sh.options.make_pipeline(name) : nullptr;
+        if (!pipe) {
+          pipe = std::make_unique<default_pipeline>();
+        }
+        pipe->load_state(bytes.substr(24));
+      } catch (const std::exception& e) {
+        return e.what();
+      }
+      return self.restore_stream(sh, name, std::move(pipe), k) == nullptr ? "invalid stream name" : "";
+    }
+    void reset(std::string_view name) override {
+      std::unique_ptr<pipeline> pipe;
+      try {
+        pipe = sh.options.make_pipeline ? sh.options.make_pipeline(name) : nullptr;
+      } catch (...) {
+        pipe = nullptr;
+      }
+      if (!pipe) {
+        pipe = std::make_unique<default_pipeline>();
+      }
+      stream_counters k;
+      if (const stream_type* old = sh.streams.find(name)) {
+        k.rejected = old->counters.rejected;
+      }
+      self.restore_stream(sh, name, std::move(pipe), k);
+    }
+    void deliver_alert(std::string_view name, const broker_alert& a) override {
+      if (stream_type* s = sh.streams.find(name)) {
+        sh.fanout.alert(*s, a.index, a.value, a.t, alert_info{a.z, a.score});
+      }
+    }
+    void log(std::string_view level, const std::string& message) override {
+      if (sh.options.log) {
+        sh.options.log(level, message);
+      } else {
+        std::fprintf(stderr, "streamstats: %.*s: %s\n", static_cast<int>(level.size()), level.data(),
+                     message.c_str());
+      }
+    }
+
+   private:
+    static void put_double(std::string& out, double x) {
+      std::uint64_t b = 0;
+      std::memcpy(&b, &x, 8);
+      detail::put_le(out, b, 8);
+    }
+    static double get_double(const char* p) {
+      const std::uint64_t b = detail::get_le(p, 8);
+      double x = 0.0;
+      std::memcpy(&x, &b, 8);
+      return x;
+    }
+  };
+
   // ---- replies gathered from every shard (io_threads > 1) -----------------------------------------
 
   struct list_gather {
@@ -1104,24 +1596,32 @@ class server_core final : public server_engine {
     std::size_t left = 0;
   };
 
-  void gather_list(shard& home, connection_state& c, std::string id) {
+  // `visible`: null, or the grant whose subscribe rights filter the list (a JWT without "*").
+  void gather_list(shard& home, connection_state& c, std::string id,
+                   std::shared_ptr<const access_grant> visible) {
     auto g = std::make_shared<list_gather>();
     g->left = shards_.size();
     const std::size_t cap = home.options.max_list_streams;
     peer_ptr p = c.con;
     // Each shard adds its streams; to the others the request goes through the handoff, behind what
     // this connection handed them before (so the reply counts every sample it sent).
-    auto collect = [this, g, cap, p, id, &home](shard& o) {
+    auto collect = [this, g, cap, p, id, visible, &home](shard& o) {
       std::vector<list_entry> part;
+      std::size_t total = visible ? 0 : o.streams.size();
       o.streams.for_each([&](std::string_view name, const stream_type& s) {
+        if (visible) {
+          if (!visible->may_subscribe(name)) {
+            return true;
+          }
+          ++total;
+        }
         if (part.size() == cap) {
-          return false;
+          return static_cast<bool>(visible);  // filtered: keep counting the total
         }
         part.push_back(
             {std::string(name), s.counters.count, s.counters.rejected, s.topic.subscribers.size()});
         return true;
       });
-      const std::size_t total = o.streams.size();
       asio::post(home.io, [this, g, cap, p, id, total, part = std::move(part), &home]() mutable {
         g->total += total;
         std::move(part.begin(), part.end(), std::back_inserter(g->entries));
@@ -1162,12 +1662,14 @@ class server_core final : public server_engine {
     }
     http_context ctx;
     ctx.document_root = &sh.options.document_root;
-    ctx.ready =
-        listening_ && !stopping_.load(std::memory_order_relaxed) && shards_[0]->endpoint.is_listening();
+    // With a state directory, ready only once the checkpoint is restored; with a broker, only while
+    // Redis is reachable. (Shard 0 owns the listening socket.)
+    ctx.ready = listening_ && restored_ && !stopping_.load(std::memory_order_relaxed) &&
+                (sh.index != 0 || sh.endpoint.is_listening()) && (!broker_ || broker_->ready());
     ctx.metrics = [this, &sh] {
       metrics_parts parts;
       add_metrics(sh, parts);
-      return prometheus_text(finish_metrics(parts));
+      return prometheus_text(finish_metrics(sh, parts));
     };
     answer(con, route_http(path, ctx));
   }
@@ -1181,11 +1683,19 @@ class server_core final : public server_engine {
     con->set_body(std::move(r.body));
   }
 
-  // Per-shard pieces of /metrics, with the stream names they own.
+  // The reasons of auth_refused that /metrics always shows (auth.hpp), in this order.
+  static constexpr std::array<const char*, 10> auth_reasons{
+      "malformed",   "alg_mismatch", "bad_signature", "expired",       "not_yet_valid",
+      "missing_exp", "bad_issuer",   "bad_audience",  "missing_token", "bad_token"};
+
+  // Per-shard pieces of /metrics (each read on its shard's thread), with the stream names they own.
   struct metrics_parts {
     std::vector<std::string> names;
     std::vector<metrics_snapshot::stream> per_stream;  // names filled by finish_metrics
     std::array<std::uint64_t, 32> rejected_by_code{};
+    std::array<std::uint64_t, auth_reasons.size()> auth_refused{};
+    std::uint64_t token_expired = 0;
+    std::array<std::uint64_t, 6> tls_failures{};
     std::size_t left = 0;
   };
 
@@ -1193,6 +1703,16 @@ class server_core final : public server_engine {
     for (std::size_t i = 0; i < parts.rejected_by_code.size(); ++i) {
       parts.rejected_by_code[i] += sh.rejected_by_code[i].get();
     }
+    for (std::size_t i = 0; i < auth_reasons.size(); ++i) {
+      const auto it = sh.auth_refused.find(std::string_view(auth_reasons[i]));
+      parts.auth_refused[i] += it == sh.auth_refused.end() ? 0 : it->second;
+    }
+    parts.token_expired += sh.n_token_expired;
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+    for (std::size_t i = 0; i < parts.tls_failures.size(); ++i) {
+      parts.tls_failures[i] += sh.tls_failures[i];
+    }
+#endif
     const double now = now_seconds();
     sh.streams.for_each([&](std::string_view name, const stream_type& s) {
       parts.names.emplace_back(name);
@@ -1201,7 +1721,8 @@ class server_core final : public server_engine {
     });
   }
 
-  metrics_snapshot finish_metrics(metrics_parts& parts) const {
+  // On `home`'s thread, once every shard's part is in: the snapshot prometheus_text() writes.
+  metrics_snapshot finish_metrics(const shard& home, metrics_parts& parts) const {
     metrics_snapshot m;
     const server_stats st = stats();
     m.connections = st.connections;
@@ -1213,12 +1734,43 @@ class server_core final : public server_engine {
     m.alerts_sent = st.alerts_sent;
     m.refused_handshakes = st.refused_handshakes;
     m.accept_failures = acceptor_->failures();
+    if (checkpoints_) {
+      const checkpoint_metrics& c = checkpoints_->metrics();
+      m.checkpoints = true;
+      m.checkpoints_written = c.written.load(std::memory_order_relaxed);
+      m.checkpoints_failed = c.failed.load(std::memory_order_relaxed);
+      m.checkpoint_last_duration_seconds =
+          static_cast<double>(c.last_duration_ns.load(std::memory_order_relaxed)) * 1e-9;
+      m.checkpoint_last_max_slice_seconds =
+          static_cast<double>(c.last_max_slice_ns.load(std::memory_order_relaxed)) * 1e-9;
+      m.checkpoint_last_bytes = c.last_bytes.load(std::memory_order_relaxed);
+    }
+    if (broker_) {
+      m.redis = true;  // io_threads = 1: home is shard 0, the broker's thread
+      m.redis_metrics = broker_->metrics();
+    }
     for (std::size_t i = 0; i < parts.rejected_by_code.size(); ++i) {
       const auto code = static_cast<error_code>(i);
       if (to_string(code) != "unknown") {
         m.rejected_by_code.emplace_back(code, parts.rejected_by_code[i]);
       }
     }
+    if (home.auth.jwt_enabled() || !home.options.producer_token.empty()) {
+      for (std::size_t i = 0; i < auth_reasons.size(); ++i) {
+        m.auth_refused.emplace_back(auth_reasons[i], parts.auth_refused[i]);
+      }
+      m.token_expired_closes = parts.token_expired;
+    }
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+    if constexpr (is_tls_config<Config>) {
+      m.tls = true;
+      for (std::size_t i = 0; i < parts.tls_failures.size(); ++i) {
+        m.tls_failures.emplace_back(to_string(static_cast<tls_failure>(i)), parts.tls_failures[i]);
+      }
+      m.tls_reloads = tls_->reloads();
+      m.tls_certificate_not_after = tls_->info().not_after;
+    }
+#endif
     std::vector<std::size_t> order(parts.names.size());
     for (std::size_t i = 0; i < order.size(); ++i) {
       order[i] = i;
@@ -1235,7 +1787,7 @@ class server_core final : public server_engine {
   }
 
   // /metrics with io_threads > 1: the reply waits (websocketpp's deferred HTTP response) while each
-  // shard adds its streams on its own thread.
+  // shard adds its streams and counters on its own thread.
   void gather_metrics_async(shard& home, const connection_ptr& con) {
     if (con->defer_http_response()) {
       return;
@@ -1246,9 +1798,16 @@ class server_core final : public server_engine {
       asio::post(sh->io, [this, parts, con, &home, &o = *sh] {
         auto mine = std::make_shared<metrics_parts>();
         add_metrics(o, *mine);
-        asio::post(home.io, [this, parts, mine, con] {
+        asio::post(home.io, [this, parts, mine, con, &home] {
           for (std::size_t i = 0; i < parts->rejected_by_code.size(); ++i) {
             parts->rejected_by_code[i] += mine->rejected_by_code[i];
+          }
+          for (std::size_t i = 0; i < parts->auth_refused.size(); ++i) {
+            parts->auth_refused[i] += mine->auth_refused[i];
+          }
+          parts->token_expired += mine->token_expired;
+          for (std::size_t i = 0; i < parts->tls_failures.size(); ++i) {
+            parts->tls_failures[i] += mine->tls_failures[i];
           }
           std::move(mine->names.begin(), mine->names.end(), std::back_inserter(parts->names));
           std::move(mine->per_stream.begin(), mine->per_stream.end(), std::back_inserter(parts->per_stream));
@@ -1258,7 +1817,7 @@ class server_core final : public server_engine {
           http_reply r;
           r.status = 200;
           r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-          r.body = prometheus_text(finish_metrics(*parts));
+          r.body = prometheus_text(finish_metrics(home, *parts));
           r.headers.emplace_back("Cache-Control", "no-store");
           answer(con, std::move(r));
           std::error_code ec;
@@ -1269,11 +1828,19 @@ class server_core final : public server_engine {
   }
 
   server_options options_;  // shard 0's view is shards_[0]->options; this is the public copy
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+  std::unique_ptr<tls_context_store> tls_;  // TLS servers only; every shard's endpoint reads it
+#endif
   std::vector<std::unique_ptr<shard>> shards_;
   std::unique_ptr<acceptor<Config>> acceptor_;
   std::size_t next_home_ = 0;  // the acceptor's round robin (shard 0's thread)
   std::unique_ptr<asio::steady_timer> shutdown_timer_;
   std::unique_ptr<asio::signal_set> signals_;
+  // After shards_: destroyed before the io_context (shard 0's) their timers and connections use.
+  std::unique_ptr<checkpoint_runner> checkpoints_;  // null without state_dir
+  std::unique_ptr<broker_host_impl> host_;          // with broker_
+  std::unique_ptr<broker> broker_;                  // null without options_.redis.url
+  bool restored_ = false;                           // the checkpoint (if any) is restored
   std::thread thread_;
   std::atomic<std::uint16_t> port_{0};
   bool listening_ = false;

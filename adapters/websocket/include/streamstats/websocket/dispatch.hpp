@@ -153,19 +153,30 @@ struct list_totals {
 };
 
 // The "list" reply: the streams of `streams` (a stream_registry) in name order, at most
-// t.max_listed of them, with "total" and "truncated".
-template <typename Registry>
-void write_list(std::string& out, const Registry& streams, const list_totals& t, std::string_view id) {
+// t.max_listed of them, with "total" and "truncated". With `visible` (a JWT's subscribe rights),
+// only the streams it accepts are named and counted; that pass visits every stream, so the server
+// uses it only for connections whose rights are not "*".
+template <typename Registry, typename Visible>
+void write_list(std::string& out, const Registry& streams, const list_totals& t, std::string_view id,
+                Visible&& visible, bool filtered) {
   json_writer w(out);
   w.begin_object();
   w.member_string("type", "streams");
   w.key("streams");
   w.begin_array();
   std::size_t listed = 0;
+  std::size_t total = filtered ? 0 : streams.size();
   streams.for_each([&](std::string_view name, const auto& s) {
-    if (listed++ == t.max_listed) {
-      return false;
+    if (filtered) {
+      if (!visible(name)) {
+        return true;
+      }
+      ++total;
     }
+    if (listed == t.max_listed) {
+      return filtered;  // unfiltered: done; filtered: keep counting the total
+    }
+    ++listed;
     w.begin_object();
     w.member_string("name", name);
     w.member_uint("count", s.counters.count);
@@ -175,8 +186,8 @@ void write_list(std::string& out, const Registry& streams, const list_totals& t,
     return true;
   });
   w.end_array();
-  w.member_uint("total", streams.size());
-  if (streams.size() > t.max_listed) {
+  w.member_uint("total", total);
+  if (total > t.max_listed) {
     w.key("truncated");
     w.value_bool(true);
   }
@@ -188,6 +199,12 @@ void write_list(std::string& out, const Registry& streams, const list_totals& t,
     w.value_raw(id);
   }
   w.end_object();
+}
+
+template <typename Registry>
+void write_list(std::string& out, const Registry& streams, const list_totals& t, std::string_view id) {
+  write_list(
+      out, streams, t, id, [](std::string_view /*name*/) { return true; }, false);
 }
 
 // One stream of a "list" reply gathered from several io threads.

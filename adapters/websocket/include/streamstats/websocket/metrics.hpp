@@ -7,6 +7,7 @@
 // is stopping, so a load balancer stops sending it clients before they are refused.
 #pragma once
 
+#include <streamstats/websocket/broker.hpp>
 #include <streamstats/websocket/protocol.hpp>
 
 #include <cmath>
@@ -30,6 +31,16 @@ struct metrics_snapshot {
   std::uint64_t alerts_sent = 0;
   std::uint64_t refused_handshakes = 0;
   std::uint64_t accept_failures = 0;
+  // Checkpoints (issue 11), reported only when the server has a state directory.
+  bool checkpoints = false;
+  std::uint64_t checkpoints_written = 0;
+  std::uint64_t checkpoints_failed = 0;
+  double checkpoint_last_duration_seconds = 0.0;   // first slice to directory fsync, last one written
+  double checkpoint_last_max_slice_seconds = 0.0;  // its longest slice on the io thread
+  std::uint64_t checkpoint_last_bytes = 0;
+  // Scale-out over Redis (issue 14), reported only when the server has a broker.
+  bool redis = false;
+  broker_metrics redis_metrics;
   // Rejected requests by error code (error_code's value is the index).
   std::vector<std::pair<error_code, std::uint64_t>> rejected_by_code;
   struct stream {
@@ -40,6 +51,16 @@ struct metrics_snapshot {
     double lag_seconds = 0.0;  // now − the time of its last sample; NaN before the first
   };
   std::vector<stream> per_stream;
+  // Access (issue 13): handshakes refused by auth by reason (auth.hpp: the JWT reasons,
+  // missing_token, bad_token), connections closed because their token expired (close 4001).
+  std::vector<std::pair<std::string_view, std::uint64_t>> auth_refused;
+  std::uint64_t token_expired_closes = 0;
+  // TLS (only on a TLS server): failed handshakes by reason (tls.hpp's tls_failure), certificate
+  // reloads, and the expiry of the certificate served.
+  bool tls = false;
+  std::vector<std::pair<std::string_view, std::uint64_t>> tls_failures;
+  std::uint64_t tls_reloads = 0;
+  std::int64_t tls_certificate_not_after = 0;
 };
 
 namespace detail {
@@ -69,6 +90,26 @@ inline void append_number(std::string& out, double v) {
     const int n = std::snprintf(b, sizeof b, "%.17g", v);
     out.append(b, static_cast<std::size_t>(n));
   }
+}
+
+inline void append_header(std::string& out, const char* name, const char* type, const char* help) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+
+inline void append_gauge(std::string& out, const char* name, const char* help, double value) {
+  append_header(out, name, "gauge", help);
+  out += name;
+  out += ' ';
+  append_number(out, value);
+  out += '\n';
 }
 
 inline void append_metric(std::string& out, const char* name, const char* type, const char* help,
@@ -108,6 +149,39 @@ inline void append_metric(std::string& out, const char* name, const char* type, 
                 "Handshakes refused (origin, limits, path, version).", m.refused_handshakes);
   append_metric(out, "streamstats_accept_failures_total", "counter",
                 "Failed accepts (out of descriptors, ...), each followed by a back-off.", m.accept_failures);
+  if (m.redis) {
+    const broker_metrics& r = m.redis_metrics;
+    append_metric(out, "streamstats_redis_connected", "gauge", "1 while every Redis connection is up.",
+                  r.connected ? 1 : 0);
+    append_metric(out, "streamstats_redis_appended_samples_total", "counter",
+                  "Samples appended to Redis stream logs and acknowledged.", r.appended);
+    append_metric(out, "streamstats_redis_applied_samples_total", "counter",
+                  "Samples applied by this node as a stream's owner.", r.applied);
+    append_metric(out, "streamstats_redis_unavailable_total", "counter",
+                  "Pushes answered unavailable (Redis did not acknowledge).", r.unavailable);
+    append_metric(out, "streamstats_redis_lease_gains_total", "counter", "Stream leases acquired.",
+                  r.lease_gains);
+    append_metric(out, "streamstats_redis_lease_losses_total", "counter", "Stream leases lost.",
+                  r.lease_losses);
+    append_metric(out, "streamstats_redis_owned_streams", "gauge", "Streams this node owns now.", r.owned);
+    append_metric(out, "streamstats_redis_known_streams", "gauge", "Streams discovered in Redis.",
+                  r.known_streams);
+  }
+  if (m.checkpoints) {
+    append_metric(out, "streamstats_checkpoints_written_total", "counter",
+                  "Checkpoints written (renamed into place, directory synced).", m.checkpoints_written);
+    append_metric(out, "streamstats_checkpoints_failed_total", "counter",
+                  "Checkpoints that could not be written.", m.checkpoints_failed);
+    detail::append_gauge(out, "streamstats_checkpoint_last_duration_seconds",
+                         "The last checkpoint written: from its first slice to the directory fsync.",
+                         m.checkpoint_last_duration_seconds);
+    detail::append_gauge(
+        out, "streamstats_checkpoint_last_max_slice_seconds",
+        "The longest slice of the last checkpoint on the io thread (the longest pause of ingest).",
+        m.checkpoint_last_max_slice_seconds);
+    append_metric(out, "streamstats_checkpoint_last_bytes", "gauge", "Size of the last checkpoint written.",
+                  m.checkpoint_last_bytes);
+  }
 
   out += "# HELP streamstats_rejected_total Requests answered with an error, by error code.\n";
   out += "# TYPE streamstats_rejected_total counter\n";
@@ -116,6 +190,45 @@ inline void append_metric(std::string& out, const char* name, const char* type, 
     detail::append_label_value(out, to_string(code));
     out += "\"} ";
     out += std::to_string(n);
+    out += '\n';
+  }
+
+  auto labelled = [&out](const char* name, const char* help, const char* label,
+                         const std::vector<std::pair<std::string_view, std::uint64_t>>& values) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += " counter\n";
+    for (const auto& [reason, n] : values) {
+      out += name;
+      out += '{';
+      out += label;
+      out += "=\"";
+      detail::append_label_value(out, reason);
+      out += "\"} ";
+      out += std::to_string(n);
+      out += '\n';
+    }
+  };
+  if (!m.auth_refused.empty()) {
+    labelled("streamstats_auth_refused_total", "Handshakes refused by access control (HTTP 401), by reason.",
+             "reason", m.auth_refused);
+    append_metric(out, "streamstats_token_expired_closes_total", "counter",
+                  "Connections closed (4001) because their token expired.", m.token_expired_closes);
+  }
+  if (m.tls) {
+    labelled("streamstats_tls_handshake_failures_total", "Failed TLS handshakes, by reason.", "reason",
+             m.tls_failures);
+    append_metric(out, "streamstats_tls_reloads_total", "counter",
+                  "Certificate reloads (SIGHUP) that succeeded.", m.tls_reloads);
+    out +=
+        "# HELP streamstats_tls_certificate_not_after_seconds Expiry of the served certificate (Unix time).\n"
+        "# TYPE streamstats_tls_certificate_not_after_seconds gauge\n"
+        "streamstats_tls_certificate_not_after_seconds ";
+    out += std::to_string(m.tls_certificate_not_after);
     out += '\n';
   }
 

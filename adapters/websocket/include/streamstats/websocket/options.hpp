@@ -4,12 +4,20 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <streamstats/websocket/broker.hpp>
 #include <streamstats/websocket/pipeline.hpp>
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+#include <streamstats/websocket/jwt.hpp>
+#include <streamstats/websocket/tls.hpp>
+#endif
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace streamstats::websocket {
@@ -49,6 +57,19 @@ struct server_options {
   // When not empty, pushing requires this token at the handshake ("Authorization: Bearer <token>"
   // or "?token=<token>" in the URL). Subscribing, snapshots and list stay anonymous.
   std::string producer_token;
+  // Whether a connection without a valid credential (no token, or a wrong producer token) may
+  // subscribe; false refuses it at the handshake with HTTP 401. Meaningful once producer_token or
+  // jwt is set (an open server lets everyone in). (Issue 13; auth.hpp.)
+  bool anonymous_subscribe = true;
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+  // JWT access with per-stream rights (jwt.hpp, auth.hpp): a token that fails is refused at the
+  // handshake with HTTP 401, one that expires on an open connection closes it with 4001. Only in
+  // builds with streamstats::websocket_tls (OpenSSL, libjwt). (Issue 13.)
+  std::optional<jwt_options> jwt;
+  // TLS: with a certificate chain and key, the server speaks only wss:// and https:// on its port
+  // (tls.hpp: TLS >= 1.2, optional client CA for mutual TLS); empty = plain ws:// and http://.
+  tls_options tls;
+#endif
   // Per connection limit on client messages per second (token bucket, burst = one second's
   // worth); 0 = unlimited. Excess messages get error rate_limited.
   double max_messages_per_second = 0.0;
@@ -76,6 +97,24 @@ struct server_options {
   std::size_t io_threads = 1;
   // Chooses the pipeline of each new stream by name; empty = default_pipeline for every stream.
   pipeline_factory make_pipeline;
+  // Checkpoints (issue 11): when not empty, every stream's counters and pipeline state are saved
+  // in this directory (created when missing) every checkpoint_interval and at a graceful stop, and
+  // restored by listen() before the server accepts a connection. docs/state-format.md has the files.
+  std::string state_dir;
+  // Between periodic checkpoints; 0 = only at a graceful stop. Reloadable (reconfigure()).
+  std::chrono::milliseconds checkpoint_interval{30000};
+  // Receives what the server has to say about checkpoints and restores ("error", "warn", "info"):
+  // damaged files, streams not restored, failed writes. Empty = lines on stderr. Called on the io
+  // thread and on the checkpoint writer's thread.
+  std::function<void(std::string_view level, const std::string& message)> log;
+  // Scale-out (issue 14, docs/scale-out.md): with redis.url set, pushes go to the stream's Redis log
+  // and are acknowledged once Redis has them (error "unavailable" otherwise); one node owns each
+  // stream and applies the log; every node forwards the owner's snapshots and alerts to its own
+  // subscribers. Needs make_broker: streamstats::websocket::redis::factory() from
+  // <streamstats/websocket/redis/broker.hpp> (target streamstats::redis); listen() throws when the
+  // url is set without it. Not reloadable.
+  redis_options redis;
+  broker_factory make_broker;
 };
 
 // Counters since start, readable from any thread (each one is exact; they are not a consistent

@@ -5,8 +5,10 @@
 #include <streamstats/ema.hpp>
 #include <streamstats/extrema.hpp>
 #include <streamstats/sma.hpp>
+#include <streamstats/state.hpp>
 #include <streamstats/variance.hpp>
 #include <streamstats/websocket/json_writer.hpp>
+#include <streamstats/websocket/pipeline_state.hpp>
 #include <streamstats/zscore_detector.hpp>
 
 #include <algorithm>
@@ -15,6 +17,7 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <string>
 #include <string_view>
 
 namespace streamstats::websocket {
@@ -97,6 +100,26 @@ class pipeline {
   }
   // Writes the fields of the snapshot's "stats" object.
   virtual void write_stats(stats_writer& out) const = 0;
+
+  // Checkpoints (issue 11; docs/state-format.md, "Pipeline states"). A pipeline that can save and
+  // restore its exact state overrides all three; the server checkpoints only the streams whose
+  // pipeline says supports_state(), and says which it skips.
+  [[nodiscard]] virtual bool supports_state() const noexcept { return false; }
+  // Appends this pipeline's state to `out`: its accumulators' exact states and the identity of its
+  // configuration. Throws state_error when the pipeline does not support states.
+  virtual void save_state(std::string& /*out*/) const { unsupported(); }
+  // Replaces this pipeline's state with the one in `bytes`, after which it continues bit for bit as
+  // the saved pipeline would have. Throws state_error, leaving the pipeline unchanged, on bytes that
+  // are not a valid state, and on a state saved by another pipeline class or configuration (another
+  // window, α, detector option, set of statistics...), with both configurations in the message.
+  virtual void load_state(std::string_view /*bytes*/) { unsupported(); }
+
+ private:
+  [[noreturn]] static void unsupported() {
+    throw state_error(state_errc::type_mismatch,
+                      "this pipeline does not support saved states (it does not override "
+                      "pipeline::supports_state, save_state and load_state)");
+  }
 };
 
 // Decides the pipeline of a stream when it is created (first push), by its name.
@@ -167,6 +190,64 @@ class basic_default_pipeline final : public pipeline {
     extrema_.push(x, x + n);
     sma_.push(x, x + n);
     ema_.push(x, x + n);
+  }
+
+  [[nodiscard]] bool supports_state() const noexcept override { return true; }
+
+  // Layout: last z, then the states of variance, extrema, sma, ema and (when detect) the detector.
+  void save_state(std::string& out) const override {
+    detail::pipeline_state_writer w(out, pipeline_state_kind::default_pipeline, identity());
+    w.value(last_z_);
+    w.member(variance_);
+    w.member(extrema_);
+    w.member(sma_);
+    w.member(ema_);
+    if (detect_) {
+      w.member(detector_);
+    }
+    w.finish();
+  }
+
+  void load_state(std::string_view bytes) override {
+    detail::pipeline_state_reader r(bytes, pipeline_state_kind::default_pipeline, identity(),
+                                    "default_pipeline");
+    // Decoded into a copy, assigned only once every member has loaded.
+    basic_default_pipeline tmp(*this);
+    tmp.last_z_ = r.value();
+    r.member(tmp.variance_, "variance");
+    r.member(tmp.extrema_, "extrema");
+    r.member(tmp.sma_, "sma");
+    r.member(tmp.ema_, "ema");
+    if (detect_) {
+      r.member(tmp.detector_, "detector");
+    }
+    r.finish();
+    *this = tmp;
+  }
+
+  // Every parameter that shapes the state (the SMA window, EMA α, whether there is a detector and
+  // its options and calibration), as text: a state is loaded only into a pipeline whose identity is
+  // the same (docs/state-format.md).
+  [[nodiscard]] std::string identity() const {
+    detail::pipeline_identity id("default_pipeline");
+    id.add("sma", std::uint64_t{SmaWindow}).add("ema_alpha", ema_.alpha());
+    id.add("detect", std::uint64_t{detect_ ? 1U : 0U});
+    if (detect_) {
+      const auto& o = detector_.options();
+      const auto& c = detector_.calibration();
+      id.add("threshold", o.threshold)
+          .add("side", std::uint64_t{static_cast<unsigned char>(o.side)})
+          .add("warmup", std::uint64_t{o.warmup})
+          .add("learning", std::uint64_t{static_cast<unsigned char>(o.learning)})
+          .add("relearn_after", std::uint64_t{o.relearn_after})
+          .add("cooldown", std::uint64_t{o.cooldown})
+          .add("min_stddev", o.min_stddev)
+          .add("resolution_floor", o.resolution_floor)
+          .add("calibration_span", c.span)
+          .add("calibration_learning", std::uint64_t{c.learning})
+          .add("alert_p", c.alert_p);
+    }
+    return id.str();
   }
 
   void write_stats(stats_writer& out) const override {

@@ -15,6 +15,7 @@
 //   z, score, band_lo, band_hi                 the z-score detector (as in default_pipeline)
 #pragma once
 
+#include <streamstats/ddsketch.hpp>
 #include <streamstats/ema.hpp>
 #include <streamstats/extrema.hpp>
 #include <streamstats/quantile.hpp>
@@ -46,6 +47,11 @@ namespace streamstats::websocket {
 inline constexpr std::size_t pipeline_window_capacity = 4096;
 // The most quantiles one spec may track (each is a P² estimator: five markers, ~15 ns per push).
 inline constexpr std::size_t pipeline_max_quantiles = 16;
+// The bins of a spec's quantile sketch: ddsketch<double, pipeline_sketch_bins>, 16.5 KB per stream
+// when enabled. At α = 0.01 a store covers a ratio of ~7e8 between its largest and smallest
+// magnitude (e.g. 1 µs … 700 s); data that span more collapse the lowest bins, and only the quantiles
+// answered from the lowest bin lose the guarantee (ddsketch.hpp, "Collapse").
+inline constexpr std::size_t pipeline_sketch_bins = 1024;
 
 // The cumulative statistics (over every sample of the stream). Off by default: a spec lists what
 // it wants.
@@ -64,6 +70,11 @@ struct detector_spec {
   // The detector is anomaly_detector<double> (z-score against the last 64 samples) with these
   // options; threshold, side, warmup and min_stddev are configurable, the rest keep their defaults.
   zscore_options options{};
+  // The daily (weekly, ...) cycle stage: period in samples (0 = off), slot_alpha, use_ratio
+  // (streamstats::seasonal_options). Worth setting when a stream's samples come at a fixed pace and
+  // it has a cycle: on the NAB dev split it lifts the alerts from 40.3 to 59.4 (README, Anomaly
+  // detection).
+  seasonal_options seasonal{};
 };
 
 // What one group of streams computes. Every statistic is off unless set.
@@ -81,6 +92,11 @@ struct pipeline_spec {
   double ema_halflife = 0.0;
   // Probabilities in (0, 1), at most pipeline_max_quantiles, no duplicates.
   std::vector<double> quantiles;
+  // Quantiles from one DDSketch (relative accuracy sketch_accuracy, mergeable across shards):
+  // probabilities in [0, 1], at most pipeline_max_quantiles, none also in `quantiles` (same field
+  // names, "p50"); empty = no sketch. |reported − exact lower quantile| ≤ α·|exact|.
+  std::vector<double> sketch_quantiles;
+  double sketch_accuracy = 0.01;
   detector_spec detector{};
 };
 
@@ -185,6 +201,28 @@ struct pipeline_spec {
       }
     }
   }
+  if (s.sketch_quantiles.size() > pipeline_max_quantiles) {
+    return "sketch_quantiles: at most " + std::to_string(pipeline_max_quantiles) + " probabilities";
+  }
+  for (std::size_t i = 0; i < s.sketch_quantiles.size(); ++i) {
+    const double p = s.sketch_quantiles[i];
+    if (!(p >= 0.0 && p <= 1.0)) {
+      return "sketch_quantiles: " + std::to_string(p) + " is not in [0, 1]";
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (quantile_field_name(s.sketch_quantiles[j]) == quantile_field_name(p)) {
+        return "sketch_quantiles: " + quantile_field_name(p) + " is listed twice";
+      }
+    }
+    for (const double q : s.quantiles) {
+      if (quantile_field_name(q) == quantile_field_name(p)) {
+        return "sketch_quantiles: " + quantile_field_name(p) + " is also in quantiles (one field each)";
+      }
+    }
+  }
+  if (!s.sketch_quantiles.empty() && !(s.sketch_accuracy > 0.0 && s.sketch_accuracy < 1.0)) {
+    return "sketch_accuracy: must be in (0, 1)";
+  }
   if (s.detector.enabled) {
     const auto& o = s.detector.options;
     if (!(o.threshold > 0.0 && std::isfinite(o.threshold))) {
@@ -195,6 +233,16 @@ struct pipeline_spec {
     }
     if (!(o.min_stddev >= 0.0 && std::isfinite(o.min_stddev))) {
       return "detector_min_stddev: must be a finite number ≥ 0";
+    }
+    const auto& z = s.detector.seasonal;
+    if (z.period > seasonal_options::max_period) {
+      return "detector_period: must be at most 2^32 samples";
+    }
+    if (!(z.slot_alpha > 0.0 && z.slot_alpha <= 1.0)) {
+      return "detector_slot_alpha: must be in (0, 1]";
+    }
+    if (!(z.use_ratio >= 0.0 && std::isfinite(z.use_ratio))) {
+      return "detector_use_ratio: must be a finite number ≥ 0";
     }
   }
   return {};
@@ -208,6 +256,7 @@ class spec_pipeline final : public pipeline {
   using sma_type = sma<double, pipeline_window_capacity>;
   using rolling_variance_type = rolling_variance<double, pipeline_window_capacity>;
   using rolling_extrema_type = rolling_extrema<double, pipeline_window_capacity>;
+  using sketch_type = ddsketch<double, pipeline_sketch_bins>;
 
   // Throws std::invalid_argument when check_pipeline_spec(spec) finds a problem.
   explicit spec_pipeline(const pipeline_spec& spec) : spec_(spec) {
@@ -236,8 +285,15 @@ class spec_pipeline final : public pipeline {
       quantiles_.emplace_back(p);
       quantile_names_.push_back(quantile_field_name(p));
     }
+    if (!spec.sketch_quantiles.empty()) {
+      sketch_ = std::make_unique<sketch_type>(spec.sketch_accuracy);
+      for (const double p : spec.sketch_quantiles) {
+        sketch_names_.push_back(quantile_field_name(p));
+      }
+    }
     if (spec.detector.enabled) {
-      detector_ = std::make_unique<anomaly_detector<double>>(spec.detector.options);
+      detector_ = std::make_unique<anomaly_detector<double>>(spec.detector.options, calibration_options{},
+                                                             spec.detector.seasonal);
     }
   }
 
@@ -287,6 +343,9 @@ class spec_pipeline final : public pipeline {
     for (auto& q : quantiles_) {
       q.push(x, x + n);
     }
+    if (sketch_) {
+      sketch_->push(x, x + n);
+    }
   }
 
   void write_stats(stats_writer& out) const override {
@@ -327,6 +386,11 @@ class spec_pipeline final : public pipeline {
     for (std::size_t i = 0; i < quantiles_.size(); ++i) {
       out.field(quantile_names_[i], quantiles_[i].value());
     }
+    if (sketch_) {
+      for (std::size_t i = 0; i < sketch_names_.size(); ++i) {
+        out.field(sketch_names_[i], sketch_->quantile(spec_.sketch_quantiles[i]));
+      }
+    }
     if (detector_) {
       out.field("z", last_z_);
       out.field("score", last_z_ == last_z_ ? zscore_anomaly_score(last_z_, detector_->options().side)
@@ -341,7 +405,139 @@ class spec_pipeline final : public pipeline {
 
   [[nodiscard]] const pipeline_spec& spec() const noexcept { return spec_; }
 
+  [[nodiscard]] bool supports_state() const noexcept override { return true; }
+
+  // Layout: last z, then the state of each configured accumulator in this order: variance,
+  // extrema, sma, rolling_variance, rolling_extrema, ema, each quantile, the sketch, the detector.
+  void save_state(std::string& out) const override {
+    detail::pipeline_state_writer w(out, pipeline_state_kind::spec_pipeline, identity());
+    w.value(last_z_);
+    if (use_variance_) {
+      w.member(variance_);
+    }
+    if (use_extrema_) {
+      w.member(extrema_);
+    }
+    if (sma_) {
+      w.member(*sma_);
+    }
+    if (rolling_variance_) {
+      w.member(*rolling_variance_);
+    }
+    if (rolling_extrema_) {
+      w.member(*rolling_extrema_);
+    }
+    if (ema_) {
+      w.member(*ema_);
+    }
+    for (const auto& q : quantiles_) {
+      w.member(q);
+    }
+    if (sketch_) {
+      w.member(*sketch_);
+    }
+    if (detector_) {
+      w.member(*detector_);
+    }
+    w.finish();
+  }
+
+  void load_state(std::string_view bytes) override {
+    detail::pipeline_state_reader r(bytes, pipeline_state_kind::spec_pipeline, identity(), "spec_pipeline");
+    // Every member is decoded into a new object; they replace this pipeline's only when all loaded.
+    const double z = r.value();
+    variance<double> v = variance_;
+    extrema<double> e = extrema_;
+    if (use_variance_) {
+      r.member(v, "variance");
+    }
+    if (use_extrema_) {
+      r.member(e, "extrema");
+    }
+    auto sm = load_window(r, sma_, "sma");
+    auto rv = load_window(r, rolling_variance_, "rolling_variance");
+    auto re = load_window(r, rolling_extrema_, "rolling_extrema");
+    auto em = load_window(r, ema_, "ema");
+    std::vector<quantile<double>> qs = quantiles_;
+    for (auto& q : qs) {
+      r.member(q, "quantile");
+    }
+    auto sk = load_window(r, sketch_, "sketch");
+    auto det = load_window(r, detector_, "detector");
+    r.finish();
+    last_z_ = z;
+    variance_ = v;
+    extrema_ = e;
+    sma_ = std::move(sm);
+    rolling_variance_ = std::move(rv);
+    rolling_extrema_ = std::move(re);
+    ema_ = std::move(em);
+    quantiles_ = std::move(qs);
+    sketch_ = std::move(sk);
+    detector_ = std::move(det);
+  }
+
+  // Every parameter of the spec that shapes the state (not `match`: which streams get a spec does
+  // not change what it computes), as text; a state is loaded only into a pipeline of the same
+  // identity (docs/state-format.md, "Pipeline states").
+  [[nodiscard]] std::string identity() const {
+    const auto& c = spec_.cumulative;
+    auto flag = [](bool b) { return std::uint64_t{b ? 1U : 0U}; };
+    detail::pipeline_identity id("spec_pipeline");
+    id.add("count", flag(c.count))
+        .add("mean", flag(c.mean))
+        .add("stddev", flag(c.stddev))
+        .add("variance", flag(c.variance))
+        .add("min", flag(c.min))
+        .add("max", flag(c.max))
+        .add("sma", std::uint64_t{spec_.sma})
+        .add("rolling_variance", std::uint64_t{spec_.rolling_variance})
+        .add("rolling_extrema", std::uint64_t{spec_.rolling_extrema})
+        .add("ema_span", spec_.ema_span)
+        .add("ema_halflife", spec_.ema_halflife);
+    for (const double p : spec_.quantiles) {
+      id.add("quantile", p);
+    }
+    // Which sketch quantiles are reported does not shape the state: only α does. Absent when there
+    // is no sketch, so that states saved before the key existed still load.
+    if (!spec_.sketch_quantiles.empty()) {
+      id.add("sketch_accuracy", spec_.sketch_accuracy);
+    }
+    id.add("detector", flag(spec_.detector.enabled));
+    if (spec_.detector.enabled) {
+      const auto& o = spec_.detector.options;
+      id.add("threshold", o.threshold)
+          .add("side", std::uint64_t{static_cast<unsigned char>(o.side)})
+          .add("warmup", std::uint64_t{o.warmup})
+          .add("learning", std::uint64_t{static_cast<unsigned char>(o.learning)})
+          .add("relearn_after", std::uint64_t{o.relearn_after})
+          .add("cooldown", std::uint64_t{o.cooldown})
+          .add("min_stddev", o.min_stddev)
+          .add("resolution_floor", o.resolution_floor);
+      const auto& z = spec_.detector.seasonal;
+      if (z.period > 0) {  // absent when off: states saved before the key existed still load
+        id.add("period", std::uint64_t{z.period})
+            .add("slot_alpha", z.slot_alpha)
+            .add("use_ratio", z.use_ratio);
+      }
+    }
+    return id.str();
+  }
+
  private:
+  // A member held by pointer (present only when configured): a fresh object loaded from the state,
+  // or null when the member is not configured.
+  template <class Acc>
+  static std::unique_ptr<Acc> load_window(detail::pipeline_state_reader& r, const std::unique_ptr<Acc>& have,
+                                          const char* what) {
+    if (!have) {
+      return nullptr;
+    }
+    auto fresh = std::make_unique<Acc>(*have);
+    r.member(*fresh, what);
+    return fresh;
+  }
+
   void learn_one(double x) noexcept {
     if (use_variance_) {
       variance_.push(x);
@@ -378,6 +574,8 @@ class spec_pipeline final : public pipeline {
   std::unique_ptr<ema<double>> ema_;
   std::vector<quantile<double>> quantiles_;
   std::vector<std::string> quantile_names_;
+  std::unique_ptr<sketch_type> sketch_;
+  std::vector<std::string> sketch_names_;
   std::unique_ptr<anomaly_detector<double>> detector_;
   double last_z_ = std::numeric_limits<double>::quiet_NaN();
 };

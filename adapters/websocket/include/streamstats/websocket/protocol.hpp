@@ -38,6 +38,8 @@ enum class error_code : unsigned char {
   invalid_stream_name,  // empty, longer than 255 bytes, or not valid UTF-8
   out_of_range,         // a finite sample with |x| > max_sample_magnitude (pipeline.hpp)
   duplicate_field,      // a field of the protocol (id, type, stream, value, values, t) given twice
+  forbidden,            // a push or subscribe outside the connection's rights (its JWT's globs)
+  unavailable,          // the broker (Redis, --redis) did not acknowledge the push: not appended, or unknown
 };
 
 [[nodiscard]] constexpr std::string_view to_string(error_code c) noexcept {
@@ -70,6 +72,10 @@ enum class error_code : unsigned char {
       return "out_of_range";
     case error_code::duplicate_field:
       return "duplicate_field";
+    case error_code::forbidden:
+      return "forbidden";
+    case error_code::unavailable:
+      return "unavailable";
   }
   return "unknown";
 }

@@ -79,13 +79,31 @@ class server {
   void push(std::string stream, double value, double t = std::nan(""));
   void push(std::string stream, std::vector<double> values, double t = std::nan(""));
 
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+  // A TLS server: reads the certificate, key and client CA files again (any thread; what
+  // streamstatsd does on SIGHUP). New connections get the new context, open ones keep theirs.
+  // Throws tls_error, and keeps serving the previous certificate, when the files cannot be used.
+  void reload_tls(tls_options next) { engine_->reload_tls(std::move(next)); }
+#endif
+
  private:
-  // The transport is chosen here, once: plain TCP (a TLS config plugs in as a second server_core).
+  // The transport is chosen here, once: plain TCP, or TLS when options.tls has a certificate.
   std::unique_ptr<detail::server_engine> engine_;
 };
 
-inline server::server(server_options options)
-    : engine_(std::make_unique<detail::server_core<detail::plain_config>>(std::move(options))) {}
+namespace detail {
+inline std::unique_ptr<server_engine> make_engine(server_options options) {
+#if defined(STREAMSTATS_WEBSOCKET_TLS)
+  if (!options.tls.cert_chain.empty() || !options.tls.key.empty()) {
+    return std::make_unique<server_core<tls_config>>(std::move(options));
+  }
+#endif
+  return std::make_unique<server_core<plain_config>>(std::move(options));
+}
+}  // namespace detail
+
+// Plain TCP unless options.tls names a certificate (then TLS only: wss:// and https://).
+inline server::server(server_options options) : engine_(detail::make_engine(std::move(options))) {}
 
 // The engine's destructor stops and joins the thread of start().
 inline server::~server() = default;

@@ -1,0 +1,389 @@
+// streamstats::websocket::redis — the Redis broker of a server (server_options::redis, --redis):
+// the pieces of redis/*.hpp put behind broker.hpp's interface. docs/scale-out.md has the design.
+// SPDX-License-Identifier: MIT
+//
+//   server_options o;
+//   o.redis.url = "redis://127.0.0.1:6379";
+//   o.make_broker = streamstats::websocket::redis::factory();
+//
+// Per node, three connections to Redis (all on the server's io_context):
+//   main   appends (the ingest script), the set of streams (SADD / SMEMBERS), alert PUBLISHes
+//   owners the leases, XREAD polling and fenced stores of every stream's owner object
+//   pubsub the snapshot channel of every known stream, and <prefix>:alerts (every stream's alerts)
+// Every node knows every stream: a stream joins the set <prefix>:streams on its first push at any
+// node, and nodes read the set every discovery_interval. For each known stream a node runs an
+// owner (owner.hpp) that competes for the stream's lease; the holder applies the log to the
+// server's local stream (its pipeline, counters and alerts: broker_host::apply), stores the state
+// with the id it covers, and publishes it; the others load each published state into their local
+// stream (so their snapshots and "list" show it) and forward the published alerts to their
+// subscribers. An alert is delivered at most once per node (by its index), so the replay of a new
+// owner does not repeat the alerts its predecessor already sent.
+#pragma once
+
+#include <streamstats/websocket/broker.hpp>
+#include <streamstats/websocket/redis/connection.hpp>
+#include <streamstats/websocket/redis/lease.hpp>
+#include <streamstats/websocket/redis/owner.hpp>
+#include <streamstats/websocket/redis/stream_log.hpp>
+
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace streamstats::websocket::redis {
+
+// redis://[user[:password]@]host[:port][/db] or unix:///path → connection options. This build
+// supports neither authentication nor a database other than 0 (throws std::invalid_argument).
+inline connection_options parse_url(std::string_view url) {
+  connection_options o;
+  constexpr std::string_view unix_scheme = "unix://";
+  constexpr std::string_view redis_scheme = "redis://";
+  if (url.substr(0, unix_scheme.size()) == unix_scheme) {
+    o.unix_path = std::string(url.substr(unix_scheme.size()));
+    if (o.unix_path.empty() || o.unix_path.front() != '/')
+      throw std::invalid_argument("redis url: unix:// needs an absolute path");
+    return o;
+  }
+  if (url.substr(0, redis_scheme.size()) != redis_scheme)
+    throw std::invalid_argument("redis url: only redis:// and unix:// are supported by this build");
+  std::string_view rest = url.substr(redis_scheme.size());
+  if (rest.find('@') != std::string_view::npos)
+    throw std::invalid_argument("redis url: authentication is not supported by this build yet");
+  if (const auto slash = rest.find('/'); slash != std::string_view::npos) {
+    const std::string_view db = rest.substr(slash + 1);
+    if (!db.empty() && db != "0")
+      throw std::invalid_argument(
+          "redis url: only database 0 is supported (the scripts' keys are per server)");
+    rest = rest.substr(0, slash);
+  }
+  std::string_view host = rest;
+  std::string_view port;
+  if (!rest.empty() && rest.front() == '[') {
+    const auto close = rest.find(']');
+    if (close == std::string_view::npos)
+      throw std::invalid_argument("redis url: bad IPv6 host");
+    host = rest.substr(1, close - 1);
+    if (close + 1 < rest.size() && rest[close + 1] == ':')
+      port = rest.substr(close + 2);
+  } else if (const auto colon = rest.rfind(':'); colon != std::string_view::npos) {
+    host = rest.substr(0, colon);
+    port = rest.substr(colon + 1);
+  }
+  if (host.empty())
+    throw std::invalid_argument("redis url: no host");
+  o.host = std::string(host);
+  if (!port.empty()) {
+    std::uint64_t p = 0;
+    if (!detail::parse_u64(port, p) || p == 0 || p > 65535)
+      throw std::invalid_argument("redis url: bad port");
+    o.port = static_cast<int>(p);
+  }
+  return o;
+}
+
+class server_broker;
+
+// The owner's accumulator: the server's local stream of that name, reached through the broker.
+struct stream_acc {
+  server_broker* b = nullptr;
+  std::string name;
+  void push(const double* first, const double* last);
+};
+struct stream_acc_codec {
+  static std::string save(const stream_acc& a);
+  static std::string load(std::string_view bytes, stream_acc& a);
+};
+
+class server_broker final : public broker {
+ public:
+  server_broker(asio::io_context& io, broker_host& host, redis_options opt)
+      : host_(host),
+        opt_(std::move(opt)),
+        main_(io, parse_url(opt_.url)),
+        own_(io, parse_url(opt_.url)),
+        sub_(io, parse_url(opt_.url)),
+        log_(main_, opt_.prefix),
+        discovery_(io),
+        closing_(io),
+        set_key_(opt_.prefix + ":streams"),
+        alert_channel_(opt_.prefix + ":alerts") {}
+  ~server_broker() override {
+    life_.reset();
+    streams_.clear();  // owners before their connection
+  }
+
+  void start() override {
+    main_.start();
+    own_.start();
+    sub_.start();
+    sub_.subscribe(alert_channel_, [this, w = std::weak_ptr<char>(life_)](std::string_view msg) {
+      if (!w.expired())
+        on_alert_message(msg);
+    });
+    discover();
+  }
+
+  void stop() override {
+    if (stopped_)
+      return;
+    stopped_ = true;
+    discovery_.cancel();
+    for (auto& [name, e] : streams_) {
+      if (e->own)
+        e->own->stop(true);  // releases the lease: a successor need not wait for the TTL
+    }
+    // The releases are written; then the connections go, so that the io loop can end.
+    closing_.expires_after(std::chrono::milliseconds(100));
+    closing_.async_wait([this, w = std::weak_ptr<char>(life_)](const std::error_code&) {
+      if (w.expired())
+        return;
+      main_.stop();
+      own_.stop();
+      sub_.stop();
+    });
+  }
+
+  void append(std::string_view name, const double* v, std::size_t n, append_done done) override {
+    if (name.find_first_of("{}") != std::string_view::npos) {
+      asio::post(main_.io(), [done = std::move(done)] { done(false, error_code::invalid_stream_name); });
+      return;
+    }
+    entry& e = known(name);
+    if (!e.registered && main_.ready()) {
+      main_.command({"SADD", set_key_, name}, [w = std::weak_ptr<char>(life_), ep = &e](const redisReply* r) {
+        if (!w.expired() && r != nullptr && r->type == REDIS_REPLY_INTEGER)
+          ep->registered = true;
+      });
+    }
+    log_.append(name, v, n,
+                [this, w = std::weak_ptr<char>(life_), n, done = std::move(done)](const append_result& r) {
+                  if (w.expired())
+                    return;
+                  if (r.ok) {
+                    appended_ += n;
+                  } else {
+                    ++unavailable_;
+                  }
+                  done(r.ok, error_code::unavailable);
+                });
+  }
+
+  [[nodiscard]] bool ready() const override { return main_.ready() && own_.ready() && sub_.ready(); }
+
+  [[nodiscard]] broker_metrics metrics() const override {
+    broker_metrics m;
+    m.connected = ready();
+    m.appended = appended_;
+    m.applied = applied_;
+    m.unavailable = unavailable_;
+    m.lease_gains = gains_;
+    m.lease_losses = losses_;
+    m.known_streams = streams_.size();
+    for (const auto& [name, e] : streams_) {
+      if (e->own && e->own->owning())
+        ++m.owned;
+    }
+    return m;
+  }
+
+ private:
+  friend struct stream_acc;
+  friend struct stream_acc_codec;
+  using owner_type = owner<stream_acc, stream_acc_codec>;
+
+  struct entry {
+    std::string name;
+    bool registered = false;  // in the set of streams
+    bool seen = false;        // in the last SMEMBERS reply
+    bool has_alert = false;   // last_alert is set
+    std::uint64_t last_alert = 0;
+    std::unique_ptr<owner_type> own;
+  };
+
+  // The stream's entry; created (local stream, subscriptions, owner) on first sight.
+  entry& known(std::string_view name) {
+    const auto it = streams_.find(name);
+    if (it != streams_.end())
+      return *it->second;
+    auto e = std::make_unique<entry>();
+    entry& ref = *e;
+    ref.name = std::string(name);
+    streams_.emplace(ref.name, std::move(e));
+    if (!host_.ensure_stream(name)) {
+      host_.log("warn", "redis: stream '" + ref.name + "' is not created here (the stream limit is reached)");
+      return ref;
+    }
+    const stream_keys k = stream_keys::of(name, opt_.prefix);
+    auto w = std::weak_ptr<char>(life_);
+    sub_.subscribe(k.channel, [this, w, ep = &ref](std::string_view msg) {
+      if (!w.expired())
+        on_snapshot(*ep, msg);
+    });
+    owner_options oo;
+    oo.stream = ref.name;
+    oo.prefix = opt_.prefix;
+    oo.lease_ttl = opt_.lease_ttl;
+    oo.block = std::chrono::milliseconds(0);  // many owners share one connection: poll
+    oo.poll = std::chrono::milliseconds(5);
+    ref.own = std::make_unique<owner_type>(own_, oo, stream_acc{this, ref.name});
+    owner_type* o = ref.own.get();
+    o->on_acquired = [this, o, ep = &ref] {
+      ++gains_;
+      if (o->last_id() == "0-0")
+        host_.reset(ep->name);  // nothing stored: start from a fresh pipeline
+      host_.log("info",
+                "redis: owning stream '" + ep->name + "' from index " + std::to_string(o->next_index()));
+    };
+    o->on_lost = [this, ep = &ref] {
+      ++losses_;
+      host_.log("info", "redis: lost the lease of stream '" + ep->name + "'");
+    };
+    o->on_event = [this, ep = &ref](std::string_view what) {
+      host_.log("warn", "redis: stream '" + ep->name + "': " + std::string(what));
+    };
+    if (!stopped_)
+      o->start();
+    return ref;
+  }
+
+  void discover() {
+    if (stopped_)
+      return;
+    auto w = std::weak_ptr<char>(life_);
+    if (main_.ready()) {
+      main_.command({"SMEMBERS", set_key_}, [this, w](const redisReply* r) {
+        if (w.expired() || stopped_ || r == nullptr || r->type != REDIS_REPLY_ARRAY)
+          return;
+        for (auto& [name, e] : streams_)
+          e->seen = false;
+        for (std::size_t i = 0; i < r->elements; ++i) {
+          const std::string_view name = reply_str(r->element[i]);
+          if (!name.empty() && name.find_first_of("{}") == std::string_view::npos)
+            known(name).seen = true;
+        }
+        // Not in the set (a Redis restarted without persistence): added again by the next push.
+        for (auto& [name, e] : streams_)
+          e->registered = e->seen;
+      });
+    }
+    discovery_.expires_after(opt_.discovery_interval);
+    discovery_.async_wait([this, w](const std::error_code& ec) {
+      if (!ec && !w.expired())
+        discover();
+    });
+  }
+
+  // A state the owner stored: the local stream becomes it (unless this node is the owner, whose
+  // local stream is already ahead of what it published).
+  void on_snapshot(entry& e, std::string_view msg) {
+    if (e.own && e.own->owning())
+      return;
+    snapshot s;
+    if (!parse_snapshot(msg, s))
+      return;
+    if (std::string err = host_.load(e.name, s.state); !err.empty())
+      host_.log("warn", "redis: stream '" + e.name + "': a published state does not load: " + err);
+  }
+
+  // "<stream>\n<index> <value> <z> <score> <t>" from the owner. A stream not known yet is created
+  // here, so that an alert found before the discovery of its stream reaches the "*" subscribers.
+  void on_alert_message(std::string_view msg) {
+    const auto nl = msg.find('\n');
+    if (nl == std::string_view::npos || nl == 0)
+      return;
+    const std::string_view name = msg.substr(0, nl);
+    if (name.find_first_of("{}") != std::string_view::npos)
+      return;
+    entry& e = known(name);
+    if (e.own && e.own->owning())
+      return;  // delivered here when applied
+    const std::string text(msg.substr(nl + 1));
+    broker_alert a;
+    char* end = nullptr;
+    a.index = std::strtoull(text.c_str(), &end, 10);
+    a.value = std::strtod(end, &end);
+    a.z = std::strtod(end, &end);
+    a.score = std::strtod(end, &end);
+    a.t = std::strtod(end, &end);
+    deliver(e, a);
+  }
+
+  void deliver(entry& e, const broker_alert& a) {
+    if (e.has_alert && a.index <= e.last_alert)
+      return;  // already sent (a new owner replaying what its predecessor applied)
+    e.has_alert = true;
+    e.last_alert = a.index;
+    host_.deliver_alert(e.name, a);
+  }
+
+  // The owner's apply step (stream_acc::push).
+  void apply(const std::string& name, const double* v, std::size_t n) {
+    alerts_.clear();
+    host_.apply(name, v, n, alerts_);
+    applied_ += n;
+    if (alerts_.empty())
+      return;
+    const auto it = streams_.find(name);
+    if (it == streams_.end())
+      return;
+    entry& e = *it->second;
+    for (const broker_alert& a : alerts_) {
+      char buf[160];
+      const int len = std::snprintf(buf, sizeof buf, "%llu %.17g %.17g %.17g %.17g",
+                                    static_cast<unsigned long long>(a.index), a.value, a.z, a.score, a.t);
+      std::string payload = e.name;
+      payload += '\n';
+      payload.append(buf, static_cast<std::size_t>(len));
+      main_.command({"PUBLISH", alert_channel_, payload}, nullptr);
+      deliver(e, a);
+    }
+  }
+
+  broker_host& host_;
+  redis_options opt_;
+  connection main_;
+  connection own_;
+  connection sub_;
+  stream_log log_;
+  asio::steady_timer discovery_;
+  asio::steady_timer closing_;
+  std::string set_key_;
+  std::string alert_channel_;  // one channel for every stream's alerts (rare; no discovery gap)
+  std::map<std::string, std::unique_ptr<entry>, std::less<>> streams_;
+  std::vector<broker_alert> alerts_;
+  bool stopped_ = false;
+  std::uint64_t appended_ = 0, applied_ = 0, unavailable_ = 0, gains_ = 0, losses_ = 0;
+  std::shared_ptr<char> life_ = std::make_shared<char>();
+};
+
+inline void stream_acc::push(const double* first, const double* last) {
+  b->apply(name, first, static_cast<std::size_t>(last - first));
+}
+inline std::string stream_acc_codec::save(const stream_acc& a) {
+  std::string out;
+  if (!a.b->host_.save(a.name, out))
+    a.b->host_.log("error", "redis: stream '" + a.name + "': its pipeline cannot save its state");
+  return out;
+}
+inline std::string stream_acc_codec::load(std::string_view bytes, stream_acc& a) {
+  return a.b->host_.load(a.name, bytes);
+}
+
+// For server_options::make_broker.
+inline broker_factory factory() {
+  return [](asio::io_context& io, broker_host& host, const redis_options& o) -> std::unique_ptr<broker> {
+    return std::make_unique<server_broker>(io, host, o);
+  };
+}
+
+}  // namespace streamstats::websocket::redis
