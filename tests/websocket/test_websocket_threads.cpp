@@ -2,18 +2,24 @@
 // a stream of the other thread handed over. 12 producers each push to 2 of 8 streams (so most
 // connections feed both threads) while subscribers on other connections watch; every sample is
 // counted once, each producer's samples reach each stream in the order sent (a pipeline checks
-// it), acks and errors come back right, the final statistics equal an offline computation.
+// it), acks and errors come back right, the final statistics equal an offline computation. With
+// JWT (TLS builds): rights and expiry hold for the streams of both threads. Checkpoints taken while
+// producers push to both threads restore exactly, with 2 threads and with 1.
 #include "ws_test_client.hpp"
 #if defined(STREAMSTATS_WEBSOCKET_TLS)
 #include "tls_fixture.hpp"
 #endif
 
+#include <streamstats/websocket/checkpoint.hpp>
 #include <streamstats/websocket/server.hpp>
 
 #include <catch2/catch.hpp>
 
 #include <array>
+#include <chrono>
 #include <cmath>
+#include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -417,3 +423,116 @@ TEST_CASE("io_threads = 2: a JWT's rights and expiry hold for the streams of bot
   srv.join();
 }
 #endif
+
+namespace {
+
+json snapshot_of(ws_test::client& c, const std::string& stream) {
+  c.send_json({{"type", "snapshot"}, {"stream", stream}, {"id", "snap"}});
+  json s = c.next_of_type("snapshot", 20000ms);
+  s.erase("id");
+  return s;
+}
+
+std::uint64_t checkpoints_written(std::uint16_t port) {
+  const std::string m = ws_test::http_get(port, "/metrics");
+  const std::string key = "\nstreamstats_checkpoints_written_total ";
+  const auto at = m.find(key);
+  return at == std::string::npos ? 0 : std::stoull(m.substr(at + key.size(), 20));
+}
+
+}  // namespace
+
+TEST_CASE("io_threads = 2: checkpoints taken while producers push to both threads restore exactly",
+          "[websocket][threads][checkpoint]") {
+  namespace fs = std::filesystem;
+  const fs::path dir =
+      fs::temp_directory_path() /
+      ("ss_threads_cp_" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+  constexpr int n_streams = 8;
+  constexpr int rounds = 40;
+  constexpr int per_frame = 50;
+  constexpr int n_producers = 4;
+  auto name = [](int s) { return "cp" + std::to_string(s); };
+  std::map<std::string, json> before;
+  {
+    ws::server_options o;
+    o.io_threads = 2;
+    o.state_dir = dir.string();
+    o.checkpoint_interval = 5ms;  // many checkpoints, each visiting both threads, during the pushes
+    o.log = [](std::string_view /*level*/, const std::string& /*message*/) {};
+    ws::server srv(o);
+    srv.start();
+    ws_test::client_pool pool;
+    std::vector<ws_test::client> prods;
+    for (int p = 0; p < n_producers; ++p) {
+      prods.push_back(pool.connect(srv.port()));
+      REQUIRE(prods.back().is_open());
+    }
+    std::vector<std::thread> threads;
+    for (int p = 0; p < n_producers; ++p) {
+      threads.emplace_back([&, p] {
+        auto& c = prods[static_cast<std::size_t>(p)];
+        for (int r = 0; r < rounds; ++r) {
+          for (int s = 0; s < n_streams; ++s) {
+            std::vector<double> v(per_frame);
+            for (int i = 0; i < per_frame; ++i) {
+              v[static_cast<std::size_t>(i)] = std::sin(0.01 * (p * 10000 + r * per_frame + i)) + s;
+            }
+            c.send_binary(ws_test::binary_frame(name(s), v));
+          }
+        }
+        // The list reply comes after everything this connection handed to either thread.
+        c.send_text(R"({"type":"list","id":"end"})");
+        (void)c.next_of_type("streams", 30000ms);
+      });
+    }
+    for (auto& t : threads) {
+      t.join();
+    }
+    // Periodic checkpoints were written meanwhile (bounded wait for two more after the pushes).
+    const std::uint64_t seen = checkpoints_written(srv.port());
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (checkpoints_written(srv.port()) < seen + 2 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(10ms);
+    }
+    CHECK(checkpoints_written(srv.port()) >= seen + 2);
+    for (int s = 0; s < n_streams; ++s) {
+      before[name(s)] = snapshot_of(prods[0], name(s));
+      CHECK(before[name(s)]["count"] == n_producers * rounds * per_frame);
+    }
+    srv.stop();
+    srv.join();  // the checkpoint at stop: every stream of both threads
+  }
+  // The newest file (read with the library) holds every stream of both threads with its count.
+  ws::checkpoint_store store(dir.string());
+  const auto last = store.load();
+  REQUIRE(last.found);
+  CHECK(last.problems.empty());
+  CHECK(last.data.streams.size() == n_streams);
+  for (const auto& e : last.data.streams) {
+    CHECK(e.counters.count == n_producers * rounds * per_frame);
+  }
+  // Restored with 2 threads (each stream into the thread its name hashes to) and with 1: the same
+  // snapshots, statistics included.
+  for (const std::size_t threads : {std::size_t(2), std::size_t(1)}) {
+    INFO("io_threads " << threads);
+    ws::server_options o;
+    o.io_threads = threads;
+    o.state_dir = dir.string();
+    o.checkpoint_interval = 0ms;
+    o.log = [](std::string_view /*level*/, const std::string& /*message*/) {};
+    ws::server srv(o);
+    srv.start();
+    ws_test::client_pool pool;
+    auto c = pool.connect(srv.port());
+    REQUIRE(c.is_open());
+    CHECK(srv.stats().streams == n_streams);
+    for (int s = 0; s < n_streams; ++s) {
+      INFO(name(s));
+      CHECK(snapshot_of(c, name(s)) == before[name(s)]);
+    }
+    srv.stop();
+    srv.join();
+  }
+  std::filesystem::remove_all(dir);
+}
