@@ -2,6 +2,7 @@
 // same run with the same client. Prints a Markdown table.
 //
 //   ws_bench [--quick] [--runs N]
+//   ws_bench --threads [--runs N]   io_threads 1 against 2: 64 streams fed by 4 connections
 //
 // Each server runs in a child process (fork before any thread exists), so its peak RSS can be read
 // from /proc and the client's own buffers never count against it. The client is one thread with
@@ -51,7 +52,9 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -250,6 +253,33 @@ long proc_status_kib(pid_t pid, const char* key) {
     }
   }
   return -1;
+}
+
+// The user + system CPU seconds of each thread of a process (Linux /proc), in thread-id order.
+std::string thread_cpu(pid_t pid) {
+  std::string out;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  std::vector<long> tids;
+  for (long tid = pid; tid < pid + 64; ++tid) {
+    std::ifstream f(dir + "/" + std::to_string(tid) + "/stat");
+    std::string line;
+    if (!std::getline(f, line)) {
+      continue;
+    }
+    // Fields after the command (which is in parentheses): state is 3rd, utime 14th, stime 15th.
+    std::istringstream rest(line.substr(line.rfind(')') + 2));
+    std::string field;
+    double ticks = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+      if (i >= 14) {
+        ticks += std::strtod(field.c_str(), nullptr);
+      }
+    }
+    char b[32];
+    std::snprintf(b, sizeof b, " %.2f", ticks / static_cast<double>(sysconf(_SC_CLK_TCK)));
+    out += b;
+  }
+  return out;
 }
 
 // ---- a raw WebSocket client (RFC 6455), one non-blocking socket --------------------------------------
@@ -501,7 +531,8 @@ double finish(raw_client& c, const std::string& stream) {
 }
 
 // ---- scenarios -----------------------------------------------------------------------------------
-int g_run = 0;  // makes stream names unique per run, so counts start at 0
+int g_run = 0;                 // makes stream names unique per run, so counts start at 0
+std::size_t g_io_threads = 1;  // server_options::io_threads of run_adapter
 
 // JSON one-sample messages; window = 0: fire-and-forget, else at most `window` un-acked.
 double json_rate(std::uint16_t port, std::size_t n, std::size_t window) {
@@ -574,6 +605,112 @@ double binary_rate(std::uint16_t port, std::size_t frames_total, std::size_t per
   const double total = static_cast<double>(frames_total * per_frame);
   if (count != total) {
     std::fprintf(stderr, "ws_bench: binary: the server counted %.0f of %.0f samples\n", count, total);
+    std::exit(1);
+  }
+  return total / secs;
+}
+
+// 64 streams (issue 12's io_threads measure) fed by `conns` connections, each cycling through
+// every stream: binary frames of `per_frame` float64, or (per_frame = 0) one-sample JSON messages.
+// Ends with a "list" on each connection (its reply comes after everything the connection sent was
+// handled, on every io thread), then checks the streams' counts; returns samples per second.
+double multi_rate(std::uint16_t port, std::size_t conns, std::size_t streams, std::size_t messages,
+                  std::size_t per_frame) {
+  const std::string prefix = "m" + std::to_string(++g_run) + "_";
+  std::mt19937_64 rng(11);
+  std::normal_distribution<double> noise(0.0, 1.0);
+  const std::size_t distinct = per_frame > 0 ? 8 : 1024;  // per stream
+  std::vector<std::string> frames;                        // frames[k * streams + s]
+  char buf[160];
+  for (std::size_t k = 0; k < distinct; ++k) {
+    for (std::size_t s = 0; s < streams; ++s) {
+      const std::string name = prefix + std::to_string(s);
+      if (per_frame > 0) {
+        std::vector<double> xs(per_frame);
+        for (double& x : xs) {
+          x = noise(rng);
+        }
+        frames.push_back(raw_client::binary(binary_payload(name, xs)));
+      } else {
+        std::snprintf(buf, sizeof buf, "{\"stream\":\"%s\",\"value\":%.6f}", name.c_str(), noise(rng));
+        frames.push_back(raw_client::text(buf));
+      }
+    }
+  }
+  std::vector<std::unique_ptr<raw_client>> cs;
+  for (std::size_t c = 0; c < conns; ++c) {
+    cs.push_back(std::make_unique<raw_client>(port));
+  }
+  const std::size_t per_conn = messages / conns;
+  std::vector<std::size_t> sent(conns, 0);
+  const std::size_t limit = per_frame > 0 ? (1U << 20) : (256U << 10);
+  const auto t0 = clock_type::now();
+  for (;;) {
+    bool more = false;
+    for (std::size_t c = 0; c < conns; ++c) {
+      raw_client& cl = *cs[c];
+      while (sent[c] < per_conn && cl.pending() < limit) {
+        // Connection c starts at stream c·streams/conns, so that the streams are fed evenly.
+        cl.queue(frames[(sent[c] + c * streams / conns) % frames.size()]);
+        ++sent[c];
+      }
+      cl.flush();
+      more = more || sent[c] < per_conn || cl.pending() > 0;
+    }
+    if (!more) {
+      break;
+    }
+    bool blocked = false;
+    for (const auto& cl : cs) {
+      blocked = blocked || cl->pending() > 0;
+    }
+    if (!blocked) {
+      continue;  // the kernel took everything: queue more at once
+    }
+    std::array<pollfd, 8> fds{};
+    for (std::size_t c = 0; c < conns; ++c) {
+      fds[c].fd = cs[c]->fd();
+      fds[c].events = static_cast<short>(cs[c]->pending() > 0 ? POLLOUT : 0);
+    }
+    poll(fds.data(), static_cast<nfds_t>(conns), 100);
+    if (seconds_since(t0) > 120) {
+      errno = 0;
+      die("multi: no progress within 120 s");
+    }
+  }
+  double counted = 0;
+  for (std::size_t c = 0; c < conns; ++c) {
+    raw_client& cl = *cs[c];
+    cl.queue(raw_client::text("{\"type\":\"list\",\"id\":\"end\"}"));
+    bool done = false;
+    while (!done) {
+      cl.flush();
+      wait_io({&cl}, 100);
+      cl.read([&](std::string_view m) {
+        if (has_type(m, "error")) {
+          errno = 0;
+          die("error reply: " + std::string(m));
+        }
+        if (!has_type(m, "streams")) {
+          return;
+        }
+        done = true;
+        if (c + 1 == conns) {  // the last barrier: every sample of every connection is in
+          for (auto p = m.find("\"count\":"); p != std::string_view::npos; p = m.find("\"count\":", p + 1)) {
+            counted += std::strtod(std::string(m.substr(p + 8, 30)).c_str(), nullptr);
+          }
+        }
+      });
+      if (seconds_since(t0) > 240) {
+        errno = 0;
+        die("multi: no list reply");
+      }
+    }
+  }
+  const double secs = seconds_since(t0);
+  const double total = static_cast<double>(per_conn * conns * std::max<std::size_t>(per_frame, 1));
+  if (counted != total) {
+    std::fprintf(stderr, "ws_bench: multi: the server counted %.0f of %.0f samples\n", counted, total);
     std::exit(1);
   }
   return total / secs;
@@ -798,6 +935,7 @@ int main(int argc, char** argv) {
   bool quick = false;
   int runs = 3;
   std::string profile;
+  bool threads_compare = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") {
@@ -807,8 +945,11 @@ int main(int argc, char** argv) {
       runs = std::max(1, std::atoi(argv[++i]));
     } else if (a == "--profile" && i + 1 < argc) {
       profile = argv[++i];
+    } else if (a == "--threads") {
+      threads_compare = true;
     } else {
-      std::fprintf(stderr, "usage: ws_bench [--quick] [--runs N] [--profile json|acked|binary|latency]\n");
+      std::fprintf(
+          stderr, "usage: ws_bench [--quick] [--runs N] [--threads] [--profile json|acked|binary|latency]\n");
       return 2;
     }
   }
@@ -837,6 +978,57 @@ int main(int argc, char** argv) {
     }
     stop(a);
     std::printf("%s: %s/s\n", profile.c_str(), si(rate).c_str());
+    return 0;
+  }
+  if (threads_compare) {
+    // io_threads 1 against 2, interleaved runs (load from elsewhere hits both alike).
+    struct cell {
+      const char* what;
+      std::size_t messages;
+      std::size_t per_frame;
+      std::array<std::vector<double>, 2> rates;
+    };
+    std::array<cell, 2> cells{{{"binary, 1024 float64/frame", quick ? 4000U : 40000U, 1024, {}},
+                               {"JSON, 1 sample/message", quick ? 200000U : 2000000U, 0, {}}}};
+    // WS_BENCH_CONNS (1 … 8, default 4) and WS_BENCH_STREAMS (default 64) vary the scenario.
+    const char* env_conns = std::getenv("WS_BENCH_CONNS");
+    const char* env_streams = std::getenv("WS_BENCH_STREAMS");
+    const std::size_t conns =
+        std::clamp<std::size_t>(env_conns ? std::strtoul(env_conns, nullptr, 10) : 4, 1, 8);
+    const std::size_t nstreams =
+        std::max<std::size_t>(env_streams ? std::strtoul(env_streams, nullptr, 10) : 64, 1);
+    std::fprintf(stderr,
+                 "ws_bench --threads: %zu streams, %zu connections, %d run(s) per cell, median reported\n",
+                 nstreams, conns, runs);
+    for (int r = 0; r < runs; ++r) {
+      for (cell& c : cells) {
+        for (std::size_t t = 0; t < 2; ++t) {
+          g_io_threads = t + 1;
+          child a = spawn(run_adapter);
+          c.rates[t].push_back(multi_rate(a.port, conns, nstreams, c.messages, c.per_frame));
+          std::fprintf(stderr, "    CPU seconds per server thread:%s\n", thread_cpu(a.pid).c_str());
+          stop(a);
+          std::fprintf(stderr, "  %s, io_threads %zu: %s samples/s\n", c.what, t + 1,
+                       si(c.rates[t].back()).c_str());
+        }
+      }
+    }
+    std::ifstream loadavg("/proc/loadavg");
+    std::string load;
+    std::getline(loadavg, load);
+    std::printf("ws_bench --threads, %u hardware threads, load average at the end: %s\n\n",
+                std::thread::hardware_concurrency(), load.c_str());
+    std::printf(
+        "| 64 streams, 4 producer connections, loopback, %d run(s), median | io_threads = 1 | io_threads = 2 "
+        "| 2 / 1 |\n",
+        runs);
+    std::printf("|---|---:|---:|---:|\n");
+    for (const cell& c : cells) {
+      const double one = median(c.rates[0]);
+      const double two = median(c.rates[1]);
+      std::printf("| %s | %s samples/s | %s samples/s | %.2f× |\n", c.what, si(one).c_str(), si(two).c_str(),
+                  two / one);
+    }
     return 0;
   }
   const std::size_t json_n = quick ? 50000 : 2000000;
@@ -939,11 +1131,12 @@ int main(int argc, char** argv) {
 
 namespace {
 // The adapter with its default options and default pipeline (count, mean, stddev, min, max, SMA 20,
-// EMA, z-score detector), as a user gets it from `server s; s.run();`.
+// EMA, z-score detector), as a user gets it from `server s; s.run();` (io_threads from --threads).
 void run_adapter(int port_fd) {
   streamstats::websocket::server_options options;
   options.address = "127.0.0.1";
   options.port = 0;
+  options.io_threads = g_io_threads;
   streamstats::websocket::server s(options);
   s.listen();
   const std::uint16_t port = s.port();

@@ -251,6 +251,7 @@ inline void apply_cli(const cli_options& o, ws::daemon_config& c) {
   check(running.server.port != next.server.port, "server.port");
   check(running.server.max_message_size != next.server.max_message_size, "server.max_message_size");
   check(running.server.shutdown_timeout_ms != next.server.shutdown_timeout_ms, "server.shutdown_timeout_ms");
+  check(running.server.io_threads != next.server.io_threads, "server.io_threads");
   // TLS on or off changes the endpoint; new files (or the same files renewed) are reloaded.
   check(running.tls.cert.empty() != next.tls.cert.empty(), "tls (on/off)");
   check(running.state.dir != next.state.dir, "state.dir");
@@ -267,6 +268,7 @@ inline void apply_cli(const cli_options& o, ws::daemon_config& c) {
   next.server.port = running.server.port;
   next.server.max_message_size = running.server.max_message_size;
   next.server.shutdown_timeout_ms = running.server.shutdown_timeout_ms;
+  next.server.io_threads = running.server.io_threads;
   if (running.tls.cert.empty() != next.tls.cert.empty()) {
     next.tls = running.tls;
   }

@@ -6,6 +6,7 @@
 
 #include <streamstats/websocket/config.hpp>
 #include <streamstats/websocket/pipeline_spec.hpp>
+#include <streamstats/websocket/server.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -664,6 +665,47 @@ TEST_CASE("a reload applies what can change live and keeps the restart-only keys
   const ws::daemon_config s3 = streamstatsd::reloadable_part(s1, s2);
   CHECK(s3.state.dir == "/a");
   CHECK(s3.state.checkpoint_interval_ms == 200);
+}
+
+TEST_CASE("io_threads: read, range-checked, mapped, printed, and restart-only") {
+  CHECK(ws::parse_config("", "t").server.io_threads == 1);
+  CHECK(ws::server_options{}.io_threads == 1);
+  const ws::daemon_config c = ws::parse_config("[server]\nio_threads = 2\n", "t");
+  CHECK(c.server.io_threads == 2);
+  CHECK(ws::to_server_options(c).io_threads == 2);
+  CHECK(ws::to_toml(c).find("io_threads = 2\n") != std::string::npos);
+  require_one_error("[server]\n\nio_threads = 0\n", 3, {"server.io_threads", "0 is out of range 1 … 64"});
+  require_one_error("[server]\nio_threads = 65\n", 2, {"server.io_threads", "out of range"});
+  require_one_error("[server]\nio_threads = \"2\"\n", 2, {"server.io_threads"});
+  const ws::daemon_config one = ws::parse_config("[server]\nio_threads = 1\n", "t");
+  CHECK(streamstatsd::restart_only_changes(one, c) == std::vector<std::string>{"server.io_threads"});
+  CHECK(streamstatsd::reloadable_part(one, c).server.io_threads == 1);
+}
+
+TEST_CASE(
+    "io_threads above 1 together with a Redis URL - from the file or --redis - is an error naming both") {
+  ws::daemon_config c =
+      ws::parse_config("[server]\nio_threads = 2\n[redis]\nurl = \"redis://127.0.0.1:6379\"\n", "t");
+  auto e = ws::check_environment(c);
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].rfind("server.io_threads: 2 ", 0) == 0);
+  CHECK(e[0].find("redis.url (--redis)") != std::string::npos);
+  c.server.io_threads = 1;
+  CHECK(ws::check_environment(c).empty());
+  // The flag: the file asks for two threads, --redis adds the broker.
+  ws::daemon_config f = ws::parse_config("[server]\nio_threads = 2\n", "t");
+  CHECK(ws::check_environment(f).empty());
+  std::vector<const char*> args{"streamstatsd", "--redis", "redis://127.0.0.1:6379"};
+  streamstatsd::apply_cli(streamstatsd::parse_cli(static_cast<int>(args.size()), args.data()), f);
+  e = ws::check_environment(f);
+  REQUIRE(e.size() == 1);
+  CHECK(e[0].find("server.io_threads") != std::string::npos);
+  CHECK(e[0].find("redis.url") != std::string::npos);
+  // And the server itself refuses the combination (a C++ user without the config file).
+  ws::server_options o;
+  o.io_threads = 2;
+  o.redis.url = "redis://127.0.0.1:6379";
+  CHECK_THROWS_AS(ws::server(o), std::invalid_argument);
 }
 
 TEST_CASE("a reload re-reads TLS files but turning TLS on or off needs a restart") {

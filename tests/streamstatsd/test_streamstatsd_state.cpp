@@ -4,7 +4,8 @@
 // kill -9 during ingest and restart give exactly the state of the last checkpoint on disk (recomputed
 // here from the samples sent); a truncated or corrupted newest checkpoint is reported, set aside,
 // and the previous generation restored; a checkpoint of another pipeline configuration is refused
-// stream by stream; /readyz and /metrics.
+// stream by stream; /readyz and /metrics; with io_threads = 2, checkpoints hold both threads'
+// streams and restore exactly with 2 or 1 threads.
 #include "daemon_process.hpp"
 #include "ws_test_client.hpp"
 
@@ -14,8 +15,13 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <functional>
+#include <map>
 #include <random>
+#include <set>
 #include <string>
+#include <string_view>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -406,4 +412,90 @@ TEST_CASE("periodic checkpoints show in /metrics - a missing state directory is 
   daemon_process missing({"--config", cfg, "--state-dir", (s.dir / "nope").string()});
   CHECK(missing.wait_exit() == 1);
   CHECK(missing.err().find("state.dir") != std::string::npos);
+}
+
+TEST_CASE(
+    "io_threads = 2: checkpoints hold the streams of both threads - restarts with 2 and 1 threads "
+    "restore them exactly") {
+  scratch s;
+  std::string threaded = config_text;
+  const auto at = threaded.find("port = 0\n");
+  REQUIRE(at != std::string::npos);
+  threaded.insert(at + 9, "io_threads = 2\n");
+  const auto cfg2 = s.write("c2.toml", threaded);
+  const auto cfg1 = s.write("c1.toml", config_text);
+  const std::string dir = (s.dir / "state").string();
+  fs::create_directories(dir);
+  // 8 streams: the server gives each to the thread its name hashes to (std::hash modulo 2); the
+  // test needs both threads to own some.
+  std::vector<std::string> names;
+  std::set<std::size_t> owners;
+  for (int k = 0; k < 8; ++k) {
+    names.push_back("cpu.s" + std::to_string(k));
+    owners.insert(std::hash<std::string_view>{}(names.back()) % 2);
+  }
+  REQUIRE(owners.size() == 2);
+  const auto xs = series(300);
+
+  std::map<std::string, json> before;
+  {
+    daemon_process a({"--config", cfg2, "--state-dir", dir, "--checkpoint-interval", "40ms"});
+    const std::uint16_t port = a.port();
+    ws_test::client_pool pool;
+    auto c = pool.connect(port);
+    REQUIRE(c.is_open());
+    for (std::size_t k = 0; k < names.size(); ++k) {
+      push_range(c, names[k], xs, 0, 100 + 20 * k);
+    }
+    for (const std::string& n : names) {
+      before[n] = snapshot(c, n);
+    }
+    // A periodic checkpoint, serialised by both threads, holds every stream with all its samples
+    // (waited for, bounded).
+    ws::checkpoint_store store(dir);
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    bool complete = false;
+    while (!complete && std::chrono::steady_clock::now() < deadline) {
+      const auto r = store.load();
+      if (r.found && r.data.streams.size() == names.size()) {
+        complete = true;
+        for (const auto& e : r.data.streams) {
+          complete = complete && before.count(std::string(e.name)) == 1 &&
+                     before.at(std::string(e.name))["count"] == e.counters.count;
+        }
+      }
+      if (!complete) {
+        std::this_thread::sleep_for(20ms);
+      }
+    }
+    CHECK(complete);
+    // /metrics sums both threads: every stream with its samples.
+    const std::string m = http_body(port, "/metrics");
+    CHECK(m.find("streamstats_streams 8\n") != std::string::npos);
+    CHECK(m.find("streamstats_checkpoints_failed_total 0\n") != std::string::npos);
+    for (const std::string& n : names) {
+      INFO(n);
+      CHECK(m.find("streamstats_stream_samples_total{stream=\"" + n + "\"} " +
+                   std::to_string(before[n]["count"].get<std::uint64_t>()) + "\n") != std::string::npos);
+    }
+    a.signal(SIGTERM);
+    REQUIRE(a.wait_exit() == 0);
+    CHECK(a.err().find("checkpoint at stop: 8 stream(s)") != std::string::npos);
+  }
+  // Restored with 2 threads, then (from that one's stop checkpoint) with 1: identical snapshots.
+  for (const std::string& cfg : {cfg2, cfg1}) {
+    INFO(cfg);
+    daemon_process b({"--config", cfg, "--state-dir", dir, "--checkpoint-interval", "0"});
+    const std::uint16_t port = b.port();
+    REQUIRE(b.wait_stderr("restored 8 stream(s)"));
+    ws_test::client_pool pool;
+    auto c = pool.connect(port);
+    REQUIRE(c.is_open());
+    for (const std::string& n : names) {
+      INFO(n);
+      CHECK(snapshot(c, n) == before[n]);
+    }
+    b.signal(SIGTERM);
+    CHECK(b.wait_exit() == 0);
+  }
 }

@@ -6,7 +6,9 @@ outside the code under test (Python's ssl and websockets, PyJWT), certificates a
 Each refusal is checked three ways: the client sees a clear refusal, nothing was applied (no
 stream, no sample), and its counter in /metrics went up by one.
 
-usage: tls_jwt_e2e.py --streamstatsd PATH        (exit status 0 = every check passed)
+usage: tls_jwt_e2e.py --streamstatsd PATH [--io-threads N]   (exit status 0 = every check passed)
+--io-threads N runs every streamstatsd with [server] io_threads = N (issue 12: the TLS endpoints,
+the handshake decisions and the per-request checks of every io thread).
 """
 
 import argparse
@@ -30,6 +32,7 @@ import websockets
 
 FAILURES = []
 CHECKS = 0
+THREADS = ""  # "io_threads = N\n" with --io-threads N
 
 
 def check(cond, what):
@@ -325,7 +328,7 @@ def expired_server(pki, exe, d_dir):
     """A server whose certificate has expired: the client refuses it."""
     cfg = os.path.join(d_dir, "expired.toml")
     with open(cfg, "w") as f:
-        f.write('[server]\nport = 0\n[tls]\ncert = "%s"\nkey = "%s"\n' % (pki.p("expiredsrv.pem"), pki.p("expiredsrv.key")))
+        f.write('[server]\nport = 0\n' + THREADS + '[tls]\ncert = "%s"\nkey = "%s"\n' % (pki.p("expiredsrv.pem"), pki.p("expiredsrv.key")))
     d = Daemon(exe, cfg)
     err = ""
     try:
@@ -345,7 +348,10 @@ def expired_server(pki, exe, d_dir):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--streamstatsd", required=True)
+    ap.add_argument("--io-threads", type=int, default=1)
     args = ap.parse_args()
+    global THREADS
+    THREADS = "io_threads = %d\n" % args.io_threads
     tmp = tempfile.mkdtemp(prefix="streamstats_tls_e2e_")
     daemons = []
     try:
@@ -359,14 +365,14 @@ def main():
         pki.rsa("mallory")
         jwt_cfg = os.path.join(tmp, "jwt.toml")
         with open(jwt_cfg, "w") as f:
-            f.write('[server]\nport = 0\nsnapshot_interval_ms = 50\n'
+            f.write('[server]\nport = 0\n' + THREADS + 'snapshot_interval_ms = 50\n'
                     '[tls]\ncert = "%s"\nkey = "%s"\n'
                     '[jwt]\nalgorithm = "RS256"\nkey_file = "%s"\nissuer = "https://auth.test"\n'
                     'audience = "streamstats"\nleeway_s = 0\n' % (pki.p("server.pem"), pki.p("server.key"),
                                                                   pki.p("issuer.pub")))
         mtls_cfg = os.path.join(tmp, "mtls.toml")
         with open(mtls_cfg, "w") as f:
-            f.write('[server]\nport = 0\n[tls]\ncert = "%s"\nkey = "%s"\nclient_ca = "%s"\n' % (
+            f.write('[server]\nport = 0\n' + THREADS + '[tls]\ncert = "%s"\nkey = "%s"\nclient_ca = "%s"\n' % (
                 pki.p("server.pem"), pki.p("server.key"), pki.p("ca.pem")))
         d_mtls = Daemon(args.streamstatsd, mtls_cfg)
         daemons.append(d_mtls)

@@ -20,6 +20,7 @@ namespace {
 
 struct fake_connection {
   std::size_t queued = 0;                               // what the "socket" has not written yet
+  std::size_t drops = 0;                                // what the link was told was dropped
   std::vector<std::shared_ptr<const std::string>> got;  // every message queued on it, in order
   std::vector<json> parsed() const {
     std::vector<json> out;
@@ -48,6 +49,7 @@ struct test_link {
     c->got.push_back(std::make_shared<const std::string>(payload));
     return true;
   }
+  static void dropped(connection& c) { ++c->drops; }
 };
 
 using fanout = ws::fanout<test_link>;
@@ -136,6 +138,7 @@ TEST_CASE("a connection over the bound gets snapshots coalesced, alerts and repl
   const std::uint64_t dropped = t.a.dropped;
   CHECK(dropped >= 12);
   CHECK(t.f.stats().dropped.get() == dropped);
+  CHECK(t.ca.drops == dropped);
   // It reads: the next flush sends one snapshot, the latest.
   t.ca.queued = 0;
   t.f.flush(t.a, false);

@@ -12,6 +12,12 @@
 // taking a stream_registry (registry.hpp) pass the streams it has when the checkpoint begins (a
 // registry never removes a stream, so they outlive the slices), and restore() fills one from the
 // newest valid checkpoint. Metrics are atomics, readable from any thread.
+//
+// With several io threads (server_options::io_threads) each owns some of the streams: start()
+// then takes one part per thread, and the checkpoint visits the parts one after the other, each
+// serialised in slices on the io_context of the thread that owns its streams (the builder goes
+// from thread to thread by asio::post, so one thread touches it at a time); the file is still one
+// checkpoint, handed to the writer from the runner's own io thread.
 #pragma once
 
 #include <streamstats/websocket/checkpoint.hpp>
@@ -54,6 +60,12 @@ class checkpoint_runner {
   // Appends stream i to the builder (checkpoint_builder::add; a state_error from a pipeline that
   // does not support states makes the runner skip that stream and say so).
   using add_fn = std::function<void(std::size_t i, checkpoint_builder& b)>;
+  // One thread's share of a checkpoint: `source`, called on `io` (the thread that owns those
+  // streams) when the checkpoint reaches this part, returns how many streams and how to add each.
+  struct part {
+    asio::io_context* io = nullptr;
+    std::function<std::pair<std::size_t, add_fn>()> source;
+  };
 
   checkpoint_runner(asio::io_context& io, const std::string& directory, log_fn log,
                     std::chrono::microseconds slice_budget = std::chrono::microseconds(2000))
@@ -151,14 +163,19 @@ class checkpoint_runner {
   // Starts a checkpoint of n streams in slices on the io thread (call it there). False when one is
   // still being serialised or written (this one is skipped; the next tick tries again).
   bool start(std::size_t n, add_fn add) {
-    if (job_ || writer_.busy() || stopped_) {
+    return start({part{&io_, [n, add = std::move(add)] { return std::make_pair(n, add); }}});
+  }
+
+  // A checkpoint of several parts (call it on the io thread), in this order, each serialised on
+  // its own io_context. False as start(n, add).
+  bool start(std::vector<part> parts) {
+    if (job_ || writer_.busy() || stopped_ || parts.empty()) {
       return false;
     }
     job_ = std::make_shared<job>();
-    job_->n = n;
-    job_->add = std::move(add);
+    job_->parts = std::move(parts);
     job_->t0 = clock::now();
-    asio::post(io_, [this, j = job_] { slice(j); });
+    asio::post(*job_->parts.front().io, [this, j = job_] { slice(j); });
     return true;
   }
 
@@ -168,11 +185,36 @@ class checkpoint_runner {
     auto [n, add] = source(registry);
     return start(n, std::move(add));
   }
+  // The part of a checkpoint that is `registry`, owned by the thread running `io`: its streams are
+  // listed there when the checkpoint reaches it.
+  template <class Registry>
+  static part part_of(asio::io_context& io, const Registry& registry) {
+    return {&io, [&registry] { return source(registry); }};
+  }
   // finish() over every stream of `registry`, with a line in the log when written.
   template <class Registry>
   checkpoint_write_result finish(const Registry& registry) {
-    auto [n, add] = source(registry);
-    auto r = finish(n, add);
+    return finish(std::vector<const Registry*>{&registry});
+  }
+  // finish() over every stream of several registries (the io threads have ended: the calling
+  // thread may read them all), in this order, into one checkpoint.
+  template <class Registry>
+  checkpoint_write_result finish(const std::vector<const Registry*>& registries) {
+    std::vector<std::pair<std::size_t, add_fn>> parts;
+    std::size_t n = 0;
+    for (const Registry* r : registries) {
+      parts.push_back(source(*r));
+      n += parts.back().first;
+    }
+    auto r = finish(n, [parts = std::move(parts)](std::size_t i, checkpoint_builder& b) {
+      for (const auto& [count, add] : parts) {
+        if (i < count) {
+          add(i, b);
+          return;
+        }
+        i -= count;
+      }
+    });
     if (r.ok) {
       log("info", "checkpoint at stop: " + std::to_string(n) + " stream(s) in " + r.path);
     }
@@ -184,10 +226,14 @@ class checkpoint_runner {
   // serialised and written synchronously.
   checkpoint_write_result finish(std::size_t n, const add_fn& add) {
     cancel();
-    job_.reset();
+    if (job_) {
+      job_->abandoned.store(true, std::memory_order_relaxed);
+      job_.reset();
+    }
     writer_.wait_idle();
     job j;
     j.n = n;
+    j.total = n;
     j.t0 = clock::now();
     j.add = add;
     while (j.next < j.n) {
@@ -201,7 +247,12 @@ class checkpoint_runner {
  private:
   using clock = std::chrono::steady_clock;
   struct job {
-    std::size_t n = 0;
+    std::vector<part> parts;
+    std::size_t current = 0;             // the part being serialised
+    bool sourced = false;                // its n and add are known
+    std::size_t total = 0;               // streams of every part so far
+    std::atomic<bool> abandoned{false};  // by finish(): the slices still posted do nothing
+    std::size_t n = 0;                   // of the current part
     std::size_t next = 0;
     add_fn add;
     checkpoint_builder builder;
@@ -260,14 +311,42 @@ class checkpoint_runner {
     j.max_slice = std::max(j.max_slice, t - t0);
   }
 
+  // On the io_context of part j->current.
   void slice(const std::shared_ptr<job>& j) {
-    if (j != job_) {
-      return;  // abandoned by finish()
+    if (j->abandoned.load(std::memory_order_relaxed)) {
+      return;  // by finish()
+    }
+    const part& p = j->parts[j->current];
+    if (!j->sourced) {
+      auto [n, add] = p.source();
+      j->n = n;
+      j->next = 0;
+      j->add = std::move(add);
+      j->total += n;
+      j->sourced = true;
     }
     run_slice(*j, budget_);
     if (j->next < j->n) {
-      asio::post(io_, [this, j] { slice(j); });
+      asio::post(*p.io, [this, j] { slice(j); });
       return;
+    }
+    if (j->current + 1 < j->parts.size()) {
+      ++j->current;
+      j->sourced = false;
+      asio::post(*j->parts[j->current].io, [this, j] { slice(j); });
+      return;
+    }
+    if (p.io != &io_) {
+      asio::post(io_, [this, j] { complete(j); });
+      return;
+    }
+    complete(j);
+  }
+
+  // On the runner's io thread, once every part is serialised.
+  void complete(const std::shared_ptr<job>& j) {
+    if (j != job_) {
+      return;  // abandoned by finish()
     }
     std::string bytes = j->builder.take();
     const bool taken =
@@ -298,7 +377,7 @@ class checkpoint_runner {
     metrics_.last_serialize_ns.store(ns(j.serialize), std::memory_order_relaxed);
     metrics_.last_max_slice_ns.store(ns(j.max_slice), std::memory_order_relaxed);
     metrics_.last_bytes.store(r.bytes, std::memory_order_relaxed);
-    metrics_.last_streams.store(j.n - j.skipped, std::memory_order_relaxed);
+    metrics_.last_streams.store(j.total - j.skipped, std::memory_order_relaxed);
     metrics_.written.fetch_add(1, std::memory_order_relaxed);
   }
 

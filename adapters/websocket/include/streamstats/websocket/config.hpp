@@ -64,6 +64,7 @@ struct server_section {
   bool same_origin = false;
   double query_budget_per_second = 2048.0;  // 0 = unlimited
   std::size_t max_list_streams = 256;
+  std::size_t io_threads = 1;  // each stream owned by one of them (restart to change)
 };
 
 // [auth]: the shared bearer token producers may present ("" = none), and whether a client
@@ -558,6 +559,7 @@ inline void read_pipeline(config_reader& r, const toml::table& t, const std::str
                      {"same_origin", r.boolean(sv.same_origin)},
                      {"query_budget_per_second", r.number(sv.query_budget_per_second, 0.0, 1e9)},
                      {"max_list_streams", r.integer(sv.max_list_streams, 1, 100000000)},
+                     {"io_threads", r.integer(sv.io_threads, 1, 64)},
                  })},
       {"auth", section({{"producer_token", r.string(c.auth.producer_token)},
                         {"anonymous_subscribe",
@@ -724,6 +726,7 @@ inline void read_pipeline(config_reader& r, const toml::table& t, const std::str
   o.same_origin = c.server.same_origin;
   o.query_budget_per_second = c.server.query_budget_per_second;
   o.max_list_streams = c.server.max_list_streams;
+  o.io_threads = c.server.io_threads;
   o.producer_token = c.auth.producer_token;
   o.anonymous_subscribe = c.auth.anonymous_subscribe.value_or(c.jwt.key_file.empty());
 #if defined(STREAMSTATS_WEBSOCKET_TLS)
@@ -828,7 +831,8 @@ inline std::string toml_string_array(const std::vector<std::string>& v) {
     << "idle_timeout_ms = " << s.idle_timeout_ms << "\n"
     << "same_origin = " << (s.same_origin ? "true" : "false") << "\n"
     << "query_budget_per_second = " << toml_float(s.query_budget_per_second) << "\n"
-    << "max_list_streams = " << s.max_list_streams << "\n\n"
+    << "max_list_streams = " << s.max_list_streams << "\n"
+    << "io_threads = " << s.io_threads << "\n\n"
     << "[auth]\nproducer_token = " << toml_string(c.auth.producer_token) << "\n";
   if (c.auth.anonymous_subscribe) {
     o << "anonymous_subscribe = " << (*c.auth.anonymous_subscribe ? "true" : "false") << "\n";
@@ -972,7 +976,8 @@ inline std::string toml_string_array(const std::vector<std::string>& v) {
 }
 
 // What only the machine can tell: TLS files readable, the state directory writable, the document
-// root a directory, the Redis URL well formed. One "key: reason" per problem.
+// root a directory, the Redis URL well formed; and what the flags may combine with the file
+// (io_threads with --redis). One "key: reason" per problem.
 [[nodiscard]] inline std::vector<std::string> check_environment(const daemon_config& c) {
   std::vector<std::string> errors;
   auto readable = [&](const char* key, const std::string& path) {
@@ -1020,6 +1025,13 @@ inline std::string toml_string_array(const std::vector<std::string>& v) {
   if (!c.redis.url.empty()) {
     if (const std::string e = check_redis_url(c.redis.url); !e.empty()) {
       errors.push_back("redis.url: \"" + c.redis.url + "\": " + e);
+    }
+    // The broker drives its Redis connections from one io thread and sees every stream
+    // (docs/websocket.md, "Threading").
+    if (c.server.io_threads > 1) {
+      errors.push_back("server.io_threads: " + std::to_string(c.server.io_threads) +
+                       " io threads together with redis.url (--redis) is not supported: the Redis broker "
+                       "runs on one io thread; set server.io_threads = 1 or leave redis.url empty");
     }
   }
   return errors;

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace streamstats::websocket {
 
@@ -204,6 +205,47 @@ template <typename Registry>
 void write_list(std::string& out, const Registry& streams, const list_totals& t, std::string_view id) {
   write_list(
       out, streams, t, id, [](std::string_view /*name*/) { return true; }, false);
+}
+
+// One stream of a "list" reply gathered from several io threads.
+struct list_entry {
+  std::string name;
+  std::uint64_t count = 0;
+  std::uint64_t rejected = 0;
+  std::uint64_t subscribers = 0;
+};
+
+// The "list" reply from entries already in name order (at most t.max_listed are written) and the
+// number of streams that exist.
+inline void write_list_entries(std::string& out, const std::vector<list_entry>& entries, std::size_t total,
+                               const list_totals& t, std::string_view id) {
+  json_writer w(out);
+  w.begin_object();
+  w.member_string("type", "streams");
+  w.key("streams");
+  w.begin_array();
+  for (std::size_t i = 0; i < entries.size() && i < t.max_listed; ++i) {
+    w.begin_object();
+    w.member_string("name", entries[i].name);
+    w.member_uint("count", entries[i].count);
+    w.member_uint("rejected", entries[i].rejected);
+    w.member_uint("subscribers", entries[i].subscribers);
+    w.end_object();
+  }
+  w.end_array();
+  w.member_uint("total", total);
+  if (total > t.max_listed) {
+    w.key("truncated");
+    w.value_bool(true);
+  }
+  w.member_uint("rejected", t.rejected);
+  w.member_uint("dropped", t.dropped);
+  w.member_uint("dropped_total", t.dropped_total);
+  if (!id.empty()) {
+    w.key("id");
+    w.value_raw(id);
+  }
+  w.end_object();
 }
 
 }  // namespace streamstats::websocket

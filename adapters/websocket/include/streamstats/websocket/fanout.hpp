@@ -16,6 +16,7 @@
 //     std::size_t queued(const connection&);                   // bytes waiting to be written
 //     bool send(connection&, const message&);                  // queue it; false on error
 //     bool send_text(connection&, std::string_view payload);   // frame and queue; false on error
+//     void dropped(connection&);                               // one message dropped for it
 //   };
 //
 // Threading: the thread that owns the streams (and their subscribers' state) calls everything.
@@ -259,6 +260,7 @@ class fanout {
     if (link_.queued(c.con) > max_queued_bytes_) {
       ++c.dropped;
       counters_.dropped.add();
+      link_.dropped(c.con);
       return true;
     }
     return false;

@@ -87,6 +87,14 @@ struct server_options {
   std::string document_root;
   // After stop(): how long clients get to answer the close handshake before their sockets are closed.
   std::chrono::milliseconds shutdown_timeout{2000};
+  // io threads (1 to 64). With more than one, each stream is owned by one thread (by a hash of its
+  // name) and each connection lives on one (round robin); a request about a stream of another
+  // thread is handed to it in batches, in order per connection. One producer's samples reach a
+  // stream in the order sent, and every reply is correct, but replies about streams of different
+  // threads may arrive in another order than the requests (match them by "id"), and a subscribe,
+  // unsubscribe or snapshot of an unknown stream costs 1 of the query budget. Applied once, at
+  // construction.
+  std::size_t io_threads = 1;
   // Chooses the pipeline of each new stream by name; empty = default_pipeline for every stream.
   pipeline_factory make_pipeline;
   // Checkpoints (issue 11): when not empty, every stream's counters and pipeline state are saved

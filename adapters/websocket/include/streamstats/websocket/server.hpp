@@ -10,9 +10,11 @@
 //   transport.hpp → access.hpp, connections.hpp → dispatch.hpp (protocol.hpp decodes) →
 //   registry.hpp (streams and pipelines) → fanout.hpp (subscribers) ; http.hpp for plain GETs.
 //
-// Threading: one io thread (the one in run(), or the one start() launches) owns every socket and
-// every stream; nothing on the hot path takes a lock. push(), stop() and stats() may be called from
-// any thread: push() and stop() post to the io thread, stats() reads relaxed atomics.
+// Threading: with io_threads = 1 (the default) one io thread (the one in run(), or the one start()
+// launches) owns every socket and every stream; with more, run() starts the others and each stream
+// and each connection belongs to one of them (core.hpp). Nothing on the hot path takes a lock.
+// push(), stop() and stats() may be called from any thread: push() and stop() post to an io
+// thread, stats() reads relaxed atomics.
 #pragma once
 
 #include <streamstats/websocket/core.hpp>

@@ -24,6 +24,7 @@
 #include <websocketpp/server.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -110,7 +111,12 @@ class acceptor {
   using endpoint_type = websocketpp::server<Config>;
   using connection_ptr = typename endpoint_type::connection_ptr;
 
-  acceptor(endpoint_type& endpoint, asio::io_context& io) : endpoint_(endpoint), retry_(io) {}
+  // `source` makes the connection each accept fills (default: endpoint.get_connection()); with
+  // several io threads it is a connection of another thread's endpoint, whose accept handler then
+  // runs on that thread (websocketpp wraps it in the connection's strand): the next accept is
+  // re-armed on `io`, the acceptor's thread.
+  acceptor(endpoint_type& endpoint, asio::io_context& io, std::function<connection_ptr()> source = {})
+      : endpoint_(endpoint), io_(io), retry_(io), source_(std::move(source)) {}
 
   // Starts accepting (after endpoint.listen()); throws std::system_error when it cannot.
   void start() {
@@ -126,11 +132,11 @@ class acceptor {
     retry_.cancel();
   }
   // Accept failures so far (EMFILE, ENFILE, ENOBUFS, ...), for the metrics.
-  [[nodiscard]] std::uint64_t failures() const noexcept { return failures_; }
+  [[nodiscard]] std::uint64_t failures() const noexcept { return failures_.load(std::memory_order_relaxed); }
 
  private:
   void accept_next(std::error_code& ec) {
-    connection_ptr con = endpoint_.get_connection();
+    connection_ptr con = source_ ? source_() : endpoint_.get_connection();
     if (!con) {
       ec = websocketpp::error::make_error_code(websocketpp::error::con_creation_failed);
       return;
@@ -144,19 +150,25 @@ class acceptor {
     }
   }
 
+  // On the connection's thread.
   void on_accept(const connection_ptr& con, const std::error_code& ec) {
     if (!ec) {
-      backoff_ = std::chrono::milliseconds(0);
       con->start();
     } else {
       con->terminate(ec);
       if (ec == websocketpp::error::make_error_code(websocketpp::error::operation_canceled)) {
         return;  // stop_listening()
       }
-      ++failures_;
-      backoff_ = std::clamp(backoff_ * 2, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
     }
-    arm();
+    asio::post(io_, [this, failed = static_cast<bool>(ec)] {
+      if (failed) {
+        failures_.fetch_add(1, std::memory_order_relaxed);
+        backoff_ = std::clamp(backoff_ * 2, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+      } else {
+        backoff_ = std::chrono::milliseconds(0);
+      }
+      arm();
+    });
   }
 
   // The next accept: at once, or after the back-off when the last one failed.
@@ -187,10 +199,12 @@ class acceptor {
   }
 
   endpoint_type& endpoint_;
+  asio::io_context& io_;
   asio::steady_timer retry_;
+  std::function<connection_ptr()> source_;
   std::chrono::milliseconds backoff_{0};
   bool stopped_ = false;
-  std::uint64_t failures_ = 0;
+  std::atomic<std::uint64_t> failures_{0};
 };
 
 }  // namespace streamstats::websocket::detail
