@@ -78,7 +78,9 @@ class redis_server {
     if (pid < 0)
       throw std::runtime_error("fork failed");
     if (pid == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);  // a test killed by its timeout takes its server along
+      // A test killed by its timeout takes its server along. (The "parent" is the thread that
+      // forked: start() from a thread that outlives the server's use.)
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
       std::vector<char*> argv;
       for (auto& a : args)
         argv.push_back(a.data());
@@ -101,6 +103,13 @@ class redis_server {
     }
     stop(SIGKILL);
     throw std::runtime_error("redis-server did not open its socket within 10 s");
+  }
+
+  // Any signal, without waiting: SIGSTOP / SIGCONT stall and resume the server (a slow fsync, a
+  // stuck host) while its socket stays open.
+  void signal(int sig) {
+    if (pid_ > 0)
+      ::kill(pid_, sig);
   }
 
   // SIGKILL: a crash. SIGTERM: a clean shutdown. Waits (bounded) for the process to go.

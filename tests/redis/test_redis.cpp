@@ -797,6 +797,21 @@ TEST_CASE("a producer id and sequence number make a retried batch count once") {
   CHECK_FALSE(rs[4].duplicate);
   CHECK(rs[4].first == 3);
   CHECK(get_string(server, {"XLEN", redis::stream_keys::of("idem").log}) == "3");
+
+  // A gap after the last number (a batch before it failed): refused and not appended, so that the
+  // missing batch's retry is not taken for a duplicate.
+  rs.clear();
+  log.append("idem", b, 1, h, "node1", 4);
+  log.append("idem", b, 1, h, "node1", 3);
+  REQUIRE(run_until(
+      io, [&] { return rs.size() == 2; }, 5000ms));
+  CHECK_FALSE(rs[0].ok);
+  CHECK(rs[0].out_of_order);
+  CHECK(rs[0].last_seq == 2);
+  REQUIRE(rs[1].ok);
+  CHECK_FALSE(rs[1].duplicate);
+  CHECK(rs[1].first == 4);
+  CHECK(get_string(server, {"XLEN", redis::stream_keys::of("idem").log}) == "4");
 }
 
 TEST_CASE("a retrying producer across a Redis crash and restart — every batch is in the log exactly once") {

@@ -329,8 +329,9 @@ class server_core final : public server_engine {
       self.reject(&c, req.has_stream ? self.streams_.find(req.stream) : nullptr, err.code, err.message,
                   req.id);
     }
-    void push(std::string_view name, const double* v, std::size_t n, double t, std::string_view id) {
-      self.handle_push(&c, name, v, n, t, id);
+    void push(std::string_view name, const double* v, std::size_t n, double t, std::string_view id,
+              const producer_seq& origin) {
+      self.handle_push(&c, name, v, n, t, id, origin);
     }
     void list(const request& req) {
       if (!self.allowed(c)) {
@@ -791,7 +792,7 @@ class server_core final : public server_engine {
   }
 
   void handle_push(connection_state* c, std::string_view name, const double* values, std::size_t n, double t,
-                   std::string_view id) {
+                   std::string_view id, const producer_seq& origin = {}) {
     if (c != nullptr && !c->authorized) {
       reject(c, nullptr, error_code::unauthorized, "pushing requires the producer token", id);
       return;
@@ -821,19 +822,54 @@ class server_core final : public server_engine {
       return;
     }
     if (broker_) {
-      forward_push(c, s, values, n, id);
+      forward_push(c, s, values, n, id, origin);
       return;
+    }
+    // A numbered push (producer id + seq): a retry of a batch already learnt is acknowledged, not
+    // learnt again; a gap in the numbers is refused (producers.hpp).
+    push_ack ack{n, origin.seq, origin.seq != 0, s->counters.count, false};
+    if (origin.seq != 0) {
+      if (!s->producers) {
+        s->producers = std::make_unique<producer_memory>();
+      }
+      const producer_memory::result r = s->producers->check(origin);
+      if (r.v == producer_memory::verdict::out_of_order) {
+        reject_out_of_order(c, s, r.expected, id);
+        return;
+      }
+      if (r.v == producer_memory::verdict::duplicate) {
+        send_ack(c, s, push_ack{0, origin.seq, r.has_first, r.first, true}, id);
+        return;
+      }
+      s->producers->record(origin, s->counters.count);
     }
     const double when = std::isnan(t) ? now_seconds() : t;
     streams_.push(*s, values, n, when, [&](std::uint64_t index, double x, const alert_info& a) {
       fanout_.alert(*s, index, x, when, a);
     });
     n_samples_.add(n);
-    if (c != nullptr && !id.empty()) {
-      out_.clear();
-      write_ack(out_, s->name, n, id);
-      fanout_.send_text(*c, out_);
+    send_ack(c, s, ack, id);
+  }
+
+  // The ack of a push: sent when it has an id, or is numbered (a.seq != 0; then with seq, first and
+  // duplicate).
+  void send_ack(connection_state* c, stream_type* s, const push_ack& a, std::string_view id) {
+    if (c == nullptr || (id.empty() && a.seq == 0)) {
+      return;
     }
+    out_.clear();
+    if (a.seq == 0) {
+      write_ack(out_, s->name, a.accepted, id);
+    } else {
+      write_ack(out_, s->name, a, id);
+    }
+    fanout_.send_text(*c, out_);
+  }
+
+  void reject_out_of_order(connection_state* c, stream_type* s, std::uint64_t expected, std::string_view id) {
+    const std::string m = "seq skips numbers after this producer's last batch: resend from seq " +
+                          std::to_string(expected) + ", in order";
+    reject(c, s, error_code::out_of_order, m, id);
   }
 
   // ---- the broker (issue 14, docs/scale-out.md; broker.hpp) -------------------------------------
@@ -854,40 +890,40 @@ class server_core final : public server_engine {
 
   // A checked push to the broker: acknowledged (or refused) when Redis answers.
   void forward_push(connection_state* c, stream_type* s, const double* values, std::size_t n,
-                    std::string_view id) {
+                    std::string_view id, const producer_seq& origin) {
     std::weak_ptr<typename connection_ptr::element_type> who;
     if (c != nullptr) {
       who = c->con;
     }
-    broker_->append(
-        s->name, values, n,
-        [this, who, s, n, has_con = c != nullptr, id = std::string(id)](bool ok, error_code error) {
-          connection_state* cs = nullptr;
-          if (has_con) {
-            const auto sp = who.lock();
-            const auto it = sp ? connections_.find(sp.get()) : connections_.end();
-            if (it == connections_.end()) {
-              if (ok) {
-                n_samples_.add(n);
-              }
-              return;  // the producer has gone
-            }
-            cs = it->second.get();
-          }
-          if (!ok) {
-            reject(cs, s, error,
-                   error == error_code::unavailable ? "the broker (Redis) did not acknowledge the push"
-                                                    : "stream names for Redis may not contain { or }",
-                   id);
-            return;
-          }
-          n_samples_.add(n);
-          if (cs != nullptr && !id.empty()) {
-            out_.clear();
-            write_ack(out_, s->name, n, id);
-            fanout_.send_text(*cs, out_);
-          }
-        });
+    broker_->append(s->name, values, n, origin,
+                    [this, who, s, n, seq = origin.seq, has_con = c != nullptr,
+                     id = std::string(id)](const append_outcome& r) {
+                      const std::uint64_t added = r.ok && !r.duplicate ? n : 0;
+                      connection_state* cs = nullptr;
+                      if (has_con) {
+                        const auto sp = who.lock();
+                        const auto it = sp ? connections_.find(sp.get()) : connections_.end();
+                        if (it == connections_.end()) {
+                          n_samples_.add(added);
+                          return;  // the producer has gone
+                        }
+                        cs = it->second.get();
+                      }
+                      if (!r.ok) {
+                        if (r.error == error_code::out_of_order) {
+                          reject_out_of_order(cs, s, r.expected, id);
+                        } else {
+                          reject(cs, s, r.error,
+                                 r.error == error_code::unavailable
+                                     ? "the broker (Redis) did not acknowledge the push"
+                                     : "stream names for Redis may not contain { or }",
+                                 id);
+                        }
+                        return;
+                      }
+                      n_samples_.add(added);
+                      send_ack(cs, s, push_ack{added, seq, r.has_first, r.first, r.duplicate}, id);
+                    });
   }
 
   // The server's streams as the broker sees them.

@@ -153,9 +153,14 @@ class server_broker final : public broker {
     });
   }
 
-  void append(std::string_view name, const double* v, std::size_t n, append_done done) override {
+  void append(std::string_view name, const double* v, std::size_t n, const producer_seq& origin,
+              append_done done) override {
     if (name.find_first_of("{}") != std::string_view::npos) {
-      asio::post(main_.io(), [done = std::move(done)] { done(false, error_code::invalid_stream_name); });
+      asio::post(main_.io(), [done = std::move(done)] {
+        append_outcome o;
+        o.error = error_code::invalid_stream_name;
+        done(o);
+      });
       return;
     }
     entry& e = known(name);
@@ -165,17 +170,30 @@ class server_broker final : public broker {
           ep->registered = true;
       });
     }
-    log_.append(name, v, n,
-                [this, w = std::weak_ptr<char>(life_), n, done = std::move(done)](const append_result& r) {
-                  if (w.expired())
-                    return;
-                  if (r.ok) {
-                    appended_ += n;
-                  } else {
-                    ++unavailable_;
-                  }
-                  done(r.ok, error_code::unavailable);
-                });
+    log_.append(
+        name, v, n,
+        [this, w = std::weak_ptr<char>(life_), n, done = std::move(done)](const append_result& r) {
+          if (w.expired())
+            return;
+          append_outcome o;
+          o.ok = r.ok;
+          if (r.ok) {
+            o.duplicate = r.duplicate;
+            o.has_first = !r.id.empty();  // an older duplicate's place is no longer kept
+            o.first = r.first;
+            if (!r.duplicate)
+              appended_ += n;
+            else
+              ++duplicates_;
+          } else if (r.out_of_order) {
+            o.error = error_code::out_of_order;
+            o.expected = r.last_seq + 1;
+          } else {
+            ++unavailable_;
+          }
+          done(o);
+        },
+        origin.producer, origin.seq);
   }
 
   [[nodiscard]] bool ready() const override { return main_.ready() && own_.ready() && sub_.ready(); }
@@ -186,6 +204,7 @@ class server_broker final : public broker {
     m.appended = appended_;
     m.applied = applied_;
     m.unavailable = unavailable_;
+    m.duplicates = duplicates_;
     m.lease_gains = gains_;
     m.lease_losses = losses_;
     m.known_streams = streams_.size();
@@ -362,7 +381,7 @@ class server_broker final : public broker {
   std::map<std::string, std::unique_ptr<entry>, std::less<>> streams_;
   std::vector<broker_alert> alerts_;
   bool stopped_ = false;
-  std::uint64_t appended_ = 0, applied_ = 0, unavailable_ = 0, gains_ = 0, losses_ = 0;
+  std::uint64_t appended_ = 0, applied_ = 0, unavailable_ = 0, duplicates_ = 0, gains_ = 0, losses_ = 0;
   std::shared_ptr<char> life_ = std::make_shared<char>();
 };
 
