@@ -710,3 +710,80 @@ TEST_CASE("Redis stall and restart with an unnumbered retrying producer (shows t
       static_cast<unsigned long long>(r.snap.value("count", std::uint64_t(0))), expected);
   CHECK(r.snap["count"] == expected);
 }
+
+TEST_CASE(
+    "a Redis with a password and database 2: redis:// and unix:// URLs with credentials; a wrong "
+    "password is logged and keeps /readyz at 503") {
+  streamstats_test::redis_server redis(streamstats_test::redis_server_options{false, "s3cret:pass", true});
+  scratch s;
+  const auto cfg = s.write("c.toml", config_text);
+  // The password holds a ':' — percent-encoded in the URL's user info, plain in a query parameter
+  // (percent-decoded too).
+  daemon_process a({"--config", cfg, "--redis",
+                    "redis://:s3cret%3Apass@127.0.0.1:" + std::to_string(redis.port()) + "/2"});
+  daemon_process b(
+      {"--config", cfg, "--redis", "unix://" + redis.socket_path() + "?db=2&password=s3cret%3Apass"});
+  daemon_process wrong({"--config", cfg, "--redis", "unix://" + redis.socket_path() + "?password=nope"});
+  daemon_process none({"--config", cfg, "--redis", "unix://" + redis.socket_path()});
+  REQUIRE(wait_until([&] { return http_status(a.port(), "/readyz") == 200; }, 10s));
+  REQUIRE(wait_until([&] { return http_status(b.port(), "/readyz") == 200; }, 10s));
+
+  // A pushes; B (the other URL form, same database) sees the stream and its state.
+  ws_test::client_pool pool;
+  auto pa = pool.connect(a.port());
+  auto pb = pool.connect(b.port());
+  REQUIRE(pa.is_open());
+  REQUIRE(pb.is_open());
+  pa.send_json({{"stream", "auth"}, {"values", {1.0, 2.0, 4.5}}, {"id", 1}});
+  CHECK(pa.next_of_type("ack")["accepted"] == 3);
+  const bool seen = wait_until([&] { return snapshot(pb, "auth").value("count", 0) == 3; }, 10s);
+  INFO("A: " << a.err() << "\nB: " << b.err() << "\nB's snapshot: " << snapshot(pb, "auth").dump());
+  REQUIRE(seen);
+  CHECK(snapshot(pb, "auth")["stats"]["max"] == 4.5);
+
+  // The keys are in database 2 (under the prefix "ss:db2", as Pub/Sub channels span databases),
+  // none in database 0 — read with the password, from outside the server.
+  auto dbsize = [&](int db) {
+    redisContext* rc = redisConnectUnix(redis.socket_path().c_str());
+    REQUIRE(rc != nullptr);
+    REQUIRE(rc->err == 0);
+    auto* r = static_cast<redisReply*>(redisCommand(rc, "AUTH %s", "s3cret:pass"));
+    REQUIRE(r != nullptr);
+    CHECK(r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    r = static_cast<redisReply*>(redisCommand(rc, "SELECT %d", db));
+    freeReplyObject(r);
+    r = static_cast<redisReply*>(redisCommand(rc, "EXISTS ss:db2:{auth}:meta"));
+    REQUIRE(r != nullptr);
+    const long long n = r->integer;
+    freeReplyObject(r);
+    redisFree(rc);
+    return n;
+  };
+  CHECK(dbsize(2) == 1);
+  CHECK(dbsize(0) == 0);
+
+  // A wrong password and no password: never ready, and the log says why (Redis' own words).
+  CHECK(http_status(wrong.port(), "/readyz") == 503);
+  CHECK(http_status(none.port(), "/readyz") == 503);
+  CHECK(wrong.wait_stderr("AUTH refused: WRONGPASS", 10s));
+  CHECK(none.wait_stderr("refused: NOAUTH", 10s));
+  CHECK(metric(wrong.port(), "streamstats_redis_connected") == 0);
+  auto pw = pool.connect(wrong.port());
+  REQUIRE(pw.is_open());
+  pw.send_json({{"stream", "auth"}, {"value", 1.0}, {"id", 9}});
+  CHECK(pw.next_of_type("error")["code"] == "unavailable");
+  // Once per cause, not at every retry (the connections retry with backoff, up to every 2 s).
+  std::this_thread::sleep_for(1500ms);
+  const std::string log = wrong.err();
+  std::size_t lines = 0;
+  for (auto at = log.find("refused: WRONGPASS"); at != std::string::npos;
+       at = log.find("refused: WRONGPASS", at + 1)) {
+    ++lines;
+  }
+  CHECK(lines == 3);  // one per connection (main, owners', pubsub)
+  for (daemon_process* n : {&a, &b, &wrong, &none}) {
+    n->signal(SIGTERM);
+    CHECK(n->wait_exit() == 0);
+  }
+}

@@ -29,7 +29,8 @@ namespace streamstats::websocket {
 
 // server_options::redis: empty url = no broker, the server runs alone.
 struct redis_options {
-  // redis://host[:port] or unix:///path/to/redis.sock
+  // redis://[[user]:password@]host[:port][/db] or unix:///path/to/redis.sock[?db=N&password=P&user=U]
+  // (redis/broker.hpp, parse_url)
   std::string url;
   // The lease of a stream's owner: a crashed owner's streams move after at most ~TTL + TTL/3.
   std::chrono::milliseconds lease_ttl{1000};
