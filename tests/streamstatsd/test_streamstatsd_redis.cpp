@@ -335,6 +335,8 @@ TEST_CASE(
   daemon_process owner_node({"--config", cfg, "--redis", url});
   auto c = pool.connect(owner_node.port());
   REQUIRE(c.is_open());
+  // Connected to Redis first (else the push is answered "unavailable": a busy machine is slow).
+  REQUIRE(wait_until([&] { return http_status(owner_node.port(), "/readyz") == 200; }, 10s));
   // Every push is numbered (producer id + seq), so that its ack says where the batch is in the log:
   // `first`, the index of its first sample. by_first is the log order.
   std::vector<double> acked;
@@ -353,6 +355,9 @@ TEST_CASE(
   auto b = pool.connect(nodes[1]->port());
   REQUIRE(a.is_open());
   REQUIRE(b.is_open());
+  for (auto& n : nodes) {
+    REQUIRE(wait_until([&] { return http_status(n->port(), "/readyz") == 200; }, 10s));
+  }
 
   std::mt19937_64 rng(5);
   std::normal_distribution<double> noise(100.0, 30.0);
