@@ -895,35 +895,35 @@ class server_core final : public server_engine {
     if (c != nullptr) {
       who = c->con;
     }
-    broker_->append(s->name, values, n, origin,
-                    [this, who, s, n, seq = origin.seq, has_con = c != nullptr,
-                     id = std::string(id)](const append_outcome& r) {
-                      const std::uint64_t added = r.ok && !r.duplicate ? n : 0;
-                      connection_state* cs = nullptr;
-                      if (has_con) {
-                        const auto sp = who.lock();
-                        const auto it = sp ? connections_.find(sp.get()) : connections_.end();
-                        if (it == connections_.end()) {
-                          n_samples_.add(added);
-                          return;  // the producer has gone
-                        }
-                        cs = it->second.get();
-                      }
-                      if (!r.ok) {
-                        if (r.error == error_code::out_of_order) {
-                          reject_out_of_order(cs, s, r.expected, id);
-                        } else {
-                          reject(cs, s, r.error,
-                                 r.error == error_code::unavailable
-                                     ? "the broker (Redis) did not acknowledge the push"
-                                     : "stream names for Redis may not contain { or }",
-                                 id);
-                        }
-                        return;
-                      }
-                      n_samples_.add(added);
-                      send_ack(cs, s, push_ack{added, seq, r.has_first, r.first, r.duplicate}, id);
-                    });
+    const std::uint64_t seq = origin.seq;
+    broker_->append(
+        s->name, values, n, origin,
+        [this, who, s, n, seq, has_con = c != nullptr, id = std::string(id)](const append_outcome& r) {
+          const std::uint64_t added = r.ok && !r.duplicate ? n : 0;
+          connection_state* cs = nullptr;
+          if (has_con) {
+            const auto sp = who.lock();
+            const auto it = sp ? connections_.find(sp.get()) : connections_.end();
+            if (it == connections_.end()) {
+              n_samples_.add(added);
+              return;  // the producer has gone
+            }
+            cs = it->second.get();
+          }
+          if (!r.ok) {
+            if (r.error == error_code::out_of_order) {
+              reject_out_of_order(cs, s, r.expected, id);
+            } else {
+              reject(cs, s, r.error,
+                     r.error == error_code::unavailable ? "the broker (Redis) did not acknowledge the push"
+                                                        : "stream names for Redis may not contain { or }",
+                     id);
+            }
+            return;
+          }
+          n_samples_.add(added);
+          send_ack(cs, s, push_ack{added, seq, r.has_first, r.first, r.duplicate}, id);
+        });
   }
 
   // The server's streams as the broker sees them.
