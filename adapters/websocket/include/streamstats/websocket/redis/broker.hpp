@@ -207,9 +207,11 @@ class server_broker final : public broker {
   void start() override {
     // A refused connect (a wrong password, a database out of range) is logged once per cause;
     // /readyz stays 503 (ready() is false) and the connections keep retrying with backoff.
-    for (auto [c, what] :
+    // (A plain pair, not a structured binding: C++17 lambdas cannot capture those.)
+    for (const auto& cw :
          {std::pair<connection*, const char*>{&main_, "main"}, {&own_, "owners'"}, {&sub_, "pubsub"}}) {
-      c->on_error([this, what, w = std::weak_ptr<char>(life_)](const std::string& e) {
+      const char* what = cw.second;
+      cw.first->on_error([this, what, w = std::weak_ptr<char>(life_)](const std::string& e) {
         if (!w.expired())
           host_.log("error", std::string("redis: the ") + what + " connection is refused: " + e);
       });
