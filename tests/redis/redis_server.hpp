@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -24,11 +26,23 @@
 
 namespace streamstats_test {
 
+struct redis_server_options {
+  // AOF with fsync on every write (appendfsync always) in the temporary directory, so that a
+  // SIGKILLed server restarts with everything it acknowledged. Otherwise no persistence at all.
+  bool persist = false;
+  // --requirepass: clients must AUTH with it.
+  std::string requirepass;
+  // Also listen on 127.0.0.1 on a free TCP port (port()), besides the unix socket.
+  bool tcp = false;
+};
+
 class redis_server {
  public:
-  // persist: AOF with fsync on every write (appendfsync always) in the temporary directory, so that
-  // a SIGKILLed server restarts with everything it acknowledged. Otherwise no persistence at all.
-  explicit redis_server(bool persist = false) : persist_(persist) {
+  explicit redis_server(bool persist = false) : redis_server(redis_server_options{persist, {}, false}) {}
+  explicit redis_server(redis_server_options o)
+      : persist_(o.persist), requirepass_(std::move(o.requirepass)) {
+    if (o.tcp)
+      port_ = free_port();
     char tmpl[] = "/tmp/ss-redis-XXXXXX";
     if (mkdtemp(tmpl) == nullptr)
       throw std::runtime_error("mkdtemp failed");
@@ -48,13 +62,16 @@ class redis_server {
   const std::string& dir() const { return dir_; }
   bool running() const { return pid_ > 0; }
   pid_t pid() const { return pid_; }
+  int port() const { return port_; }
 
   void start() {
     if (pid_ > 0)
       return;
     std::vector<std::string> args = {"redis-server",
                                      "--port",
-                                     "0",
+                                     std::to_string(port_),
+                                     "--bind",
+                                     "127.0.0.1",
                                      "--unixsocket",
                                      socket_,
                                      "--unixsocketperm",
@@ -69,6 +86,9 @@ class redis_server {
                                      "warning",
                                      "--logfile",
                                      dir_ + "/redis.log"};
+    if (!requirepass_.empty()) {
+      args.insert(args.end(), {"--requirepass", requirepass_});
+    }
     if (persist_) {
       args.insert(args.end(), {"--appendonly", "yes", "--appendfsync", "always"});
     } else {
@@ -78,7 +98,9 @@ class redis_server {
     if (pid < 0)
       throw std::runtime_error("fork failed");
     if (pid == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);  // a test killed by its timeout takes its server along
+      // A test killed by its timeout takes its server along. (The "parent" is the thread that
+      // forked: start() from a thread that outlives the server's use.)
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
       std::vector<char*> argv;
       for (auto& a : args)
         argv.push_back(a.data());
@@ -101,6 +123,13 @@ class redis_server {
     }
     stop(SIGKILL);
     throw std::runtime_error("redis-server did not open its socket within 10 s");
+  }
+
+  // Any signal, without waiting: SIGSTOP / SIGCONT stall and resume the server (a slow fsync, a
+  // stuck host) while its socket stays open.
+  void signal(int sig) {
+    if (pid_ > 0)
+      ::kill(pid_, sig);
   }
 
   // SIGKILL: a crash. SIGTERM: a clean shutdown. Waits (bounded) for the process to go.
@@ -136,7 +165,27 @@ class redis_server {
   }
 
  private:
+  // A port the kernel just gave out on 127.0.0.1 (bound, read, closed: free unless taken meanwhile).
+  static int free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+      throw std::runtime_error("socket failed");
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      ::close(fd);
+      throw std::runtime_error("no free port");
+    }
+    ::close(fd);
+    return ntohs(a.sin_port);
+  }
+
   bool persist_;
+  std::string requirepass_;
+  int port_ = 0;
   std::string dir_;
   std::string socket_;
   pid_t pid_ = -1;

@@ -797,6 +797,21 @@ TEST_CASE("a producer id and sequence number make a retried batch count once") {
   CHECK_FALSE(rs[4].duplicate);
   CHECK(rs[4].first == 3);
   CHECK(get_string(server, {"XLEN", redis::stream_keys::of("idem").log}) == "3");
+
+  // A gap after the last number (a batch before it failed): refused and not appended, so that the
+  // missing batch's retry is not taken for a duplicate.
+  rs.clear();
+  log.append("idem", b, 1, h, "node1", 4);
+  log.append("idem", b, 1, h, "node1", 3);
+  REQUIRE(run_until(
+      io, [&] { return rs.size() == 2; }, 5000ms));
+  CHECK_FALSE(rs[0].ok);
+  CHECK(rs[0].out_of_order);
+  CHECK(rs[0].last_seq == 2);
+  REQUIRE(rs[1].ok);
+  CHECK_FALSE(rs[1].duplicate);
+  CHECK(rs[1].first == 4);
+  CHECK(get_string(server, {"XLEN", redis::stream_keys::of("idem").log}) == "4");
 }
 
 TEST_CASE("a retrying producer across a Redis crash and restart — every batch is in the log exactly once") {
@@ -875,4 +890,44 @@ TEST_CASE("a retrying producer across a Redis crash and restart — every batch 
   std::cout << "retry: " << unavailable << " unavailable, " << duplicates
             << " retries recognised as already appended, " << attempts << " appends sent for " << total
             << " batches\n";
+}
+
+TEST_CASE("Redis URLs: host, port, database, user and password (percent-decoded), unix:// parameters") {
+  auto o = redis::parse_url("redis://127.0.0.1:6380");
+  CHECK(o.host == "127.0.0.1");
+  CHECK(o.port == 6380);
+  CHECK(o.db == 0);
+  CHECK(o.password.empty());
+  o = redis::parse_url("redis://:p%40ss%3Aw@10.0.0.5/2");
+  CHECK(o.host == "10.0.0.5");
+  CHECK(o.port == 6379);
+  CHECK(o.username.empty());
+  CHECK(o.password == "p@ss:w");
+  CHECK(o.db == 2);
+  o = redis::parse_url("redis://feeder:secret@[::1]:7000/15");
+  CHECK(o.host == "::1");
+  CHECK(o.port == 7000);
+  CHECK(o.username == "feeder");
+  CHECK(o.password == "secret");
+  CHECK(o.db == 15);
+  o = redis::parse_url("redis://legacy@h");  // no colon: the password alone, as redis-cli reads it
+  CHECK(o.username.empty());
+  CHECK(o.password == "legacy");
+  o = redis::parse_url("unix:///run/redis.sock?db=3&password=a%26b&user=u");
+  CHECK(o.unix_path == "/run/redis.sock");
+  CHECK(o.db == 3);
+  CHECK(o.password == "a&b");
+  CHECK(o.username == "u");
+  CHECK(redis::parse_url("unix:///run/redis.sock").db == 0);
+  for (const char* bad : {"rediss://h", "redis://h/x", "redis://h:0", "redis://:@h", "redis://:a%4@h",
+                          "unix://relative", "unix:///s?dbx=1", "unix:///s?db=-1", "redis://:p@/2"}) {
+    INFO(bad);
+    CHECK_THROWS_AS(redis::parse_url(bad), std::invalid_argument);
+  }
+  // Pub/Sub channels span databases: a database other than 0 gets its own key prefix.
+  streamstats::websocket::redis_options ro;
+  ro.url = "redis://h/4";
+  CHECK(redis::with_db_prefix(ro).prefix == "ss:db4");
+  ro.url = "redis://h";
+  CHECK(redis::with_db_prefix(ro).prefix == "ss");
 }

@@ -26,6 +26,8 @@ struct recorder {
   std::vector<double> values;
   double t = 0.0;
   std::string id;
+  std::string producer;
+  std::uint64_t seq = 0;
   error_code code = error_code::unknown_stream;
   ws::request_type type = ws::request_type::push;
 
@@ -34,8 +36,11 @@ struct recorder {
     code = err.code;
     id = std::string(req.id);
   }
-  void push(std::string_view s, const double* v, std::size_t n, double when, std::string_view i) {
+  void push(std::string_view s, const double* v, std::size_t n, double when, std::string_view i,
+            const ws::producer_seq& origin) {
     calls.emplace_back("push");
+    producer = std::string(origin.producer);
+    seq = origin.seq;
     stream = std::string(s);
     values.assign(v, v + n);
     t = when;
@@ -125,6 +130,50 @@ TEST_CASE("binary frames reach push() with every float64", "[dispatch]") {
   recorder bad;
   ws::dispatch_binary(p, f.substr(0, f.size() - 3), bad);  // a partial sample
   CHECK(bad.calls == std::vector<std::string>{"invalid"});
+}
+
+TEST_CASE("a push's producer id and sequence number reach push(), JSON and binary", "[dispatch]") {
+  auto r = text(R"({"stream":"cpu","values":[1,2],"producer":"feeder-7","seq":42})");
+  REQUIRE(r.calls == std::vector<std::string>{"push"});
+  CHECK(r.producer == "feeder-7");
+  CHECK(r.seq == 42);
+  r = text(R"({"stream":"cpu","value":1})");
+  CHECK(r.producer.empty());
+  CHECK(r.seq == 0);
+  // 0x81: a producer header (P, id, seq as uint64 LE) between the name and the samples.
+  std::string f;
+  f.push_back(static_cast<char>(0x81));
+  f.push_back(3);
+  f += "bin";
+  f.push_back(2);
+  f += "p1";
+  const std::uint64_t seq = 0x0102030405ULL;
+  for (int b = 0; b < 8; ++b) {
+    f.push_back(static_cast<char>((seq >> (8 * b)) & 0xffu));
+  }
+  const double x = 2.5;
+  char bytes[8];
+  std::memcpy(bytes, &x, 8);
+  f.append(bytes, 8);
+  ws::request_parser p;
+  recorder b;
+  ws::dispatch_binary(p, f, b);
+  REQUIRE(b.calls == std::vector<std::string>{"push"});
+  CHECK(b.stream == "bin");
+  CHECK(b.producer == "p1");
+  CHECK(b.seq == 0x0102030405ULL);
+  CHECK(b.values == std::vector<double>{2.5});
+}
+
+TEST_CASE("the ack of a numbered push carries seq, first and duplicate", "[dispatch]") {
+  std::string out;
+  ws::write_ack(out, "cpu", ws::push_ack{3, 9, true, 120, false}, "\"a\"");
+  CHECK(json::parse(out) ==
+        json{{"type", "ack"}, {"stream", "cpu"}, {"accepted", 3}, {"seq", 9}, {"first", 120}, {"id", "a"}});
+  out.clear();
+  ws::write_ack(out, "cpu", ws::push_ack{0, 8, false, 0, true}, "");
+  CHECK(json::parse(out) ==
+        json{{"type", "ack"}, {"stream", "cpu"}, {"accepted", 0}, {"seq", 8}, {"duplicate", true}});
 }
 
 TEST_CASE("a token bucket allows a burst of one second's worth, then its rate", "[dispatch]") {

@@ -515,6 +515,116 @@ TEST_CASE("binary frames: each malformed part has its code; the stream is named 
   CHECK(p.values() == std::vector<double>{0.25, -3.0});
 }
 
+TEST_CASE("producer and seq: optional on a push, both or neither, each value checked") {
+  ws::request_parser p;
+  auto r = parse_text(p, R"({"stream":"s","value":1,"producer":"feeder-7","seq":1})");
+  REQUIRE(r.ok);
+  CHECK(r.req.origin.producer == "feeder-7");
+  CHECK(r.req.origin.seq == 1);
+  // 2^53 - 1 is the largest seq (exact in JavaScript numbers and in Redis' Lua).
+  r = parse_text(p, R"({"stream":"s","value":1,"producer":"p","seq":9007199254740991})");
+  REQUIRE(r.ok);
+  CHECK(r.req.origin.seq == 9007199254740991ULL);
+  r = parse_text(p, R"({"stream":"s","value":1})");
+  REQUIRE(r.ok);
+  CHECK(r.req.origin.seq == 0);
+  CHECK(r.req.origin.producer.empty());
+  const std::string long_id(65, 'a');
+  const std::string max_id(64, 'a');
+  REQUIRE(parse_text(p, R"({"stream":"s","value":1,"seq":1,"producer":")" + max_id + "\"}").ok);
+  struct bad_case {
+    std::string text;
+    error_code code;
+  };
+  const std::vector<bad_case> bad = {
+      {R"({"stream":"s","value":1,"seq":1})", error_code::missing_field},
+      {R"({"stream":"s","value":1,"producer":"p"})", error_code::missing_field},
+      {R"({"stream":"s","value":1,"producer":7,"seq":1})", error_code::wrong_type},
+      {R"({"stream":"s","value":1,"producer":"p","seq":"1"})", error_code::wrong_type},
+      {R"({"stream":"s","value":1,"producer":"p","seq":1.5})", error_code::wrong_type},
+      {R"({"stream":"s","value":1,"producer":"p","seq":0})", error_code::invalid_producer},
+      {R"({"stream":"s","value":1,"producer":"p","seq":-3})", error_code::invalid_producer},
+      {R"({"stream":"s","value":1,"producer":"p","seq":9007199254740992})", error_code::invalid_producer},
+      {R"({"stream":"s","value":1,"producer":"p","seq":18446744073709551615})", error_code::invalid_producer},
+      {R"({"stream":"s","value":1,"producer":"","seq":1})", error_code::invalid_producer},
+      {R"({"stream":"s","value":1,"producer":"a b","seq":1})", error_code::invalid_producer},
+      {R"({"stream":"s","value":1,"producer":"é","seq":1})", error_code::invalid_producer},
+      {R"({"stream":"s","value":1,"seq":1,"producer":")" + long_id + "\"}", error_code::invalid_producer},
+      {R"({"stream":"s","value":1,"producer":"p","seq":1,"seq":2})", error_code::duplicate_field},
+      {R"({"stream":"s","value":1,"producer":"p","producer":"q","seq":1})", error_code::duplicate_field},
+  };
+  for (const auto& c : bad) {
+    INFO(c.text);
+    r = parse_text(p, c.text);
+    CHECK_FALSE(r.ok);
+    CHECK(r.err.code == c.code);
+    CHECK(r.req.has_stream);  // counted on the stream
+  }
+  CHECK(to_string(error_code::invalid_producer) == "invalid_producer");
+  CHECK(to_string(error_code::out_of_order) == "out_of_order");
+}
+
+TEST_CASE("binary frames with a producer header (0x81): decoded, and each malformed part has its code") {
+  auto frame = [](std::string_view name, std::string_view producer, std::uint64_t seq, std::size_t samples) {
+    std::string f;
+    f.push_back(static_cast<char>(0x81));
+    f.push_back(static_cast<char>(name.size()));
+    f.append(name);
+    f.push_back(static_cast<char>(producer.size()));
+    f.append(producer);
+    for (int b = 0; b < 8; ++b) {
+      f.push_back(static_cast<char>((seq >> (8 * b)) & 0xffu));
+    }
+    for (std::size_t i = 0; i < samples; ++i) {
+      const double x = 1.0 + static_cast<double>(i);
+      char b[8];
+      std::memcpy(b, &x, 8);
+      f.append(b, 8);
+    }
+    return f;
+  };
+  ws::request_parser p;
+  ws::request req;
+  ws::request_error err;
+  const std::string good = frame("cpu", "node-1/conn-2", 77, 3);  // req's views point into it
+  REQUIRE(p.parse_binary(good, req, err));
+  CHECK(req.stream == "cpu");
+  CHECK(req.origin.producer == "node-1/conn-2");
+  CHECK(req.origin.seq == 77);
+  CHECK(p.values() == std::vector<double>{1.0, 2.0, 3.0});
+  // The old format still decodes, without an origin.
+  REQUIRE(p.parse_binary(binary_frame("cpu", {0.5}), req, err));
+  CHECK(req.origin.seq == 0);
+  CHECK(req.origin.producer.empty());
+  // Bad producer header values.
+  CHECK_FALSE(p.parse_binary(frame("cpu", "", 1, 1), req, err));
+  CHECK(err.code == error_code::invalid_producer);
+  CHECK_FALSE(p.parse_binary(frame("cpu", "a b", 1, 1), req, err));
+  CHECK(err.code == error_code::invalid_producer);
+  CHECK_FALSE(p.parse_binary(frame("cpu", std::string(65, 'x'), 1, 1), req, err));
+  CHECK(err.code == error_code::invalid_producer);
+  CHECK_FALSE(p.parse_binary(frame("cpu", "p", 0, 1), req, err));
+  CHECK(err.code == error_code::invalid_producer);
+  const std::string too_far = frame("cpu", "p", std::uint64_t{1} << 53, 1);
+  CHECK_FALSE(p.parse_binary(too_far, req, err));
+  CHECK(err.code == error_code::invalid_producer);
+  CHECK(req.stream == "cpu");
+  // Cut short: in the header, or no samples after it; other flags are not a version.
+  const std::string whole = frame("cpu", "p", 5, 1);
+  for (std::size_t cut = 5; cut < whole.size(); ++cut) {  // 2 + 3 (name) = 5 bytes before P
+    INFO(cut);
+    CHECK_FALSE(p.parse_binary(whole.substr(0, cut), req, err));
+    CHECK(err.code == error_code::bad_binary_frame);
+  }
+  std::string other = whole;
+  other[0] = static_cast<char>(0x41);
+  CHECK_FALSE(p.parse_binary(other, req, err));
+  CHECK(err.code == error_code::bad_binary_frame);
+  other[0] = static_cast<char>(0x82);
+  CHECK_FALSE(p.parse_binary(other, req, err));
+  CHECK(err.code == error_code::bad_binary_frame);
+}
+
 // ---- through the server ------------------------------------------------------------------------
 
 TEST_CASE("issue 9's inputs through a server: codes, counts, and every frame received parses with simdjson") {

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -75,6 +76,78 @@ void expect_alive(ws_test::client& c) {
 }
 
 }  // namespace
+
+TEST_CASE("numbered pushes (producer + seq): a retry is acknowledged as a duplicate and counted once",
+          "[websocket]") {
+  running_server srv;
+  ws_test::client_pool pool;
+  auto c = pool.connect(srv.s.port());
+  REQUIRE(c.is_open());
+  c.send_text(R"({"stream":"n","values":[1,2],"producer":"p1","seq":1})");
+  CHECK(c.next_json() == json{{"type", "ack"}, {"stream", "n"}, {"accepted", 2}, {"seq", 1}, {"first", 0}});
+  c.send_text(R"({"stream":"n","values":[3],"producer":"p1","seq":2,"id":"x"})");
+  CHECK(c.next_json() ==
+        json{{"type", "ack"}, {"stream", "n"}, {"accepted", 1}, {"seq", 2}, {"first", 2}, {"id", "x"}});
+  // The same batch again (its ack was lost): the first answer's place, not learnt twice.
+  c.send_text(R"({"stream":"n","values":[3],"producer":"p1","seq":2})");
+  CHECK(
+      c.next_json() ==
+      json{{"type", "ack"}, {"stream", "n"}, {"accepted", 0}, {"seq", 2}, {"first", 2}, {"duplicate", true}});
+  // An older one: a duplicate too, its place no longer kept.
+  c.send_text(R"({"stream":"n","values":[1,2],"producer":"p1","seq":1})");
+  CHECK(c.next_json() ==
+        json{{"type", "ack"}, {"stream", "n"}, {"accepted", 0}, {"seq", 1}, {"duplicate", true}});
+  // A gap: refused, the stream unchanged.
+  c.send_text(R"({"stream":"n","values":[100],"producer":"p1","seq":4,"id":5})");
+  json e = c.next_json();
+  CHECK(e["type"] == "error");
+  CHECK(e["code"] == "out_of_order");
+  CHECK(e["id"] == 5);
+  CHECK(e["message"].get<std::string>().find("from seq 3") != std::string::npos);
+  // Another producer numbers on its own; a binary frame (0x81) with a producer header is acknowledged.
+  std::string f;
+  f.push_back(static_cast<char>(0x81));
+  f.push_back(1);
+  f += "n";
+  f.push_back(2);
+  f += "p2";
+  for (int b = 0; b < 8; ++b) {
+    f.push_back(static_cast<char>(b == 0 ? 9 : 0));
+  }
+  const double x = 4.0;
+  char bytes[8];
+  std::memcpy(bytes, &x, 8);
+  f.append(bytes, 8);
+  c.send_binary(f);
+  CHECK(c.next_json() == json{{"type", "ack"}, {"stream", "n"}, {"accepted", 1}, {"seq", 9}, {"first", 3}});
+  c.send_binary(f);  // again
+  CHECK(
+      c.next_json() ==
+      json{{"type", "ack"}, {"stream", "n"}, {"accepted", 0}, {"seq", 9}, {"first", 3}, {"duplicate", true}});
+  c.send_text(R"({"stream":"n","values":[5],"producer":"p1","seq":3})");
+  CHECK(c.next_json() == json{{"type", "ack"}, {"stream", "n"}, {"accepted", 1}, {"seq", 3}, {"first", 4}});
+  // 1, 2, 3, 4, 5 each once: count 5, mean 3, max 5; one request refused (the gap).
+  const json s = snapshot_of(c, "n");
+  CHECK(s["count"] == 5);
+  CHECK(s["rejected"] == 1);
+  CHECK(s["stats"]["mean"] == 3.0);
+  CHECK(s["stats"]["max"] == 5.0);
+}
+
+TEST_CASE("a stream remembers its 16 most recent numbered producers", "[websocket]") {
+  ws::producer_memory m;
+  for (std::uint64_t i = 0; i < 17; ++i) {  // 17 producers: the first is forgotten
+    const std::string id = "p" + std::to_string(i);
+    REQUIRE(m.check({id, 1}).v == ws::producer_memory::verdict::fresh);
+    m.record({id, 1}, i);
+  }
+  CHECK(m.check({"p0", 1}).v == ws::producer_memory::verdict::fresh);
+  CHECK(m.check({"p1", 1}).v == ws::producer_memory::verdict::duplicate);
+  CHECK(m.check({"p16", 1}).first == 16);
+  CHECK(m.check({"p16", 3}).v == ws::producer_memory::verdict::out_of_order);
+  CHECK(m.check({"p16", 3}).expected == 2);
+  CHECK(m.check({"p16", 2}).v == ws::producer_memory::verdict::fresh);
+}
 
 TEST_CASE("a push with an id is acknowledged and one without gets no reply", "[websocket]") {
   running_server srv;

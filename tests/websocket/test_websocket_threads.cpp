@@ -536,3 +536,43 @@ TEST_CASE("io_threads = 2: checkpoints taken while producers push to both thread
   }
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE(
+    "io_threads = 2: numbered pushes to a stream of either thread - retries acknowledged once, gaps refused",
+    "[websocket][threads]") {
+  ws::server_options o;
+  o.io_threads = 2;
+  ws::server srv(o);
+  srv.start();
+  ws_test::client_pool pool;
+  auto c = pool.connect(srv.port());
+  REQUIRE(c.is_open());
+  // One connection (living on one thread) numbers its pushes to a stream of each thread: for one of
+  // them the producer id and seq travel through the handoff to the owning thread.
+  for (const std::string& name : one_per_thread("numbered")) {
+    INFO("stream " << name << " owned by thread " << owner_of(name));
+    auto push = [&](const std::string& values, int seq) {
+      c.send_json(json{{"stream", name}, {"values", json::parse(values)}, {"producer", "p-1"}, {"seq", seq}});
+      return c.next_json();
+    };
+    CHECK(push("[1, 2]", 1) ==
+          json{{"type", "ack"}, {"stream", name}, {"accepted", 2}, {"seq", 1}, {"first", 0}});
+    CHECK(push("[3]", 2) ==
+          json{{"type", "ack"}, {"stream", name}, {"accepted", 1}, {"seq", 2}, {"first", 2}});
+    CHECK(push("[3]", 2) == json{{"type", "ack"},
+                                 {"stream", name},
+                                 {"accepted", 0},
+                                 {"seq", 2},
+                                 {"first", 2},
+                                 {"duplicate", true}});
+    const json gap = push("[100]", 4);
+    CHECK(gap["type"] == "error");
+    CHECK(gap["code"] == "out_of_order");
+    // 1, 2, 3 counted once each: the next batch starts at index 3.
+    CHECK(push("[5]", 3) ==
+          json{{"type", "ack"}, {"stream", name}, {"accepted", 1}, {"seq", 3}, {"first", 3}});
+  }
+  srv.stop();
+  srv.join();
+  CHECK(srv.stats().samples == 8);
+}

@@ -29,7 +29,8 @@ namespace streamstats::websocket {
 
 // server_options::redis: empty url = no broker, the server runs alone.
 struct redis_options {
-  // redis://host[:port] or unix:///path/to/redis.sock
+  // redis://[[user]:password@]host[:port][/db] or unix:///path/to/redis.sock[?db=N&password=P&user=U]
+  // (redis/broker.hpp, parse_url)
   std::string url;
   // The lease of a stream's owner: a crashed owner's streams move after at most ~TTL + TTL/3.
   std::chrono::milliseconds lease_ttl{1000};
@@ -45,6 +46,7 @@ struct broker_metrics {
   std::uint64_t appended = 0;       // samples acknowledged by Redis
   std::uint64_t applied = 0;        // samples applied by this node as owner
   std::uint64_t unavailable = 0;    // pushes answered `unavailable`
+  std::uint64_t duplicates = 0;     // numbered pushes found already in the log (not appended again)
   std::uint64_t lease_gains = 0;    // streams this node started owning
   std::uint64_t lease_losses = 0;   // streams this node stopped owning (lost or refused lease)
   std::uint64_t owned = 0;          // streams owned now
@@ -58,6 +60,16 @@ struct broker_alert {
   double z = 0.0;
   double score = 0.0;
   double t = 0.0;
+};
+
+// The answer to broker::append.
+struct append_outcome {
+  bool ok = false;                             // acknowledged: the batch is in the log (or was already)
+  error_code error = error_code::unavailable;  // when !ok: unavailable, invalid_stream_name, out_of_order
+  bool duplicate = false;                      // a numbered batch that was already in the log
+  bool has_first = false;                      // `first` is known (always, except for an older duplicate)
+  std::uint64_t first = 0;                     // the index of the batch's first sample in the stream
+  std::uint64_t expected = 0;                  // out_of_order: the seq the log expects from this producer
 };
 
 // Implemented by the server: its local streams, as the broker reads and writes them.
@@ -98,10 +110,12 @@ class broker {
   virtual void start() = 0;
   // Gives up the leases and closes the connections (the io loop can then end).
   virtual void stop() = 0;
-  // Appends n ≥ 1 checked samples to the stream's log; `done` runs once, later, with the outcome:
-  // error_code::unavailable (not acknowledged) or invalid_stream_name, or nullopt-like success.
-  using append_done = std::function<void(bool ok, error_code error)>;
-  virtual void append(std::string_view name, const double* v, std::size_t n, append_done done) = 0;
+  // Appends n ≥ 1 checked samples to the stream's log; `done` runs once, later, with the outcome.
+  // With origin.seq != 0, the batch is numbered (producers.hpp's rule, applied by the broker across
+  // nodes): a duplicate is acknowledged without being appended again, and a gap is out_of_order.
+  using append_done = std::function<void(const append_outcome&)>;
+  virtual void append(std::string_view name, const double* v, std::size_t n, const producer_seq& origin,
+                      append_done done) = 0;
   [[nodiscard]] virtual bool ready() const = 0;
   [[nodiscard]] virtual broker_metrics metrics() const = 0;
 };

@@ -428,13 +428,15 @@ class server_core final : public server_engine {
     kind k = kind::op;
     peer_ptr p;                   // deliver and op (an op keeps the connection's peer alive till it runs)
     peer_type* pusher = nullptr;  // push: alive, as the close of its connection comes after (FIFO)
-    handoff_span name, values, id;
+    handoff_span name, values, id, producer;  // push: producer id (empty span: none)
     double t = 0.0;
+    std::uint64_t seq = 0;           // push: the producer's sequence number (0: not numbered)
     message_ptr msg;                 // deliver
     std::function<void(shard&)> fn;  // op, run on the receiving shard
     void rebase(std::uint32_t text, std::uint32_t vals) noexcept {
       name.offset += text;
       id.offset += text;
+      producer.offset += text;
       values.offset += vals;
     }
   };
@@ -540,7 +542,8 @@ class server_core final : public server_engine {
       }
       self.reject(sh, &c, s, err.code, err.message, req.id);
     }
-    void push(std::string_view name, const double* v, std::size_t n, double t, std::string_view id) {
+    void push(std::string_view name, const double* v, std::size_t n, double t, std::string_view id,
+              const producer_seq& origin) {
       if (!c.authorized) {
         self.reject(sh, &c, nullptr, error_code::unauthorized, "pushing requires the producer token", id);
         return;
@@ -566,9 +569,9 @@ class server_core final : public server_engine {
       }
       c.active = true;
       if (here) {
-        self.handle_push(sh, &c, &c.last_stream, name, v, n, t, id);
+        self.handle_push(sh, &c, &c.last_stream, name, v, n, t, id, nullptr, origin);
       } else {
-        self.forward_push(sh, owner, c.con, name, v, n, t, id);
+        self.forward_push(sh, owner, c.con, name, v, n, t, id, origin);
       }
     }
     // Whether `c` may list or subscribe to every stream without a filter.
@@ -733,7 +736,7 @@ class server_core final : public server_engine {
         case item::kind::push:
           if (!stopping_.load(std::memory_order_relaxed)) {
             handle_push(to, nullptr, nullptr, b.text_of(it.name), b.values_of(it.values), it.values.size,
-                        it.t, b.text_of(it.id), it.pusher);
+                        it.t, b.text_of(it.id), it.pusher, producer_seq{b.text_of(it.producer), it.seq});
           }
           break;
         case item::kind::deliver: {
@@ -787,7 +790,7 @@ class server_core final : public server_engine {
   }
 
   void forward_push(shard& from, shard& to, const peer_ptr& p, std::string_view name, const double* v,
-                    std::size_t n, double t, std::string_view id) {
+                    std::size_t n, double t, std::string_view id, const producer_seq& origin) {
     enqueue(from, to, [&](typename handoff_type::batch& b) {
       item it;
       it.k = item::kind::push;
@@ -796,6 +799,8 @@ class server_core final : public server_engine {
       it.values = b.add_values(v, n);
       it.id = b.add_text(id);
       it.t = t;
+      it.producer = b.add_text(origin.producer);
+      it.seq = origin.seq;
       b.items.push_back(std::move(it));
     });
   }
@@ -1386,7 +1391,8 @@ class server_core final : public server_engine {
   // from C++, or when it lives elsewhere: then `remote` is its peer and a record is made only to
   // answer). `cache`: the connection's last stream, when it lives here.
   void handle_push(shard& sh, subscriber* c, stream_type** cache, std::string_view name, const double* values,
-                   std::size_t n, double t, std::string_view id, peer_type* remote = nullptr) {
+                   std::size_t n, double t, std::string_view id, peer_type* remote = nullptr,
+                   const producer_seq& origin = {}) {
     auto replies = [&]() -> subscriber* {
       if (c == nullptr && remote != nullptr) {
         c = &record_of(sh, remote->shared_from_this());
@@ -1417,19 +1423,57 @@ class server_core final : public server_engine {
       }
     }
     if (broker_) {
-      forward_to_broker(sh, c, s, values, n, id);  // io_threads = 1: `c` lives here
+      forward_to_broker(sh, c, s, values, n, id, origin);  // io_threads = 1: `c` lives here
       return;
+    }
+    // A numbered push (producer id + seq): a retry of a batch already learnt is acknowledged, not
+    // learnt again; a gap in the numbers is refused (producers.hpp).
+    push_ack ack{n, origin.seq, origin.seq != 0, s->counters.count, false};
+    if (origin.seq != 0) {
+      if (!s->producers) {
+        s->producers = std::make_unique<producer_memory>();
+      }
+      const producer_memory::result r = s->producers->check(origin);
+      if (r.v == producer_memory::verdict::out_of_order) {
+        reject_out_of_order(sh, replies(), s, r.expected, id);
+        return;
+      }
+      if (r.v == producer_memory::verdict::duplicate) {
+        send_ack(sh, replies(), s, push_ack{0, origin.seq, r.has_first, r.first, true}, id);
+        return;
+      }
+      s->producers->record(origin, s->counters.count);
     }
     const double when = std::isnan(t) ? now_seconds() : t;
     sh.streams.push(*s, values, n, when, [&](std::uint64_t index, double x, const alert_info& a) {
       sh.fanout.alert(*s, index, x, when, a);
     });
     sh.n_samples.add(n);
-    if (!id.empty() && (c != nullptr || remote != nullptr)) {
-      sh.out.clear();
-      write_ack(sh.out, s->name, n, id);
-      sh.fanout.send_text(*replies(), sh.out);
+    if (!id.empty() || origin.seq != 0) {
+      send_ack(sh, replies(), s, ack, id);
     }
+  }
+
+  // The ack of a push: sent when it has an id, or is numbered (a.seq != 0; then with seq, first and
+  // duplicate).
+  void send_ack(shard& sh, subscriber* c, stream_type* s, const push_ack& a, std::string_view id) {
+    if (c == nullptr || (id.empty() && a.seq == 0)) {
+      return;
+    }
+    sh.out.clear();
+    if (a.seq == 0) {
+      write_ack(sh.out, s->name, a.accepted, id);
+    } else {
+      write_ack(sh.out, s->name, a, id);
+    }
+    sh.fanout.send_text(*c, sh.out);
+  }
+
+  void reject_out_of_order(shard& sh, subscriber* c, stream_type* s, std::uint64_t expected,
+                           std::string_view id) {
+    const std::string m = "seq skips numbers after this producer's last batch: resend from seq " +
+                          std::to_string(expected) + ", in order";
+    reject(sh, c, s, error_code::out_of_order, m, id);
   }
 
   // ---- the broker (issue 14, docs/scale-out.md; broker.hpp): io_threads = 1, on shard 0 ----------
@@ -1451,39 +1495,39 @@ class server_core final : public server_engine {
 
   // A checked push to the broker: acknowledged (or refused) when Redis answers.
   void forward_to_broker(shard& sh, subscriber* c, stream_type* s, const double* values, std::size_t n,
-                         std::string_view id) {
+                         std::string_view id, const producer_seq& origin) {
     std::weak_ptr<peer_type> who;
     if (c != nullptr) {
       who = c->con;
     }
+    const std::uint64_t seq = origin.seq;
     broker_->append(
-        s->name, values, n,
-        [this, &sh, who, s, n, has_con = c != nullptr, id = std::string(id)](bool ok, error_code error) {
+        s->name, values, n, origin,
+        [this, &sh, who, s, n, seq, has_con = c != nullptr, id = std::string(id)](const append_outcome& r) {
+          const std::uint64_t added = r.ok && !r.duplicate ? n : 0;
           subscriber* cs = nullptr;
           if (has_con) {
             const auto p = who.lock();
             const auto it = p ? sh.connections.find(p->con.get()) : sh.connections.end();
             if (it == sh.connections.end()) {
-              if (ok) {
-                sh.n_samples.add(n);
-              }
+              sh.n_samples.add(added);
               return;  // the producer has gone
             }
             cs = it->second.get();
           }
-          if (!ok) {
-            reject(sh, cs, s, error,
-                   error == error_code::unavailable ? "the broker (Redis) did not acknowledge the push"
-                                                    : "stream names for Redis may not contain { or }",
-                   id);
+          if (!r.ok) {
+            if (r.error == error_code::out_of_order) {
+              reject_out_of_order(sh, cs, s, r.expected, id);
+            } else {
+              reject(sh, cs, s, r.error,
+                     r.error == error_code::unavailable ? "the broker (Redis) did not acknowledge the push"
+                                                        : "stream names for Redis may not contain { or }",
+                     id);
+            }
             return;
           }
-          sh.n_samples.add(n);
-          if (cs != nullptr && !id.empty()) {
-            sh.out.clear();
-            write_ack(sh.out, s->name, n, id);
-            sh.fanout.send_text(*cs, sh.out);
-          }
+          sh.n_samples.add(added);
+          send_ack(sh, cs, s, push_ack{added, seq, r.has_first, r.first, r.duplicate}, id);
         });
   }
 

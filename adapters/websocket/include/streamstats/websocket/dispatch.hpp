@@ -8,7 +8,8 @@
 //
 //   struct Handler {
 //     void invalid(const request& partial, const request_error&);  // decode failed
-//     void push(std::string_view stream, const double* v, std::size_t n, double t, std::string_view id);
+//     void push(std::string_view stream, const double* v, std::size_t n, double t, std::string_view id,
+//               const producer_seq& origin);  // origin.seq == 0: not numbered
 //     void list(const request&);
 //     void subscribe_all(const request&);    // subscribe "*"
 //     void unsubscribe_all(const request&);  // unsubscribe "*"
@@ -72,7 +73,7 @@ void dispatch_text(request_parser& parser, std::string_view payload, Handler& h)
     case request_type::push: {
       const double* values = req.single ? &req.value : parser.values().data();
       const std::size_t n = req.single ? 1 : parser.values().size();
-      h.push(req.stream, values, n, req.has_t ? req.t : std::nan(""), req.id);
+      h.push(req.stream, values, n, req.has_t ? req.t : std::nan(""), req.id, req.origin);
       return;
     }
     case request_type::snapshot:
@@ -102,7 +103,8 @@ void dispatch_binary(request_parser& parser, std::string_view payload, Handler& 
     h.invalid(req, err);
     return;
   }
-  h.push(req.stream, parser.values().data(), parser.values().size(), std::nan(""), std::string_view{});
+  h.push(req.stream, parser.values().data(), parser.values().size(), std::nan(""), std::string_view{},
+         req.origin);
 }
 
 // ---- the replies (docs/protocol.md) --------------------------------------------------------------
@@ -129,6 +131,38 @@ inline void write_ack(std::string& out, std::string_view stream, std::uint64_t a
   w.member_uint("accepted", accepted);
   w.key("id");
   w.value_raw(id);
+  w.end_object();
+}
+
+// The ack of a numbered push (one with a producer id and a sequence number): `accepted` samples
+// appended now (0 for a duplicate), the push's seq, the index of the batch's first sample in the
+// stream when known, and "duplicate":true for a batch that was already appended.
+struct push_ack {
+  std::uint64_t accepted = 0;
+  std::uint64_t seq = 0;
+  bool has_first = false;
+  std::uint64_t first = 0;
+  bool duplicate = false;
+};
+
+inline void write_ack(std::string& out, std::string_view stream, const push_ack& a, std::string_view id) {
+  json_writer w(out);
+  w.begin_object();
+  w.member_string("type", "ack");
+  w.member_string("stream", stream);
+  w.member_uint("accepted", a.accepted);
+  w.member_uint("seq", a.seq);
+  if (a.has_first) {
+    w.member_uint("first", a.first);
+  }
+  if (a.duplicate) {
+    w.key("duplicate");
+    w.value_bool(true);
+  }
+  if (!id.empty()) {
+    w.key("id");
+    w.value_raw(id);
+  }
   w.end_object();
 }
 

@@ -159,6 +159,9 @@ inline void append_metric(std::string& out, const char* name, const char* type, 
                   "Samples applied by this node as a stream's owner.", r.applied);
     append_metric(out, "streamstats_redis_unavailable_total", "counter",
                   "Pushes answered unavailable (Redis did not acknowledge).", r.unavailable);
+    append_metric(out, "streamstats_redis_duplicate_pushes_total", "counter",
+                  "Numbered pushes (producer id + seq) already in the log: acknowledged, not appended again.",
+                  r.duplicates);
     append_metric(out, "streamstats_redis_lease_gains_total", "counter", "Stream leases acquired.",
                   r.lease_gains);
     append_metric(out, "streamstats_redis_lease_losses_total", "counter", "Stream leases lost.",

@@ -40,6 +40,8 @@ enum class error_code : unsigned char {
   duplicate_field,      // a field of the protocol (id, type, stream, value, values, t) given twice
   forbidden,            // a push or subscribe outside the connection's rights (its JWT's globs)
   unavailable,          // the broker (Redis, --redis) did not acknowledge the push: not appended, or unknown
+  invalid_producer,     // a bad "producer" id or "seq" (empty, too long, not printable ASCII, 0, > 2^53 - 1)
+  out_of_order,         // a push's "seq" skips numbers after the producer's last one: not appended
 };
 
 [[nodiscard]] constexpr std::string_view to_string(error_code c) noexcept {
@@ -76,6 +78,10 @@ enum class error_code : unsigned char {
       return "forbidden";
     case error_code::unavailable:
       return "unavailable";
+    case error_code::invalid_producer:
+      return "invalid_producer";
+    case error_code::out_of_order:
+      return "out_of_order";
   }
   return "unknown";
 }
@@ -83,8 +89,30 @@ enum class error_code : unsigned char {
 enum class request_type : unsigned char { push, subscribe, unsubscribe, snapshot, list };
 
 // The binary frame layout: version, name length L, name, then N ≥ 1 little-endian float64 samples.
+// With the flag binary_producer_flag on the version byte (0x81), a producer header follows the name:
+// its length P (1..max_producer_bytes), the producer id, the batch's sequence number (uint64 LE).
 inline constexpr unsigned char binary_protocol_version = 0x01;
+inline constexpr unsigned char binary_producer_flag = 0x80;
 inline constexpr std::size_t max_stream_name_bytes = 255;
+
+// Idempotent retries (docs/protocol.md, "Producer ids and sequence numbers"): a push may name its
+// producer and number its batch. Ids are 1..64 bytes of printable ASCII (no space); sequence numbers
+// are 1..2^53 - 1, so that every JSON reader (JavaScript's numbers) and Redis' Lua keep them exact.
+inline constexpr std::size_t max_producer_bytes = 64;
+inline constexpr std::uint64_t max_producer_seq = (std::uint64_t{1} << 53) - 1;
+
+// A push's producer id and sequence number; seq == 0 means none (the push is not numbered).
+struct producer_seq {
+  std::string_view producer;
+  std::uint64_t seq = 0;
+};
+
+[[nodiscard]] inline bool valid_producer_id(std::string_view p) noexcept {
+  if (p.empty() || p.size() > max_producer_bytes) {
+    return false;
+  }
+  return std::all_of(p.begin(), p.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
 
 // A decoded client request. String views point into the parser (or the binary frame) and stay
 // valid until the parser's next parse.
@@ -97,6 +125,8 @@ struct request {
   double value = 0.0;
   bool has_t = false;
   double t = 0.0;
+  // push: "producer" and "seq" (both or neither), or the binary frame's producer header.
+  producer_seq origin;
   // The "id" as JSON text, ready to be written into a reply; empty when absent. A string id is
   // re-escaped; a number id is written as read (integers of up to 64 bits exactly, others as the
   // nearest double), so the reply parses as JSON wherever the request did.
@@ -349,6 +379,13 @@ class request_parser {
       if (!out.has_stream) {
         return fail(err, {error_code::missing_field, "a push needs \"stream\""});
       }
+      if (has(f_producer) || has(f_seq)) {
+        request_error bad;
+        if (!read_origin(has(f_producer) ? &fields[f_producer] : nullptr,
+                         has(f_seq) ? &fields[f_seq] : nullptr, out.origin, bad)) {
+          return fail(err, bad);
+        }
+      }
       if (has(f_value)) {
         out.single = true;
       } else {
@@ -392,8 +429,11 @@ class request_parser {
 
   // Decodes a binary frame (docs/protocol.md): byte 0 the version 0x01, byte 1 the name length
   // L ≥ 1, L bytes of UTF-8 name, then N ≥ 1 little-endian float64 samples, copied into values()
-  // (the payload need not be 8-byte aligned) and checked by check_samples. On success `out` is a
-  // batch push (single = false, no t, no id). On an error after the name, out.stream names it.
+  // (the payload need not be 8-byte aligned) and checked by check_samples. With byte 0 = 0x81
+  // (binary_producer_flag), a producer header comes between the name and the samples: P (1..64),
+  // P bytes of producer id, the sequence number as a little-endian uint64. On success `out` is a
+  // batch push (single = false, no t, no id; out.origin set by the header). On an error after the
+  // name, out.stream names it.
   [[nodiscard]] bool parse_binary(std::string_view p, request& out, request_error& err) {
     out = request{};
     values_.clear();
@@ -401,8 +441,10 @@ class request_parser {
       err = {error_code::empty_frame, "empty frame"};
       return false;
     }
-    if (p.size() < 2 || static_cast<unsigned char>(p[0]) != binary_protocol_version) {
-      err = {error_code::bad_binary_frame, "binary frame: byte 0 must be the version 0x01"};
+    const auto version = static_cast<unsigned char>(p.empty() ? 0 : p[0]);
+    if (p.size() < 2 || (version & ~binary_producer_flag) != binary_protocol_version) {
+      err = {error_code::bad_binary_frame,
+             "binary frame: byte 0 must be the version 0x01 (0x81 with a producer)"};
       return false;
     }
     const std::size_t len = static_cast<unsigned char>(p[1]);
@@ -417,13 +459,39 @@ class request_parser {
     }
     out.stream = name;
     out.has_stream = true;
-    const std::size_t bytes = p.size() - 2 - len;
+    std::size_t at = 2 + len;
+    if ((version & binary_producer_flag) != 0) {
+      const std::size_t plen = at < p.size() ? static_cast<unsigned char>(p[at]) : 0;
+      if (at >= p.size() || p.size() < at + 1 + plen + 8) {
+        err = {error_code::bad_binary_frame, "binary frame: the producer header is cut short"};
+        return false;
+      }
+      out.origin.producer = p.substr(at + 1, plen);
+      if (!valid_producer_id(out.origin.producer)) {
+        out.origin = {};
+        err = {error_code::invalid_producer,
+               "binary frame: the producer id must be 1 to 64 bytes of printable ASCII"};
+        return false;
+      }
+      std::uint64_t seq = 0;
+      for (std::size_t b = 0; b < 8; ++b) {
+        seq |= std::uint64_t{static_cast<unsigned char>(p[at + 1 + plen + b])} << (8 * b);
+      }
+      if (seq == 0 || seq > max_producer_seq) {
+        out.origin = {};
+        err = {error_code::invalid_producer, "binary frame: the sequence number must be from 1 to 2^53 - 1"};
+        return false;
+      }
+      out.origin.seq = seq;
+      at += 1 + plen + 8;
+    }
+    const std::size_t bytes = p.size() - at;
     if (bytes == 0 || bytes % 8 != 0) {
       err = {error_code::bad_binary_frame, "binary frame: samples must be a positive multiple of 8 bytes"};
       return false;
     }
     values_.resize(bytes / 8);
-    std::memcpy(values_.data(), p.data() + 2 + len, bytes);
+    std::memcpy(values_.data(), p.data() + at, bytes);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
     for (double& d : values_) {
       std::uint64_t u;
@@ -443,20 +511,70 @@ class request_parser {
   [[nodiscard]] const std::vector<double>& values() const noexcept { return values_; }
 
  private:
-  enum field_id : std::size_t { f_id, f_type, f_stream, f_value, f_values, f_t, field_count };
+  enum field_id : std::size_t {
+    f_id,
+    f_type,
+    f_stream,
+    f_value,
+    f_values,
+    f_t,
+    f_producer,
+    f_seq,
+    field_count
+  };
   static constexpr std::array<const char*, field_count> duplicate_messages = {
-      "\"id\" appears twice",    "\"type\" appears twice",   "\"stream\" appears twice",
-      "\"value\" appears twice", "\"values\" appears twice", "\"t\" appears twice"};
+      "\"id\" appears twice",       "\"type\" appears twice",   "\"stream\" appears twice",
+      "\"value\" appears twice",    "\"values\" appears twice", "\"t\" appears twice",
+      "\"producer\" appears twice", "\"seq\" appears twice"};
 
   static int field_index(std::string_view k) noexcept {
-    static constexpr std::array<std::string_view, field_count> names = {"id",    "type",   "stream",
-                                                                        "value", "values", "t"};
+    static constexpr std::array<std::string_view, field_count> names = {"id",     "type", "stream",   "value",
+                                                                        "values", "t",    "producer", "seq"};
     for (std::size_t i = 0; i < names.size(); ++i) {
       if (k == names[i]) {
         return static_cast<int>(i);
       }
     }
     return -1;
+  }
+
+  // "producer" and "seq" of a push (at least one of them present; absent ones are null pointers).
+  [[nodiscard]] static bool read_origin(const simdjson::dom::element* producer,
+                                        const simdjson::dom::element* seq, producer_seq& out,
+                                        request_error& err) noexcept {
+    if (producer == nullptr || seq == nullptr) {
+      err = {error_code::missing_field, R"("producer" and "seq" go together: give both or neither)"};
+      return false;
+    }
+    if (producer->get_string().get(out.producer) != simdjson::SUCCESS) {
+      err = {error_code::wrong_type, R"("producer" must be a string)"};
+      return false;
+    }
+    if (!valid_producer_id(out.producer)) {
+      err = {error_code::invalid_producer,
+             R"("producer" must be 1 to 64 bytes of printable ASCII, no space)"};
+      return false;
+    }
+    std::uint64_t v = 0;
+    switch (seq->type()) {
+      case simdjson::dom::element_type::INT64: {
+        const std::int64_t i = seq->get_int64().value_unsafe();
+        v = i < 0 ? 0 : static_cast<std::uint64_t>(i);
+        break;
+      }
+      case simdjson::dom::element_type::UINT64:
+        v = seq->get_uint64().value_unsafe();
+        break;
+      default:
+        err = {error_code::wrong_type, R"("seq" must be an integer)"};
+        return false;
+    }
+    if (v == 0 || v > max_producer_seq) {
+      err = {error_code::invalid_producer, R"("seq" must be an integer from 1 to 2^53 - 1)"};
+      return false;
+    }
+    out.seq = v;
+    return true;
   }
 
   bool fail(request_error& err, request_error e) {

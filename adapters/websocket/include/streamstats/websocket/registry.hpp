@@ -18,6 +18,7 @@
 #pragma once
 
 #include <streamstats/websocket/pipeline.hpp>
+#include <streamstats/websocket/producers.hpp>
 #include <streamstats/websocket/protocol.hpp>
 
 #include <simdjson.h>
@@ -91,6 +92,9 @@ class stream_registry {
     // fan-out's snapshot cache and of each subscriber's "already sent".
     std::uint64_t version = 1;
     Topic topic{};
+    // Its numbered producers (idempotent retries without a broker); created on the first push
+    // that carries a producer id and a sequence number.
+    std::unique_ptr<producer_memory> producers;
   };
 
   // The result of find_or_create: the stream, or nullptr with the error to answer.

@@ -42,28 +42,101 @@
 
 namespace streamstats::websocket::redis {
 
-// redis://[user[:password]@]host[:port][/db] or unix:///path → connection options. This build
-// supports neither authentication nor a database other than 0 (throws std::invalid_argument).
+namespace detail {
+// %XX escapes (a password may hold any byte); throws on a bad escape.
+inline std::string percent_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out.push_back(s[i]);
+      continue;
+    }
+    auto hex = [](char c) -> int {
+      if (c >= '0' && c <= '9')
+        return c - '0';
+      if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+      return -1;
+    };
+    if (i + 2 >= s.size())
+      throw std::invalid_argument("redis url: a % escape needs two hex digits");
+    const int hi = hex(s[i + 1]);
+    const int lo = hex(s[i + 2]);
+    if (hi < 0 || lo < 0)
+      throw std::invalid_argument("redis url: a % escape needs two hex digits");
+    out.push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return out;
+}
+
+inline int parse_db(std::string_view s) {
+  std::uint64_t v = 0;
+  if (!parse_u64(s, v) || v > 1000000)
+    throw std::invalid_argument("redis url: the database must be a number (0, 1, 2...)");
+  return static_cast<int>(v);
+}
+}  // namespace detail
+
+// A Redis URL → connection options:
+//   redis://[[user]:password@]host[:port][/db]   (redis://:secret@10.0.0.5:6379/2)
+//   redis://password@host...                     (no colon: the password alone, as redis-cli reads it)
+//   unix:///path/to/redis.sock[?db=N&password=P&user=U]
+// User and password may use %XX escapes. rediss:// (TLS) is not supported by this build (throws
+// std::invalid_argument, as for every malformed URL).
 inline connection_options parse_url(std::string_view url) {
   connection_options o;
   constexpr std::string_view unix_scheme = "unix://";
   constexpr std::string_view redis_scheme = "redis://";
   if (url.substr(0, unix_scheme.size()) == unix_scheme) {
-    o.unix_path = std::string(url.substr(unix_scheme.size()));
+    std::string_view path = url.substr(unix_scheme.size());
+    std::string_view query;
+    if (const auto q = path.find('?'); q != std::string_view::npos) {
+      query = path.substr(q + 1);
+      path = path.substr(0, q);
+    }
+    o.unix_path = std::string(path);
     if (o.unix_path.empty() || o.unix_path.front() != '/')
       throw std::invalid_argument("redis url: unix:// needs an absolute path");
+    while (!query.empty()) {
+      const auto amp = query.find('&');
+      const std::string_view kv = query.substr(0, amp);
+      query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+      const auto eq = kv.find('=');
+      const std::string_view k = kv.substr(0, eq);
+      const std::string_view v = eq == std::string_view::npos ? std::string_view{} : kv.substr(eq + 1);
+      if (k == "db")
+        o.db = detail::parse_db(v);
+      else if (k == "password")
+        o.password = detail::percent_decode(v);
+      else if (k == "user")
+        o.username = detail::percent_decode(v);
+      else
+        throw std::invalid_argument("redis url: unix:// takes ?db=, password= and user= only");
+    }
     return o;
   }
   if (url.substr(0, redis_scheme.size()) != redis_scheme)
     throw std::invalid_argument("redis url: only redis:// and unix:// are supported by this build");
   std::string_view rest = url.substr(redis_scheme.size());
-  if (rest.find('@') != std::string_view::npos)
-    throw std::invalid_argument("redis url: authentication is not supported by this build yet");
+  if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
+    const std::string_view userinfo = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    if (const auto colon = userinfo.find(':'); colon != std::string_view::npos) {
+      o.username = detail::percent_decode(userinfo.substr(0, colon));
+      o.password = detail::percent_decode(userinfo.substr(colon + 1));
+    } else {
+      o.password = detail::percent_decode(userinfo);
+    }
+    if (o.password.empty())
+      throw std::invalid_argument("redis url: an empty password");
+  }
   if (const auto slash = rest.find('/'); slash != std::string_view::npos) {
     const std::string_view db = rest.substr(slash + 1);
-    if (!db.empty() && db != "0")
-      throw std::invalid_argument(
-          "redis url: only database 0 is supported (the scripts' keys are per server)");
+    if (!db.empty())
+      o.db = detail::parse_db(db);
     rest = rest.substr(0, slash);
   }
   std::string_view host = rest;
@@ -91,6 +164,15 @@ inline connection_options parse_url(std::string_view url) {
   return o;
 }
 
+// Pub/Sub channels are shared by every database of a Redis server, keys are not: with a database
+// other than 0 the key prefix (and so the channels' names) gains ":db<N>", so that deployments in
+// different databases of one server do not hear each other's snapshots and alerts.
+inline redis_options with_db_prefix(redis_options o) {
+  if (const int db = parse_url(o.url).db; db != 0)
+    o.prefix += ":db" + std::to_string(db);
+  return o;
+}
+
 class server_broker;
 
 // The owner's accumulator: the server's local stream of that name, reached through the broker.
@@ -108,7 +190,7 @@ class server_broker final : public broker {
  public:
   server_broker(asio::io_context& io, broker_host& host, redis_options opt)
       : host_(host),
-        opt_(std::move(opt)),
+        opt_(with_db_prefix(std::move(opt))),
         main_(io, parse_url(opt_.url)),
         own_(io, parse_url(opt_.url)),
         sub_(io, parse_url(opt_.url)),
@@ -123,6 +205,17 @@ class server_broker final : public broker {
   }
 
   void start() override {
+    // A refused connect (a wrong password, a database out of range) is logged once per cause;
+    // /readyz stays 503 (ready() is false) and the connections keep retrying with backoff.
+    // (A plain pair, not a structured binding: C++17 lambdas cannot capture those.)
+    for (const auto& cw :
+         {std::pair<connection*, const char*>{&main_, "main"}, {&own_, "owners'"}, {&sub_, "pubsub"}}) {
+      const char* what = cw.second;
+      cw.first->on_error([this, what, w = std::weak_ptr<char>(life_)](const std::string& e) {
+        if (!w.expired())
+          host_.log("error", std::string("redis: the ") + what + " connection is refused: " + e);
+      });
+    }
     main_.start();
     own_.start();
     sub_.start();
@@ -153,9 +246,14 @@ class server_broker final : public broker {
     });
   }
 
-  void append(std::string_view name, const double* v, std::size_t n, append_done done) override {
+  void append(std::string_view name, const double* v, std::size_t n, const producer_seq& origin,
+              append_done done) override {
     if (name.find_first_of("{}") != std::string_view::npos) {
-      asio::post(main_.io(), [done = std::move(done)] { done(false, error_code::invalid_stream_name); });
+      asio::post(main_.io(), [done = std::move(done)] {
+        append_outcome o;
+        o.error = error_code::invalid_stream_name;
+        done(o);
+      });
       return;
     }
     entry& e = known(name);
@@ -165,17 +263,30 @@ class server_broker final : public broker {
           ep->registered = true;
       });
     }
-    log_.append(name, v, n,
-                [this, w = std::weak_ptr<char>(life_), n, done = std::move(done)](const append_result& r) {
-                  if (w.expired())
-                    return;
-                  if (r.ok) {
-                    appended_ += n;
-                  } else {
-                    ++unavailable_;
-                  }
-                  done(r.ok, error_code::unavailable);
-                });
+    log_.append(
+        name, v, n,
+        [this, w = std::weak_ptr<char>(life_), n, done = std::move(done)](const append_result& r) {
+          if (w.expired())
+            return;
+          append_outcome o;
+          o.ok = r.ok;
+          if (r.ok) {
+            o.duplicate = r.duplicate;
+            o.has_first = !r.id.empty();  // an older duplicate's place is no longer kept
+            o.first = r.first;
+            if (!r.duplicate)
+              appended_ += n;
+            else
+              ++duplicates_;
+          } else if (r.out_of_order) {
+            o.error = error_code::out_of_order;
+            o.expected = r.last_seq + 1;
+          } else {
+            ++unavailable_;
+          }
+          done(o);
+        },
+        origin.producer, origin.seq);
   }
 
   [[nodiscard]] bool ready() const override { return main_.ready() && own_.ready() && sub_.ready(); }
@@ -186,6 +297,7 @@ class server_broker final : public broker {
     m.appended = appended_;
     m.applied = applied_;
     m.unavailable = unavailable_;
+    m.duplicates = duplicates_;
     m.lease_gains = gains_;
     m.lease_losses = losses_;
     m.known_streams = streams_.size();
@@ -207,6 +319,7 @@ class server_broker final : public broker {
     bool seen = false;        // in the last SMEMBERS reply
     bool has_alert = false;   // last_alert is set
     std::uint64_t last_alert = 0;
+    std::uint64_t published = 0;  // published states loaded (fetch_state's reply yields to them)
     std::unique_ptr<owner_type> own;
   };
 
@@ -251,9 +364,29 @@ class server_broker final : public broker {
     o->on_event = [this, ep = &ref](std::string_view what) {
       host_.log("warn", "redis: stream '" + ep->name + "': " + std::string(what));
     };
-    if (!stopped_)
+    if (!stopped_) {
       o->start();
+      fetch_state(ref);
+    }
     return ref;
+  }
+
+  // The stored state, for a stream this node has just discovered: a quiet stream publishes nothing
+  // until its next push, and its snapshot here would say 0 until then. A state published meanwhile
+  // is newer (or as new): the stored one is then ignored.
+  void fetch_state(entry& e) {
+    if (!main_.ready())
+      return;
+    const std::uint64_t seen = e.published;
+    main_.command({"HGET", stream_keys::of(e.name, opt_.prefix).state, "state"},
+                  [this, w = std::weak_ptr<char>(life_), ep = &e, seen](const redisReply* r) {
+                    if (w.expired() || r == nullptr || r->type != REDIS_REPLY_STRING ||
+                        ep->published != seen || (ep->own && ep->own->owning()))
+                      return;
+                    if (std::string err = host_.load(ep->name, reply_str(r)); !err.empty())
+                      host_.log("warn",
+                                "redis: stream '" + ep->name + "': its stored state does not load: " + err);
+                  });
   }
 
   void discover() {
@@ -291,6 +424,7 @@ class server_broker final : public broker {
     snapshot s;
     if (!parse_snapshot(msg, s))
       return;
+    ++e.published;
     if (std::string err = host_.load(e.name, s.state); !err.empty())
       host_.log("warn", "redis: stream '" + e.name + "': a published state does not load: " + err);
   }
@@ -362,7 +496,7 @@ class server_broker final : public broker {
   std::map<std::string, std::unique_ptr<entry>, std::less<>> streams_;
   std::vector<broker_alert> alerts_;
   bool stopped_ = false;
-  std::uint64_t appended_ = 0, applied_ = 0, unavailable_ = 0, gains_ = 0, losses_ = 0;
+  std::uint64_t appended_ = 0, applied_ = 0, unavailable_ = 0, duplicates_ = 0, gains_ = 0, losses_ = 0;
   std::shared_ptr<char> life_ = std::make_shared<char>();
 };
 

@@ -55,6 +55,11 @@ struct connection_options {
   std::string host = "127.0.0.1";
   int port = 6379;
   std::string unix_path;  // when set, used instead of host:port
+  // AUTH after each connect when `password` is set: AUTH password, or AUTH username password
+  // (Redis 6 ACL users) when `username` is set too. Then SELECT db when db is not 0.
+  std::string username;
+  std::string password;
+  int db = 0;
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds command_timeout{2000};
   std::chrono::milliseconds backoff_min{50};
@@ -115,6 +120,12 @@ class connection {
   // replica is promoted (the ingest script turns that into a new epoch; docs/scale-out.md).
   [[nodiscard]] const std::string& server_replid() const noexcept { return replid_; }
   asio::io_context& io() noexcept { return io_; }
+  // Why the last connection attempt was refused after connecting (AUTH, SELECT or INFO answered
+  // with an error: a wrong password, NOAUTH, a database out of range); "" once connected.
+  [[nodiscard]] const std::string& last_error() const noexcept { return last_error_; }
+  // Called (posted) with last_error() when a connect is refused for a reason other than the one
+  // before (not again at every retry of the same failure).
+  void on_error(std::function<void(const std::string&)> fn) { error_listener_ = std::move(fn); }
 
   // Called (posted) with true once connected, false when the connection is lost. The id removes it.
   std::uint64_t on_state(std::function<void(bool)> fn) {
@@ -284,22 +295,74 @@ class connection {
       self->schedule_reconnect();
       return;
     }
-    // Ask for the replication id before anyone else may talk: the first reply the connection sees.
+    // AUTH and SELECT when configured, then the replication id, before anyone else may talk: the
+    // first replies the connection sees (pipelined; a refusal of any of them drops the connection).
     self->up_ = false;
+    self->setup_error_.clear();
     ++self->connects_;
-    const char* argv[] = {"INFO", "replication"};
-    auto* p = new call{[self](const redisReply* r) { self->on_info(r); }, self};
-    if (redisAsyncCommandArgv(self->ac_, &connection::on_reply, p, 2, argv, nullptr) != REDIS_OK) {
+    const connection_options& o = self->opt_;
+    if (!o.password.empty()) {
+      std::vector<std::string_view> auth{"AUTH"};
+      if (!o.username.empty())
+        auth.emplace_back(o.username);
+      auth.emplace_back(o.password);
+      self->send_setup(auth, "AUTH");
+    }
+    if (o.db != 0) {
+      self->db_text_ = std::to_string(o.db);
+      self->send_setup({"SELECT", self->db_text_}, "SELECT " + self->db_text_);
+    }
+    const std::string_view info[] = {"INFO", "replication"};
+    self->send_raw(info, 2, [self](const redisReply* r) { self->on_info(r); });
+  }
+
+  void send_setup(const std::vector<std::string_view>& args, std::string what) {
+    send_raw(args.data(), args.size(), [this, what = std::move(what)](const redisReply* r) {
+      if (reply_is_error(r) && setup_error_.empty())
+        setup_error_ = what + " refused: " + std::string(reply_str(r));
+    });
+  }
+
+  void send_raw(const std::string_view* args, std::size_t n, reply_handler h) {
+    std::vector<const char*> argv;
+    std::vector<std::size_t> len;
+    for (std::size_t i = 0; i < n; ++i) {
+      argv.push_back(args[i].data());
+      len.push_back(args[i].size());
+    }
+    auto* p = new call{std::move(h), this};
+    if (redisAsyncCommandArgv(ac_, &connection::on_reply, p, static_cast<int>(n), argv.data(), len.data()) !=
+        REDIS_OK) {
       delete p;
       return;
     }
-    self->sent_.push_back(std::chrono::steady_clock::now());
-    self->arm_watchdog();
+    sent_.push_back(std::chrono::steady_clock::now());
+    arm_watchdog();
   }
 
   void on_info(const redisReply* r) {
     if (r == nullptr)
       return;  // the connection is being dropped
+    if (!setup_error_.empty() || reply_is_error(r)) {
+      // Refused (a wrong password, NOAUTH without one, SELECT out of range): not up. The context is
+      // in use during this callback: drop it from the io loop, then retry with the usual backoff.
+      if (setup_error_.empty())
+        setup_error_ = "INFO refused: " + std::string(reply_str(r));
+      if (setup_error_ != last_error_) {
+        last_error_ = setup_error_;
+        if (error_listener_)
+          asio::post(io_, [fn = error_listener_, e = last_error_, w = std::weak_ptr<char>(life_)] {
+            if (!w.expired())
+              fn(e);
+          });
+      }
+      asio::post(io_, [this, ac = ac_, w = std::weak_ptr<char>(life_)] {
+        if (!w.expired() && ac_ == ac)
+          drop();
+      });
+      return;
+    }
+    last_error_.clear();
     std::string_view s = reply_str(r);
     constexpr std::string_view key = "master_replid:";
     replid_.clear();
@@ -435,6 +498,10 @@ class connection {
   std::uint64_t connects_ = 0;
   std::uint64_t timeouts_ = 0;
   std::string replid_;
+  std::string setup_error_;  // the first refusal among this connect's AUTH / SELECT / INFO
+  std::string last_error_;
+  std::string db_text_;
+  std::function<void(const std::string&)> error_listener_;
   std::deque<std::chrono::steady_clock::time_point> sent_;
   std::vector<const char*> argv_;
   std::vector<std::size_t> argvlen_;

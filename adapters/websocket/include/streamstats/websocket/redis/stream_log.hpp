@@ -59,7 +59,12 @@ namespace scripts {
 // (<prefix>:{name}:p:<id>, expiring after a day), so that a batch sent again after an
 // "unavailable" is not appended twice: the same sequence number gets the first answer back with
 // duplicate = 1, and a lower one (appended before the last; its answer is no longer kept) gets
-// duplicate = 1 with an empty id. A producer numbers its batches 1, 2, 3... and retries in order.
+// duplicate = 1 with an empty id. A number beyond last + 1 is refused with the error
+// "OUTOFORDER <last>" and not appended: a batch before it is missing (its append failed), and
+// accepting this one would make the retry of the missing one look like a duplicate. (A producer the
+// script does not know — new, or expired — may start at any number.) A producer numbers its batches
+// 1, 2, 3... and retries its unacknowledged ones in order, from the first: then everything at or
+// below its last number is in the log, whatever it had in flight when an append failed.
 inline constexpr std::string_view ingest = R"lua(
 local d = ARGV[1]
 local n = #d / 8
@@ -75,6 +80,8 @@ if ARGV[4] ~= '' then
       return {last[2], tonumber(last[3]), tonumber(last[4]), last[5], 1}
     elseif seq < lseq then
       return {'', 0, 0, last[5], 1}
+    elseif seq ~= lseq + 1 then
+      return redis.error_reply('OUTOFORDER ' .. last[1])
     end
   end
 end
@@ -190,6 +197,10 @@ struct append_result {
   std::uint64_t count = 0;
   std::string epoch;
   bool duplicate = false;  // a retry of a batch already in the log (producer id + sequence)
+  // Not appended: the producer's sequence number skips numbers after its last one; `last_seq` is
+  // that last one (error "OUTOFORDER <last>").
+  bool out_of_order = false;
+  std::uint64_t last_seq = 0;
 };
 
 class stream_log {
@@ -234,6 +245,11 @@ class stream_log {
                    res.error = "unavailable";
                  } else if (r->type == REDIS_REPLY_ERROR) {
                    res.error = std::string(reply_str(r));
+                   constexpr std::string_view ooo = "OUTOFORDER ";
+                   if (res.error.compare(0, ooo.size(), ooo) == 0) {
+                     res.out_of_order = true;
+                     (void)detail::parse_u64(std::string_view(res.error).substr(ooo.size()), res.last_seq);
+                   }
                  } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 5) {
                    res.ok = true;
                    res.duplicate = r->element[4]->integer == 1;
