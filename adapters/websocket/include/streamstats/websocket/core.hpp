@@ -969,7 +969,7 @@ class server_core final : public server_engine {
     shutdown_timer_->async_wait([this](const std::error_code& ec) {
       if (!ec) {
         for (auto& sh : shards_) {
-          asio::post(sh->io, [this, &s = *sh] {
+          asio::post(sh->io, [&s = *sh] {
             for (const connection_ptr& con : open_connections(s)) {
               std::error_code cec;
               con->get_raw_socket().close(cec);
