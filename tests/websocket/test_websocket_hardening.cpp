@@ -174,8 +174,14 @@ TEST_CASE("pings from a client that never reads cost bounded memory, then the co
   const long after = srv.rss_kib();
   INFO("server RSS before " << before << " KiB, after " << after << " KiB, " << batches
                             << " batches of 1000 pings sent");
-  // Unbounded, 400 000 queued pongs cost ~100 MB (~60 MB for the 125-byte ones alone).
+  // Unbounded, 400 000 queued pongs cost ~100 MB (~60 MB for the 125-byte ones alone). Under
+  // AddressSanitizer freed memory sits in its quarantine (+18 MB seen once): a looser bound there,
+  // still far below the unbounded case.
+#if defined(__SANITIZE_ADDRESS__)
+  CHECK(after - before < 48 * 1024);
+#else
   CHECK(after - before < 16 * 1024);
+#endif
   // The connection was ended: either the writes failed, or a close frame 1008 waits after the pongs.
   const int code = gone ? -1 : t.read_close_code(5000ms);
   CHECK((gone || code == 1008 || code == -1));
