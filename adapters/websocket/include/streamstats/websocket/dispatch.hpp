@@ -186,6 +186,26 @@ struct list_totals {
   std::uint64_t dropped_total = 0;  // dropped, server-wide
 };
 
+namespace detail {
+// The members after a list's "streams" array: totals, truncation, the connection's counters, id.
+template <class Writer, class Totals>
+void write_list_tail(Writer& w, std::size_t total, const Totals& t, std::string_view id) {
+  w.member_uint("total", total);
+  if (total > t.max_listed) {
+    w.key("truncated");
+    w.value_bool(true);
+  }
+  w.member_uint("rejected", t.rejected);
+  w.member_uint("dropped", t.dropped);
+  w.member_uint("dropped_total", t.dropped_total);
+  if (!id.empty()) {
+    w.key("id");
+    w.value_raw(id);
+  }
+  w.end_object();
+}
+}  // namespace detail
+
 // The "list" reply: the streams of `streams` (a stream_registry) in name order, at most
 // t.max_listed of them, with "total" and "truncated". With `visible` (a JWT's subscribe rights),
 // only the streams it accepts are named and counted; that pass visits every stream, so the server
@@ -220,19 +240,7 @@ void write_list(std::string& out, const Registry& streams, const list_totals& t,
     return true;
   });
   w.end_array();
-  w.member_uint("total", total);
-  if (total > t.max_listed) {
-    w.key("truncated");
-    w.value_bool(true);
-  }
-  w.member_uint("rejected", t.rejected);
-  w.member_uint("dropped", t.dropped);
-  w.member_uint("dropped_total", t.dropped_total);
-  if (!id.empty()) {
-    w.key("id");
-    w.value_raw(id);
-  }
-  w.end_object();
+  detail::write_list_tail(w, total, t, id);
 }
 
 template <typename Registry>
@@ -267,19 +275,7 @@ inline void write_list_entries(std::string& out, const std::vector<list_entry>& 
     w.end_object();
   }
   w.end_array();
-  w.member_uint("total", total);
-  if (total > t.max_listed) {
-    w.key("truncated");
-    w.value_bool(true);
-  }
-  w.member_uint("rejected", t.rejected);
-  w.member_uint("dropped", t.dropped);
-  w.member_uint("dropped_total", t.dropped_total);
-  if (!id.empty()) {
-    w.key("id");
-    w.value_raw(id);
-  }
-  w.end_object();
+  detail::write_list_tail(w, total, t, id);
 }
 
 }  // namespace streamstats::websocket
