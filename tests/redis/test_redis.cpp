@@ -356,7 +356,7 @@ TEST_CASE(
 
   // The store script refuses token-a now.
   bool refused = false;
-  ca.command({"EVAL", redis::scripts::store, "3", "L", "S", "G", "token-a", "x", "0-1", "1", "e", "0", ""},
+  ca.command({"EVAL", redis::scripts::store, "4", "L", "S", "G", "M", "token-a", "x", "0-1", "1", "e", "0", ""},
              [&](const redisReply* r) {
                refused = redis::reply_is_error(r) && redis::reply_str(r).substr(0, 8) == "NOTOWNER";
              });
@@ -709,6 +709,11 @@ TEST_CASE(
   auto oo = owner_opts(stream);
   redis::owner<acc_t> o(co, oo);
   o.start();
+  // The owner loads before the stream's first sample: the log has no epoch yet, and the owner must
+  // learn it from its first store (CI once saw "" published when this order happened by chance).
+  REQUIRE(run_until(
+      io, [&] { return o.owning(); }, 5000ms));
+  CHECK(o.epoch().empty());
   producer p(cp, stream, 31, 0.0, 1.0);
   REQUIRE(run_until(
       io,
@@ -736,6 +741,8 @@ TEST_CASE(
   REQUIRE(redis::parse_snapshot(messages.back(), last));
   CHECK(last.state == streamstats::save_state(o.state()));
   CHECK(last.epoch == p.acked.front().epoch);
+  CHECK(o.epoch() == p.acked.front().epoch);
+  CHECK(get_string(server, {"HGET", o.keys().state, "epoch"}) == p.acked.front().epoch);
 
   // Redis restarts (nothing persisted): the subscriber subscribes again by itself.
   server.stop(SIGKILL);

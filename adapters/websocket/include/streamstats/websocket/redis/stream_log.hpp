@@ -100,22 +100,28 @@ end
 return {id, first, n, epoch, 0}
 )lua";
 
-// KEYS: lease, state, log. ARGV: token, state bytes, last applied id, next index, epoch, trim (0/1),
-// channel ('' for none). Fenced by the lease: a stale owner (paused past its lease, then back)
+// KEYS: lease, state, log, meta. ARGV: token, state bytes, last applied id, next index, epoch, trim
+// (0/1), channel ('' for none). Fenced by the lease: a stale owner (paused past its lease, then back)
 // cannot overwrite the state of the owner that replaced it, nor publish. The message published is
-// "<next> <id> <epoch>\n" followed by the state bytes.
+// "<next> <id> <epoch>\n" followed by the state bytes. An empty epoch (an owner that loaded before
+// the stream's first sample, when the log had no epoch yet) is the log's epoch from the meta key.
+// Returns the epoch stored.
 inline constexpr std::string_view store = R"lua(
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('NOTOWNER lease not held')
 end
-redis.call('HSET', KEYS[2], 'state', ARGV[2], 'id', ARGV[3], 'next', ARGV[4], 'epoch', ARGV[5])
+local epoch = ARGV[5]
+if epoch == '' then
+  epoch = redis.call('HGET', KEYS[4], 'epoch') or ''
+end
+redis.call('HSET', KEYS[2], 'state', ARGV[2], 'id', ARGV[3], 'next', ARGV[4], 'epoch', epoch)
 if ARGV[6] == '1' then
   redis.call('XTRIM', KEYS[3], 'MINID', ARGV[3])
 end
 if ARGV[7] ~= '' then
-  redis.call('PUBLISH', ARGV[7], ARGV[4] .. ' ' .. ARGV[3] .. ' ' .. ARGV[5] .. '\n' .. ARGV[2])
+  redis.call('PUBLISH', ARGV[7], ARGV[4] .. ' ' .. ARGV[3] .. ' ' .. epoch .. '\n' .. ARGV[2])
 end
-return 1
+return epoch
 )lua";
 
 // KEYS: lease. ARGV: token, ttl ms. 1 when renewed, 0 when the lease is not ours.
