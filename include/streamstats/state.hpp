@@ -169,8 +169,47 @@ struct crc32c_tables {
 
 inline constexpr crc32c_tables crc32c_table = make_crc32c_tables();
 
-// The SSE4.2 crc32 instruction computes the same CRC-32C eight bytes at a time (~3× the tables'
-// speed: a 1 KiB detector state in ~100 ns); chosen at run time, so builds without -msse4.2 use it too.
+// Appending `crc32c_block` zero bytes to a CRC register is linear in its 32 bits: four 256-entry
+// tables (one per byte of the register) apply it with four lookups. Built at compile time from the
+// images of the 32 single-bit registers (bit by bit: 32 x 8 x crc32c_block steps).
+inline constexpr std::size_t crc32c_block = 256;
+struct crc32c_shift_tables {
+  std::uint32_t t[4][256];
+};
+[[nodiscard]] constexpr crc32c_shift_tables make_crc32c_shift_tables() noexcept {
+  std::uint32_t image[32] = {};
+  for (std::size_t b = 0; b < 32; ++b) {
+    std::uint32_t c = std::uint32_t{1} << b;
+    for (std::size_t k = 0; k < 8 * crc32c_block; ++k) {
+      c = (c & 1U) != 0 ? (c >> 1) ^ 0x82F63B78U : c >> 1;
+    }
+    image[b] = c;
+  }
+  crc32c_shift_tables s{};
+  for (std::size_t byte = 0; byte < 4; ++byte) {
+    for (std::uint32_t v = 0; v < 256; ++v) {
+      std::uint32_t c = 0;
+      for (std::size_t b = 0; b < 8; ++b) {
+        if (((v >> b) & 1U) != 0) {
+          c ^= image[8 * byte + b];
+        }
+      }
+      s.t[byte][v] = c;
+    }
+  }
+  return s;
+}
+inline constexpr crc32c_shift_tables crc32c_shift = make_crc32c_shift_tables();
+[[nodiscard]] constexpr std::uint32_t crc32c_skip_block(std::uint32_t c) noexcept {
+  return crc32c_shift.t[0][c & 0xFFU] ^ crc32c_shift.t[1][(c >> 8) & 0xFFU] ^
+         crc32c_shift.t[2][(c >> 16) & 0xFFU] ^ crc32c_shift.t[3][c >> 24];
+}
+
+// The SSE4.2 crc32 instruction computes the same CRC-32C eight bytes at a time; chosen at run time,
+// so builds without -msse4.2 use it too. One chain is bound by the instruction's latency (3 cycles
+// per 8 bytes); three blocks of 256 bytes run as three independent chains (the instruction issues
+// one per cycle), joined by shifting the first two past the blocks that follow them: a 1.7 KB
+// detector state in ~60 ns instead of ~160.
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define STREAMSTATS_STATE_CRC32C_SSE42 1
 __attribute__((target("sse4.2"))) inline std::uint32_t crc32c_sse42(const unsigned char* p,
@@ -178,6 +217,25 @@ __attribute__((target("sse4.2"))) inline std::uint32_t crc32c_sse42(const unsign
   std::uint32_t c = 0xFFFFFFFFU;
 #if defined(__x86_64__)
   std::uint64_t c64 = c;
+  constexpr std::size_t b = crc32c_block;
+  for (; n >= 3 * b; n -= 3 * b, p += 3 * b) {
+    std::uint64_t c1 = 0;
+    std::uint64_t c2 = 0;
+    for (std::size_t i = 0; i < b; i += 8) {
+      std::uint64_t v0 = 0;
+      std::uint64_t v1 = 0;
+      std::uint64_t v2 = 0;
+      std::memcpy(&v0, p + i, 8);
+      std::memcpy(&v1, p + b + i, 8);
+      std::memcpy(&v2, p + 2 * b + i, 8);
+      c64 = __builtin_ia32_crc32di(c64, v0);
+      c1 = __builtin_ia32_crc32di(c1, v1);
+      c2 = __builtin_ia32_crc32di(c2, v2);
+    }
+    const std::uint32_t j =
+        crc32c_skip_block(static_cast<std::uint32_t>(c64)) ^ static_cast<std::uint32_t>(c1);
+    c64 = crc32c_skip_block(j) ^ static_cast<std::uint32_t>(c2);
+  }
   for (; n >= 8; n -= 8, p += 8) {
     std::uint64_t v = 0;
     std::memcpy(&v, p, 8);
@@ -321,6 +379,13 @@ class state_writer {
   void put(std::uint64_t v, std::size_t nbytes) noexcept {
     if (buf_ != nullptr && pos_ + nbytes <= cap_) {
       unsigned char* p = buf_ + pos_;
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+      if (nbytes == 8) {
+        std::memcpy(p, &v, 8);  // one store: the bytes of the loop below on a little-endian host
+        pos_ += 8;
+        return;
+      }
+#endif
       for (std::size_t i = 0; i < nbytes; ++i) {
         p[i] = static_cast<unsigned char>(v >> (8 * i));
       }
@@ -414,6 +479,13 @@ class state_reader {
       return 0;
     }
     std::uint64_t v = 0;
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (nbytes == 8) {
+      std::memcpy(&v, p_ + pos_, 8);  // one load: the value of the loop below on a little-endian host
+      pos_ += 8;
+      return v;
+    }
+#endif
     for (std::size_t i = 0; i < nbytes; ++i) {
       v |= std::uint64_t{p_[pos_ + i]} << (8 * i);
     }
