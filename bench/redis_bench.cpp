@@ -323,8 +323,8 @@ int main(int argc, char** argv) {
       // The last entry id: "+" trims nothing useful, so trim to MAXLEN 1 semantics via the real id.
       c1.command({"XREVRANGE", k.log, "+", "-", "COUNT", "1"}, [&, k](const redisReply* r) {
         std::string id(redis::reply_str(r->element[0]->element[0]));
-        c1.command({"EVAL", redis::scripts::store, "4", k.lease, k.state, k.log, k.meta, "tok", state, id, "1000",
-                    "e", "1", ""},
+        c1.command({"EVAL", redis::scripts::store, "4", k.lease, k.state, k.log, k.meta, "tok", state, id,
+                    "1000", "e", "1", ""},
                    [&](const redisReply*) { --pending; });
       });
       if (s % 256 == 255)

@@ -356,10 +356,11 @@ TEST_CASE(
 
   // The store script refuses token-a now.
   bool refused = false;
-  ca.command({"EVAL", redis::scripts::store, "4", "L", "S", "G", "M", "token-a", "x", "0-1", "1", "e", "0", ""},
-             [&](const redisReply* r) {
-               refused = redis::reply_is_error(r) && redis::reply_str(r).substr(0, 8) == "NOTOWNER";
-             });
+  ca.command(
+      {"EVAL", redis::scripts::store, "4", "L", "S", "G", "M", "token-a", "x", "0-1", "1", "e", "0", ""},
+      [&](const redisReply* r) {
+        refused = redis::reply_is_error(r) && redis::reply_str(r).substr(0, 8) == "NOTOWNER";
+      });
   REQUIRE(run_until(
       io, [&] { return refused; }, 2000ms));
   CHECK(get_string(server, {"EXISTS", "S"}) == "0");

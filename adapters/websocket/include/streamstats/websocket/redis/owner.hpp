@@ -301,26 +301,26 @@ class owner {
     auto w = std::weak_ptr<char>(life_);
     std::string bytes = Codec::save(acc_);
     const std::string next = std::to_string(next_);
-    c_.command(
-        {"EVAL", scripts::store, "4", keys_.lease, keys_.state, keys_.log, keys_.meta, token_, bytes, last_id_,
-         next, epoch_, opt_.trim ? "1" : "0", opt_.publish ? std::string_view(keys_.channel) : std::string_view()},
-        [this, g, w, next = next_](const redisReply* r) {
-          if (!current(g, w) || r == nullptr)
-            return;  // no answer: the next store covers it
-          if (r->type == REDIS_REPLY_ERROR) {
-            if (reply_str(r).substr(0, 8) == "NOTOWNER") {
-              lease_.lost();
-            } else {
-              event("state store refused: " + std::string(reply_str(r)));
-            }
-            return;
-          }
-          if (epoch_.empty() && r->type == REDIS_REPLY_STRING)
-            epoch_ = std::string(reply_str(r));  // loaded before the log had an epoch
-          ++stores_;
-          if (on_applied)
-            on_applied(acc_, next);
-        });
+    c_.command({"EVAL", scripts::store, "4", keys_.lease, keys_.state, keys_.log, keys_.meta, token_, bytes,
+                last_id_, next, epoch_, opt_.trim ? "1" : "0",
+                opt_.publish ? std::string_view(keys_.channel) : std::string_view()},
+               [this, g, w, next = next_](const redisReply* r) {
+                 if (!current(g, w) || r == nullptr)
+                   return;  // no answer: the next store covers it
+                 if (r->type == REDIS_REPLY_ERROR) {
+                   if (reply_str(r).substr(0, 8) == "NOTOWNER") {
+                     lease_.lost();
+                   } else {
+                     event("state store refused: " + std::string(reply_str(r)));
+                   }
+                   return;
+                 }
+                 if (epoch_.empty() && r->type == REDIS_REPLY_STRING)
+                   epoch_ = std::string(reply_str(r));  // loaded before the log had an epoch
+                 ++stores_;
+                 if (on_applied)
+                   on_applied(acc_, next);
+               });
   }
 
   connection& c_;
