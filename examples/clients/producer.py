@@ -18,8 +18,10 @@ async def main() -> None:
     ap.add_argument("--stream", default="cpu")
     ap.add_argument("--token", default=None, help="the server's producer token, if it has one")
     ap.add_argument("--synthetic", type=int, default=0, metavar="N", help="push N generated samples")
+    ap.add_argument("--producer-id", default=None,
+                    help="number the batches under this id: a resend after a lost ack is not counted twice")
     a = ap.parse_args()
-    async with Producer(a.url, token=a.token, on_event=lambda ev: print(ev, file=sys.stderr)) as p:
+    async with Producer(a.url, token=a.token, producer_id=a.producer_id, on_event=lambda ev: print(ev, file=sys.stderr)) as p:
         if a.synthetic:
             rng = random.Random(1)
             for i in range(a.synthetic):
@@ -29,7 +31,8 @@ async def main() -> None:
                 if line.strip():
                     p.push(a.stream, float(line))
                     await asyncio.sleep(0)  # let the sender run while stdin is read
-    print(f"acknowledged {p.acked} samples (resent {p.resent}, dropped {p.dropped})", file=sys.stderr)
+    print(f"acknowledged {p.acked} samples (resent {p.resent}, duplicates {p.duplicates}, dropped {p.dropped})",
+          file=sys.stderr)
 
 
 if __name__ == "__main__":

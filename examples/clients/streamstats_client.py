@@ -52,7 +52,11 @@ __all__ = ["Backoff", "Producer", "Subscriber", "StreamTracker"]
 
 # What a broken connection raises: refused or reset (OSError), handshake timeouts, closes, HTTP
 # refusals (503 when the server is full).
-_CONNECTION_ERRORS = (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException)
+class _Resend(Exception):
+    """A numbered batch was refused for a transient reason: reconnect, resend in order."""
+
+
+_CONNECTION_ERRORS = (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException, _Resend)
 
 
 @dataclass
@@ -279,17 +283,32 @@ class Producer:
 
     Samples go out as JSON batches (`values`) carrying an `id`, at most `max_in_flight`
     unacknowledged messages at a time. After a reconnect the unacknowledged messages are sent again
-    first, in order: delivery is at least once — a batch the server applied just before the
-    connection died, whose ack was lost with it, is counted twice. While disconnected the buffer
-    holds at most `max_buffered` samples; beyond that the oldest are dropped and counted (`dropped`).
-    `on_event(dict)` (optional) hears `connected`, `disconnected`, `resent`, `dropped` and error
-    replies (`error`: the batch was refused and is not resent).
+    first, in order. Without `producer_id` delivery is at least once: a batch the server applied
+    just before the connection died, whose ack was lost with it, is counted twice. With
+    `producer_id` (1 to 64 printable ASCII characters, no space, unique per producer process) every
+    batch is numbered per stream (`"producer"`, `"seq"` 1, 2, 3…: docs/protocol.md) and counted
+    exactly once: the server acknowledges a resent batch it already has as a duplicate (`duplicates`
+    counts them), and the transient refusals `unavailable`, `rate_limited` and `out_of_order` make
+    the producer reconnect and resend every unacknowledged batch in order instead of giving up on
+    the batch. While disconnected the buffer holds at most `max_buffered` samples; beyond that the
+    oldest are dropped and counted (`dropped`). `on_event(dict)` (optional) hears `connected`,
+    `disconnected`, `resent`, `dropped` and error replies (`error`: the batch was refused and is not
+    resent; with `producer_id` a transient one is reported with `"retry": true` and resent).
     """
+
+    # Refusals after which a numbered batch is resent (docs/protocol.md: the producer's rule).
+    TRANSIENT = frozenset({"unavailable", "rate_limited", "out_of_order"})
 
     def __init__(self, url: str, *, token: Optional[str] = None, backoff: Optional[Backoff] = None,
                  max_batch: int = 1000, max_in_flight: int = 64, max_buffered: int = 1_000_000,
                  open_timeout: float = 5.0, on_event: Optional[Callable[[Dict[str, Any]], None]] = None,
-                 rng: Optional[random.Random] = None, **connect_kwargs: Any) -> None:
+                 rng: Optional[random.Random] = None, producer_id: Optional[str] = None,
+                 **connect_kwargs: Any) -> None:
+        if producer_id is not None and not (
+                1 <= len(producer_id) <= 64 and all(33 <= ord(c) <= 126 for c in producer_id)):
+            raise ValueError("producer_id: 1 to 64 printable ASCII characters, no space")
+        self.producer_id = producer_id
+        self._seq: Dict[str, int] = {}  # stream -> the last batch number given
         self.url = _with_token(url, token)
         self.backoff = backoff or Backoff()
         self.max_batch = max_batch
@@ -313,6 +332,7 @@ class Producer:
         self.resent = 0  # samples sent again after a reconnect
         self.dropped = 0  # samples dropped from a full buffer
         self.rejected = 0  # samples in batches the server refused
+        self.duplicates = 0  # samples in resent batches the server already had (producer_id only)
 
     async def __aenter__(self) -> "Producer":
         self.start()
@@ -400,6 +420,11 @@ class Producer:
             self._queue[0] = (stream, vals, None)
         rid = f"p{next(self._ids)}"
         msg["id"] = rid
+        if self.producer_id is not None:
+            seq = self._seq.get(stream, 0) + 1
+            self._seq[stream] = seq
+            msg["producer"] = self.producer_id
+            msg["seq"] = seq
         # json.dumps writes floats with repr(): they round-trip exactly.
         return rid, json.dumps(msg, separators=(",", ":")), n
 
@@ -409,11 +434,19 @@ class Producer:
                 continue
             self._answered = True
             msg = json.loads(raw)
-            entry = self._unacked.pop(msg.get("id"), None)
+            rid = msg.get("id")
+            if (self.producer_id is not None and rid in self._unacked and msg.get("type") == "error"
+                    and msg.get("code") in self.TRANSIENT):
+                # Kept: reconnect and resend every unacknowledged batch in order, from the first.
+                self._emit({**msg, "retry": True})
+                raise _Resend(msg.get("code", ""))
+            entry = self._unacked.pop(rid, None)
             if entry is None:
                 continue
             if msg.get("type") == "ack":
                 self.acked += entry[1]
+                if msg.get("duplicate"):
+                    self.duplicates += entry[1]
             else:
                 self.rejected += entry[1]
                 self._emit(msg)
@@ -448,12 +481,14 @@ class Producer:
                                 continue
                             self._changed.clear()
                             waiter = asyncio.ensure_future(self._changed.wait())
-                            await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                            waiter.cancel()
+                            try:
+                                await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                            finally:
+                                waiter.cancel()  # also when close() cancels this task meanwhile
                     finally:
                         reader.cancel()
             except _CONNECTION_ERRORS as exc:
-                if self._answered:
+                if self._answered and not isinstance(exc, _Resend):
                     attempt = 0  # the server answered on that connection: start the backoff over
                 self._answered = False
                 delay = self.backoff.delay(attempt, self.rng)

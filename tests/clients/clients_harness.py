@@ -66,11 +66,13 @@ class ServerProcess:
 
 class Proxy:
     """Forwards 127.0.0.1:port to 127.0.0.1:upstream; cut() drops every connection and refuses new
-    ones until reopen()."""
+    ones until reopen(). While `mute` is true the upstream's bytes are read and discarded (the
+    server's replies are lost on the way, as when a connection dies before its acks arrive)."""
 
     def __init__(self, upstream: int) -> None:
         self.upstream = upstream
         self.port = 0
+        self.mute = False
         self.server: Optional[asyncio.AbstractServer] = None
         self.writers: Set[asyncio.StreamWriter] = set()
 
@@ -86,12 +88,14 @@ class Proxy:
             w.transport.abort()
         self.writers.clear()
 
-    async def _pipe(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    async def _pipe(self, r: asyncio.StreamReader, w: asyncio.StreamWriter, down: bool = False) -> None:
         try:
             while True:
                 data = await r.read(65536)
                 if not data:
                     break
+                if down and self.mute:
+                    continue
                 w.write(data)
                 await w.drain()
         except (OSError, asyncio.CancelledError):
@@ -109,7 +113,7 @@ class Proxy:
             w.transport.abort()
             return
         self.writers.update((w, uw))
-        await asyncio.gather(self._pipe(r, uw), self._pipe(ur, w))
+        await asyncio.gather(self._pipe(r, uw), self._pipe(ur, w, down=True))
         self.writers.discard(w)
         self.writers.discard(uw)
 

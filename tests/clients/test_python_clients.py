@@ -17,7 +17,10 @@ What it proves, over 127.0.0.1, every wait bounded:
     the gap [0, 50), then gets live snapshots (exact mean) and alerts of the new epoch;
  4. a restart before any producer came back: `restart` (stream_gone), the stream polled until it
     exists, then its snapshot;
- 5. the tracker's rules on their own: epoch change, alert index going backwards, backoff bounds.
+ 5. the tracker's rules on their own: epoch change, alert index going backwards, backoff bounds;
+ 6. lost acks (a proxy discards the server's replies, then cuts): the producer resends its 5
+    unacknowledged batches; without a producer id the server counts them twice (110 samples for 60),
+    with `producer_id` exactly once (60, 50 samples acknowledged as duplicates).
 Reference values come from NumPy (Debian python3-numpy), never from the code under test.
 """
 
@@ -229,6 +232,56 @@ async def scenario(server_cmd):
         server.stop()
 
 
+async def lost_acks(server_cmd):
+    port = free_port()
+    server = ServerProcess(server_cmd, port)
+    await server.start()
+    proxy = Proxy(port)
+    await proxy.open()
+    url = f"ws://127.0.0.1:{proxy.port}/ws"
+    sub_log = EventLog()
+    subscriber = Subscriber(f"ws://127.0.0.1:{port}/ws", ["twice", "once"], backoff=FAST, poll_interval=0.1)
+
+    async def consume():
+        async for ev in subscriber:
+            sub_log.add(ev)
+
+    sub_task = asyncio.ensure_future(consume())
+    try:
+        for stream, pid, want in (("twice", None, 110), ("once", "py-feeder-1", 60)):
+            prod_log = EventLog()
+            p = Producer(url, backoff=FAST, max_batch=10, producer_id=pid, on_event=prod_log.add)
+            p.start()
+            p.push(stream, [float(k) for k in range(10)])
+            await p.flush(10)
+            proxy.mute = True  # the server's acks for the next 5 batches are lost on the way
+            for b in range(5):
+                p.push(stream, [float(10 * b + k) for k in range(10)])
+            await sub_log.wait_for(lambda e: e["type"] == "snapshot" and e["stream"] == stream and e["count"] == 60,
+                                   10, what=f"{stream}: the server has all 60 samples")
+            check(p.pending == 50, f"{stream}: 50 samples unacknowledged, {p.pending} pending")
+            await proxy.cut()
+            proxy.mute = False
+            await proxy.open()
+            await p.flush(15)  # reconnected; the 5 batches resent and acknowledged
+            check(p.resent == 50, f"{stream}: 50 samples resent, not {p.resent}")
+            snap = await sub_log.wait_for(
+                lambda e: e["type"] == "snapshot" and e["stream"] == stream and e["count"] >= want, 10,
+                what=f"{stream}: snapshot of {want}")
+            await asyncio.sleep(0.3)  # nothing more arrives
+            last = [e for e in sub_log.of("snapshot") if e["stream"] == stream][-1]
+            check(snap["count"] == want and last["count"] == want, f"{stream}: counted {last['count']}, want {want}")
+            check(p.duplicates == (0 if pid is None else 50), f"{stream}: {p.duplicates} duplicate samples")
+            await p.close()
+        print("py_clients: lost acks: 110 counted without a producer id, 60 (exactly once) with one")
+    finally:
+        await subscriber.close()
+        sub_task.cancel()
+        await asyncio.gather(sub_task, return_exceptions=True)
+        await proxy.cut()
+        server.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", required=True, help="the server binary (ws_test_server, streamstatsd)")
@@ -237,6 +290,7 @@ def main():
     unit_rules()
     print("py_clients: tracker rules ok")
     asyncio.run(asyncio.wait_for(scenario([a.server] + a.server_arg), 90))
+    asyncio.run(asyncio.wait_for(lost_acks([a.server] + a.server_arg), 60))
     print("py_clients: ok")
 
 
