@@ -25,8 +25,13 @@
 //              is not after the previous alert's). A 'gap' from 0 follows when the new epoch
 //              already has samples this client did not see.
 // Pushes are batched per stream and carry an id; unacknowledged batches are sent again after a
-// reconnect (at least once: a batch applied just before the connection died, whose ack was lost,
-// counts twice). While disconnected at most maxBuffered samples wait; older ones are dropped and
+// reconnect, in order (at least once: a batch applied just before the connection died, whose ack
+// was lost, counts twice). With the option producerId (1 to 64 printable ASCII characters, no space,
+// unique per producer) every batch is numbered per stream ("producer", "seq" 1, 2, 3…:
+// docs/protocol.md) and counted exactly once: a resent batch the server already has is acknowledged
+// as a duplicate (stats.duplicates), and the transient refusals unavailable, rate_limited and
+// out_of_order ('error' with retry: true) make the client reconnect and resend every unacknowledged
+// batch in order. While disconnected at most maxBuffered samples wait; older ones are dropped and
 // reported ('dropped' {stream, samples}).
 // Other events: 'open' {attempt}, 'close' {code, reason, retryInMs}, 'resent' {messages, samples},
 // 'error' (error replies of the server), 'message' (every server message, as parsed).
@@ -107,6 +112,9 @@ export class StreamTracker {
   }
 }
 
+// Refusals after which a numbered batch is resent (docs/protocol.md: the producer's rule).
+const TRANSIENT = new Set(['unavailable', 'rate_limited', 'out_of_order']);
+
 export class StreamstatsClient {
   constructor(url, options = {}) {
     const {
@@ -118,7 +126,14 @@ export class StreamstatsClient {
       maxInFlight = 64,
       maxBuffered = 1000000,
       random = Math.random,
+      producerId,
     } = options;
+    if (producerId !== undefined && !/^[\x21-\x7e]{1,64}$/.test(producerId)) {
+      throw new RangeError('producerId: 1 to 64 printable ASCII characters, no space');
+    }
+    this.producerId = producerId;
+    this.seq = new Map(); // stream -> the last batch number given
+    this.resending = false; // closed on purpose to resend: keep the backoff growing
     if (!Impl) throw new Error("no WebSocket: in Node < 22 pass { WebSocket } from the 'ws' package");
     this.url = token ? `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : url;
     this.Impl = Impl;
@@ -143,7 +158,7 @@ export class StreamstatsClient {
     this.closed = false;
     this.ws = null;
     this.reconnectTimer = null;
-    this.stats = { sent: 0, acked: 0, resent: 0, dropped: 0, rejected: 0 };
+    this.stats = { sent: 0, acked: 0, resent: 0, dropped: 0, rejected: 0, duplicates: 0 };
     this.#connect();
   }
 
@@ -307,7 +322,8 @@ export class StreamstatsClient {
         r.reject(new Error('connection closed'));
         this.requests.delete(id);
       }
-      if (this.answered) this.attempt = 0; // that connection worked: start the backoff over
+      if (this.answered && !this.resending) this.attempt = 0; // that connection worked: start the backoff over
+      this.resending = false;
       const retryInMs = this.closed ? null : this.backoff.delay(this.attempt, this.random);
       this.attempt += 1;
       this.#emit('close', { code: e.code, reason: e.reason, retryInMs });
@@ -323,7 +339,14 @@ export class StreamstatsClient {
       if (head.values.length === 0) this.queue.shift();
       const id = `p${this.nextId++}`;
       // JSON.stringify writes the shortest round-trip form of each double: values arrive exactly.
-      const text = JSON.stringify({ stream: head.stream, values, id });
+      const msg = { stream: head.stream, values, id };
+      if (this.producerId !== undefined) {
+        const seq = (this.seq.get(head.stream) ?? 0) + 1;
+        this.seq.set(head.stream, seq);
+        msg.producer = this.producerId;
+        msg.seq = seq;
+      }
+      const text = JSON.stringify(msg);
       this.unacked.set(id, { text, n: values.length });
       this.stats.sent += values.length;
       this.ws.send(text);
@@ -334,10 +357,21 @@ export class StreamstatsClient {
     this.#emit('message', msg);
     const { type, stream, id } = msg;
     if (id !== undefined && this.unacked.has(id)) {
+      if (type === 'error' && this.producerId !== undefined && TRANSIENT.has(msg.code)) {
+        // Kept: reconnect and resend every unacknowledged batch in order, from the first.
+        this.#emit('error', { ...msg, retry: true });
+        if (!this.resending && this.ws) {
+          this.resending = true;
+          this.ws.close(1000, 'resend');
+        }
+        return;
+      }
       const { n } = this.unacked.get(id);
       this.unacked.delete(id);
-      if (type === 'ack') this.stats.acked += n;
-      else {
+      if (type === 'ack') {
+        this.stats.acked += n;
+        if (msg.duplicate) this.stats.duplicates += n;
+      } else {
         this.stats.rejected += n;
         this.#emit('error', msg);
       }

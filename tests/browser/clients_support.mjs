@@ -97,6 +97,7 @@ export class Proxy {
     this.port = 0;
     this.server = null;
     this.sockets = new Set();
+    this.mute = false;
   }
 
   open() {
@@ -113,7 +114,10 @@ export class Proxy {
         c.on('error', drop).on('close', drop);
         u.on('error', drop).on('close', drop);
         c.pipe(u);
-        u.pipe(c);
+        // While mute, the server's bytes are read and discarded: its replies are lost on the way.
+        u.on('data', (d) => {
+          if (!this.mute) c.write(d);
+        });
       });
       this.server.once('error', reject);
       this.server.listen(this.port, '127.0.0.1', () => {

@@ -13,7 +13,10 @@
 //     what was pushed while it was down; the subscriber reports 'restart' (count_dropped, 400 → 50),
 //     'gap' [0, 50), then live snapshots and alerts of the new epoch;
 //  4. a restart with no producer back yet: 'restart' (stream_gone), polled, then the snapshot;
-//  5. the backoff: within [0, min(max, initial·2^n)], jittered.
+//  5. the backoff: within [0, min(max, initial·2^n)], jittered;
+//  6. lost acks (a proxy discards the server's replies, then cuts): the 5 unacknowledged batches
+//     are resent; without a producerId the server counts them twice (110 for 60), with one exactly
+//     once (60; 50 samples acknowledged as duplicates).
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { Backoff, StreamstatsClient } from '../../examples/clients/streamstats.mjs';
@@ -136,6 +139,46 @@ async function scenario(command) {
   }
 }
 
+async function lostAcks(command) {
+  const port = await freePort();
+  const server = new ServerProcess(command, port);
+  await server.start();
+  const proxy = new Proxy(port);
+  await proxy.open();
+  const sub = new StreamstatsClient(`ws://127.0.0.1:${port}/ws`, { WebSocket, backoff: FAST, pollIntervalMs: 100 });
+  const log = new EventLog().attach(sub);
+  const clients = [sub];
+  try {
+    for (const [stream, producerId, want] of [['twice', undefined, 110], ['once', 'js-feeder-1', 60]]) {
+      sub.subscribe(stream);
+      const p = new StreamstatsClient(`ws://127.0.0.1:${proxy.port}/ws`, { WebSocket, backoff: FAST, maxBatch: 10, producerId });
+      clients.push(p);
+      p.push(stream, Array.from({ length: 10 }, (_, k) => k));
+      await p.flush(10000);
+      proxy.mute = true; // the acks of the next 5 batches are lost on the way
+      for (let b = 0; b < 5; b++) p.push(stream, Array.from({ length: 10 }, (_, k) => 10 * b + k));
+      await log.waitFor((e) => e.type === 'snapshot' && e.stream === stream && e.count === 60, 10000, 0, `${stream}: 60 at the server`);
+      assert.equal(p.pending, 50, `${stream}: 50 samples unacknowledged`);
+      await proxy.cut();
+      proxy.mute = false;
+      await proxy.open();
+      await p.flush(15000);
+      assert.equal(p.stats.resent, 50, `${stream}: 50 samples resent`);
+      await log.waitFor((e) => e.type === 'snapshot' && e.stream === stream && e.count >= want, 10000, 0, `${stream}: ${want}`);
+      await new Promise((r) => setTimeout(r, 300)); // nothing more arrives
+      const last = log.of('snapshot').filter((e) => e.stream === stream).pop();
+      assert.equal(last.count, want, `${stream}: counted ${last.count}, want ${want}`);
+      assert.equal(p.stats.duplicates, producerId === undefined ? 0 : 50, `${stream}: duplicates`);
+      p.close();
+    }
+    console.log('js_client: lost acks: 110 counted without a producerId, 60 (exactly once) with one');
+  } finally {
+    for (const c of clients) c.close();
+    await proxy.cut();
+    await server.stop();
+  }
+}
+
 const command = serverCommand();
 backoffRules();
 console.log('js_client: backoff ok');
@@ -144,5 +187,6 @@ const timer = setTimeout(() => {
   process.exit(1);
 }, 90000);
 await scenario(command);
+await lostAcks(command);
 clearTimeout(timer);
 console.log('js_client: ok');
