@@ -613,20 +613,22 @@ struct anomaly_result {
   T p;
   // p, except for a |z| beyond every recent one, where p stops at its floor (≈ 1/n_eff: "never
   // seen"): there it keeps falling, by e per histogram bin (28% of |z|) past the largest recent |z|.
-  // What report_score() ranks by; NaN when p is.
+  // What score() and report_score() rank by; NaN when p is.
   T p_graded;
   // True when a sample at least as rare (p_graded no larger, below quiet_p) came within the previous
   // calibration_options::quiet samples: this one continues an excursion already reported.
   bool repeat;
 
-  // In [0, 1], the same meaning on every series: anomaly_score of ln p (0.5 ↔ p = 0.1, 0.67 ↔
-  // 0.01, 0.7 ↔ 0.0047); during learning the Gaussian tail score of z (zscore_anomaly_score); 0
-  // when rejected.
+  // In [0, 1], the same meaning on every series: anomaly_score of ln p_graded (0.5 ↔ p = 0.1, 0.67
+  // ↔ 0.01, 0.7 ↔ 0.0047): calibrated down to p's floor (≈ 2/(span + 1): "never seen recently"),
+  // and beyond every recent |z| still growing with |z| instead of saturating there (a spike of 30σ
+  // outranks one of 8σ, on this series and against the others); during learning the Gaussian tail
+  // score of z (zscore_anomaly_score); 0 when rejected.
   [[nodiscard]] T score() const noexcept {
-    if (p != p) {
+    if (p_graded != p_graded) {
       return status == zscore_status::rejected ? T(0) : zscore_anomaly_score(z, side);
     }
-    return p < T(1) ? anomaly_score(std::log(p)) : T(0);
+    return p_graded < T(1) ? anomaly_score(std::log(p_graded)) : T(0);
   }
   // anomaly_score of ln p_graded, or 0 for a repeat: one report per excursion, at its first and at
   // any rarer sample, and graded beyond the recent maximum. What to threshold when every report is
