@@ -365,7 +365,7 @@ TEST_CASE(
   CHECK(missing[0].false_rate() > 2.0 * missing[1].false_rate());
 }
 
-TEST_CASE("report_score: one report per excursion; score() itself is not thinned", "[bed][features]") {
+TEST_CASE("report_score: one report per excursion — score() itself is not thinned", "[bed][features]") {
   // A level shift of 8σ on N(0, 1) noise: score() stays ≥ 0.6 (p ≤ 0.03) on about ten samples while the
   // baseline re-learns; report_score() reports the first (and any rarer) of them only. quiet = 0 (the naive
   // alternative) reports every one.

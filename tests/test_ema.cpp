@@ -194,7 +194,7 @@ TEST_CASE("ema talib convention matches TA-Lib's TA_EMA recurrence", "[ema][tali
   CHECK(t.value() == 4.0);  // (5 − 3)·0.5 + 3
 }
 
-TEST_CASE("ema batch push equals the scalar loop; float tracks double", "[ema][batch]") {
+TEST_CASE("ema batch push equals the scalar loop — float tracks double", "[ema][batch]") {
   std::vector<double> xs;
   for (int i = 0; i < 500; ++i) {
     xs.push_back(std::sin(i * 0.1) * 4.0 + 10.0);

@@ -149,7 +149,7 @@ TEST_CASE("ew_variance has no cancellation: constant data gives 0, offset data i
   CHECK(w.population_variance() == Approx(1.0).epsilon(1e-6));
 }
 
-TEST_CASE("ew_variance batch push equals the scalar loop; reset keeps alpha", "[ew_variance][batch]") {
+TEST_CASE("ew_variance batch push equals the scalar loop — reset keeps alpha", "[ew_variance][batch]") {
   std::vector<double> xs;
   for (int i = 0; i < 400; ++i) {
     xs.push_back(std::cos(i * 0.2) * 2.0 + 1.0);

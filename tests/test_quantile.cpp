@@ -159,7 +159,7 @@ TEST_CASE("quantile propagates NaN until reset, which keeps p", "[quantile][nonf
   CHECK(q.value() == 5.0);  // 4 + 0.25·(8 − 4)
 }
 
-TEST_CASE("quantile batch push equals the scalar loop; markers stay ordered", "[quantile][batch]") {
+TEST_CASE("quantile batch push equals the scalar loop — markers stay ordered", "[quantile][batch]") {
   std::mt19937_64 rng(8);
   std::lognormal_distribution<double> d(0.0, 1.0);
   std::vector<double> xs(20000);

@@ -113,7 +113,7 @@ TEST_CASE("rolling_extrema is NaN while a NaN is in the window, then recovers",
   CHECK(r.count() == 11);
 }
 
-TEST_CASE("rolling_extrema batch push equals the scalar loop; reset keeps the window",
+TEST_CASE("rolling_extrema batch push equals the scalar loop — reset keeps the window",
           "[rolling_extrema][batch]") {
   std::vector<double> xs;
   for (int i = 0; i < 300; ++i) {

@@ -251,7 +251,7 @@ TEST_CASE("rolling_variance propagates NaN while it is in the window, then recov
   CHECK(r.count() == 9);
 }
 
-TEST_CASE("rolling_variance batch push equals the scalar loop; reset keeps the window",
+TEST_CASE("rolling_variance batch push equals the scalar loop — reset keeps the window",
           "[rolling_variance][batch]") {
   std::vector<double> xs;
   for (int i = 0; i < 1000; ++i) {

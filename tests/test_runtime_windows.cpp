@@ -160,7 +160,7 @@ TEST_CASE("a window length outside [1, N] throws std::invalid_argument naming th
   CHECK_NOTHROW(rolling_extrema<double, 16>(16));
 }
 
-TEST_CASE("reset() keeps a run-time window length; capacity() stays the compile-time N",
+TEST_CASE("reset() keeps a run-time window length — capacity() stays the compile-time N",
           "[runtime_windows]") {
   sma<double, 32> s(3);
   rolling_variance<double, 32> v(3);
@@ -217,7 +217,7 @@ TEST_CASE("reset() keeps a run-time window length; capacity() stays the compile-
 }
 
 TEST_CASE(
-    "a run-time window length is saved with the state and restored; the restored window continues "
+    "a run-time window length is saved with the state and restored — the restored window continues "
     "bit for bit",
     "[runtime_windows][state]") {
   const auto t = load_pandas_csv("runtime_windows.csv");

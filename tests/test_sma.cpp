@@ -176,7 +176,7 @@ TEST_CASE("sma propagates NaN while it is in the window, then recovers", "[sma][
   CHECK(m.count() == 10);
 }
 
-TEST_CASE("sma batch push equals the scalar loop; reset keeps the window", "[sma][batch]") {
+TEST_CASE("sma batch push equals the scalar loop — reset keeps the window", "[sma][batch]") {
   std::vector<double> xs;
   for (int i = 0; i < 100; ++i) {
     xs.push_back(std::sin(i) * 3.0 + 1.0);

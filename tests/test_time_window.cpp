@@ -154,7 +154,7 @@ TEST_CASE(
   CHECK(w.span() == 60s);
 }
 
-TEST_CASE("time_window: invalid span throws naming span; the prototype configures every bucket",
+TEST_CASE("time_window: invalid span throws naming span — the prototype configures every bucket",
           "[time_window]") {
   CHECK_THROWS_AS((time_window<mean<double>, 60>(0s)), std::invalid_argument);
   CHECK_THROWS_AS((time_window<mean<double>, 60>(-60s)), std::invalid_argument);

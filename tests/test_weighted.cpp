@@ -136,7 +136,7 @@ TEST_CASE("16 merged shards equal one pass and NumPy's values", "[weighted][merg
   }
 }
 
-TEST_CASE("merging with an empty part changes nothing in either direction; rejected counts add",
+TEST_CASE("merging with an empty part changes nothing in either direction — rejected counts add",
           "[weighted][merge]") {
   weighted_variance<double> a;
   a.push(1.0, 2.0);
@@ -163,7 +163,7 @@ TEST_CASE("merging with an empty part changes nothing in either direction; rejec
 }
 
 TEST_CASE(
-    "equal weights give the unweighted statistics; reliability weights are scale-free, frequency "
+    "equal weights give the unweighted statistics — reliability weights are scale-free, frequency "
     "weights repeat samples",
     "[weighted]") {
   const auto sets = load_sets();
@@ -211,7 +211,7 @@ TEST_CASE(
   CHECK(close_rel(freq.mean(), expanded.mean(), 1e-13));
 }
 
-TEST_CASE("weights: negative, NaN and infinite are rejected and counted; zero changes nothing",
+TEST_CASE("weights: negative, NaN and infinite are rejected and counted — zero changes nothing",
           "[weighted]") {
   weighted_variance<double> v;
   weighted_mean<double> m;

@@ -721,7 +721,7 @@ TEST_CASE("Redis stall and restart with an unnumbered retrying producer (shows t
 }
 
 TEST_CASE(
-    "a Redis with a password and database 2: redis:// and unix:// URLs with credentials; a wrong "
+    "a Redis with a password and database 2: redis:// and unix:// URLs with credentials — a wrong "
     "password is logged and keeps /readyz at 503") {
   streamstats_test::redis_server redis(streamstats_test::redis_server_options{false, "s3cret:pass", true});
   scratch s;

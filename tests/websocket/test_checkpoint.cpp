@@ -279,7 +279,7 @@ TEST_CASE("every generation damaged: nothing found, every file named") {
   CHECK(fs::exists(store.path_of(1)));
 }
 
-TEST_CASE("missing and empty directories hold no checkpoint; a write creates the directory") {
+TEST_CASE("missing and empty directories hold no checkpoint — a write creates the directory") {
   temp_dir dir;
   const fs::path missing = dir.path / "a" / "b";
   ws::checkpoint_store store(missing.string());

@@ -81,7 +81,7 @@ TEST_CASE("pushes reach push() with their samples, time and id", "[dispatch]") {
   CHECK(r.id.empty());
 }
 
-TEST_CASE("queries and subscriptions reach their own call; \"*\" is special except for snapshot",
+TEST_CASE("queries and subscriptions reach their own call — \"*\" is special except for snapshot",
           "[dispatch]") {
   CHECK(text(R"({"type":"list","id":"l"})").calls == std::vector<std::string>{"list"});
   auto r = text(R"({"type":"subscribe","stream":"*"})");

@@ -262,7 +262,7 @@ TEST_CASE("at the bound, variance and moments stay finite for 2^63 samples (merg
 
 // ---- §2: invalid JSON written by the server ----------------------------------------------------
 
-TEST_CASE("a duplicated protocol field is refused deterministically; the reply is valid JSON without NUL") {
+TEST_CASE("a duplicated protocol field is refused deterministically — the reply is valid JSON without NUL") {
   ws::request_parser p;
   simdjson::dom::parser jp;
   // The issue's input: the second "id" used to leave a dangling view of the first (a raw NUL).
@@ -299,7 +299,7 @@ TEST_CASE("a duplicated protocol field is refused deterministically; the reply i
   CHECK(r.ok);
 }
 
-TEST_CASE("control characters in ids and strings are escaped; the JSON reads back identical") {
+TEST_CASE("control characters in ids and strings are escaped — the JSON reads back identical") {
   ws::request_parser p;
   simdjson::dom::parser jp;
   auto r = parse_text(p, R"({"type":"list","id":"a\u0000b\u001f\"\\\n\u007f\u00e9"})");
@@ -486,7 +486,7 @@ TEST_CASE("number ids are echoed as numbers that simdjson reads: 64-bit integers
   }
 }
 
-TEST_CASE("binary frames: each malformed part has its code; the stream is named once known") {
+TEST_CASE("binary frames: each malformed part has its code — the stream is named once known") {
   ws::request_parser p;
   ws::request req;
   ws::request_error err;
