@@ -183,7 +183,7 @@ TEST_CASE("alerts reach every subscriber of the stream at once, as one shared me
   CHECK(t.f.stats().alerts.get() == 3);
 }
 
-TEST_CASE("\"*\" covers the streams that exist and those created later", "[fanout]") {
+TEST_CASE("a \"*\" subscription covers the streams that exist and those created later", "[fanout]") {
   fixture t;
   t.stream("b");
   t.stream("a");
