@@ -217,3 +217,13 @@ export function checkStats(assert, snap, xs, what) {
     assert.ok(typeof got === 'number' && Math.abs(got - r[k]) <= tol, `${what}: ${k} ${got} vs ${r[k]}`);
   }
 }
+
+// Starts the server on a free port and an open Proxy in front of it: { port, server, proxy }.
+export async function serverAndProxy(command) {
+  const port = await freePort();
+  const server = new ServerProcess(command, port);
+  await server.start();
+  const proxy = new Proxy(port);
+  await proxy.open();
+  return { port, server, proxy };
+}

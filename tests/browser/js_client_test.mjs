@@ -20,7 +20,7 @@
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { Backoff, StreamstatsClient } from '../../examples/clients/streamstats.mjs';
-import { EventLog, Proxy, ServerProcess, checkStats, freePort, gaussian, serverCommand } from './clients_support.mjs';
+import { EventLog, ServerProcess, checkStats, gaussian, serverAndProxy, serverCommand } from './clients_support.mjs';
 
 const FAST = { initialMs: 50, maxMs: 500 };
 
@@ -35,11 +35,7 @@ function backoffRules() {
 }
 
 async function scenario(command) {
-  const port = await freePort();
-  let server = new ServerProcess(command, port);
-  await server.start();
-  const proxy = new Proxy(port);
-  await proxy.open();
+  let { port, server, proxy } = await serverAndProxy(command);
   const producer = new StreamstatsClient(`ws://127.0.0.1:${port}/ws`, { WebSocket, backoff: FAST });
   const plog = new EventLog().attach(producer);
   let sub = null;
@@ -140,11 +136,7 @@ async function scenario(command) {
 }
 
 async function lostAcks(command) {
-  const port = await freePort();
-  const server = new ServerProcess(command, port);
-  await server.start();
-  const proxy = new Proxy(port);
-  await proxy.open();
+  const { port, server, proxy } = await serverAndProxy(command);
   const sub = new StreamstatsClient(`ws://127.0.0.1:${port}/ws`, { WebSocket, backoff: FAST, pollIntervalMs: 100 });
   const log = new EventLog().attach(sub);
   const clients = [sub];

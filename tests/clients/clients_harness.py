@@ -148,3 +148,13 @@ class EventLog:
 
     def of(self, kind: str, start: int = 0) -> list:
         return [e for e in self.events[start:] if e.get("type") == kind]
+
+
+async def server_and_proxy(command: List[str]) -> "tuple[int, ServerProcess, Proxy]":
+    """Starts the server on a free port and an open Proxy in front of it: (port, server, proxy)."""
+    port = free_port()
+    server = ServerProcess(command, port)
+    await server.start()
+    proxy = Proxy(port)
+    await proxy.open()
+    return port, server, proxy

@@ -36,7 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "examples", "clients"))
 sys.path.insert(0, HERE)
 
-from clients_harness import EventLog, Proxy, ServerProcess, free_port  # noqa: E402
+from clients_harness import EventLog, ServerProcess, server_and_proxy  # noqa: E402
 from streamstats_client import Backoff, Producer, StreamTracker, Subscriber  # noqa: E402
 
 FAST = Backoff(initial=0.05, maximum=0.5)
@@ -97,11 +97,7 @@ def unit_rules():
 
 
 async def scenario(server_cmd):
-    port = free_port()
-    server = ServerProcess(server_cmd, port)
-    await server.start()
-    proxy = Proxy(port)
-    await proxy.open()
+    port, server, proxy = await server_and_proxy(server_cmd)
     url = f"ws://127.0.0.1:{port}/ws"
     sub_url = f"ws://127.0.0.1:{proxy.port}/ws"
     rng = random.Random(15)
@@ -233,11 +229,7 @@ async def scenario(server_cmd):
 
 
 async def lost_acks(server_cmd):
-    port = free_port()
-    server = ServerProcess(server_cmd, port)
-    await server.start()
-    proxy = Proxy(port)
-    await proxy.open()
+    port, server, proxy = await server_and_proxy(server_cmd)
     url = f"ws://127.0.0.1:{proxy.port}/ws"
     sub_log = EventLog()
     subscriber = Subscriber(f"ws://127.0.0.1:{port}/ws", ["twice", "once"], backoff=FAST, poll_interval=0.1)
