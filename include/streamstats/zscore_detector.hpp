@@ -594,6 +594,15 @@ struct seasonal_profile {
   }
 };
 
+// Under the null of anomaly_result::score() (p uniform, independent from sample to sample), the
+// probability of a sample whose p is below u with no p at least as small among the previous n:
+// ∫₀^u (1 − v)^n dv = (1 − (1 − u)^(n+1)) / (n + 1), accurate for tiny u.
+template <class T>
+[[nodiscard]] inline T first_report_mass(T u, std::size_t n) noexcept {
+  const T m = static_cast<T>(n + 1);
+  return -std::expm1(m * std::log1p(-u)) / m;
+}
+
 }  // namespace detail
 
 template <class T>
@@ -619,28 +628,49 @@ struct anomaly_result {
   // calibration_options::quiet samples: this one continues an excursion already reported.
   bool repeat;
 
-  // In [0, 1], the same meaning on every series: anomaly_score of ln p_graded (0.5 ↔ p = 0.1, 0.67
-  // ↔ 0.01, 0.7 ↔ 0.0047): calibrated down to p's floor (≈ 2/(span + 1): "never seen recently"),
-  // and beyond every recent |z| still growing with |z| instead of saturating there (a spike of 30σ
-  // outranks one of 8σ, on this series and against the others); during learning the Gaussian tail
-  // score of z (zscore_anomaly_score); 0 when rejected.
+  // The calibration_options::quiet this sample was judged under (0: no repeats, score() ranks by
+  // p_graded alone).
+  std::uint32_t quiet = 0;
+
+  // In [0, 1], the same meaning on every series: anomaly_score of ln P, P the probability under the
+  // null (p uniform and independent from sample to sample) of a sample at least as anomalous as
+  // this one, where the first sample of an excursion outranks its repeats (0.5 ↔ P = 0.1, 0.67 ↔
+  // 0.01, 0.7 ↔ 0.0047). A rare sample (p_graded below quiet_p) that is not a repeat has
+  // P = ∫₀^p (1 − v)^quiet dv = (1 − (1 − p)^(quiet+1)) / (quiet + 1) — the mass of first reports
+  // at least as rare, ≈ p for small p; a repeat comes after all of those (≈ 0.031 for quiet 30) and
+  // before every sample that is not rare: P = that mass + p − its own first-report mass; any other
+  // sample has P = p. So on noise the fraction of samples with score() ≥ s is p(s) at every level,
+  // as for an unthinned rank, yet an excursion's continuation (a level shift while the baseline
+  // re-learns, a spike's falling edge) scores at most ≈ 0.6 instead of charging every sample to a
+  // threshold above that: one threshold above 0.6 gives one report per excursion on every series.
+  // Calibrated down to p's floor (≈ 2/(span + 1): "never seen recently"), and beyond every recent |z|
+  // still growing with |z| instead of saturating there (a spike of 30σ outranks one of 8σ, on this
+  // series and against the others); during learning the Gaussian tail score of z
+  // (zscore_anomaly_score); 0 when rejected.
   [[nodiscard]] T score() const noexcept {
     if (p_graded != p_graded) {
       return status == zscore_status::rejected ? T(0) : zscore_anomaly_score(z, side);
     }
-    return p_graded < T(1) ? anomaly_score(std::log(p_graded)) : T(0);
+    return anomaly_score(log_tail());
   }
-  // anomaly_score of ln p_graded, or 0 for a repeat: one report per excursion, at its first and at
-  // any rarer sample, and graded beyond the recent maximum. What to threshold when every report is
-  // acted on (NAB counts only the first detection in a labelled window and charges every other
-  // one). Not calibrated like score(): on noise it exceeds a level s less often than p(s) says (a
-  // rare sample's neighbours rarely outdo it). During learning and when rejected: score().
-  [[nodiscard]] T report_score() const noexcept {
-    if (p_graded != p_graded) {
-      return score();
+  // ln P of score(): what it ranks by (−Inf for p_graded = 0, 0 for p_graded ≥ 1); NaN before
+  // learning is over and when rejected.
+  [[nodiscard]] T log_tail() const noexcept {
+    if (!(p_graded < T(1))) {
+      return p_graded != p_graded ? p_graded : T(0);
     }
-    return repeat || !(p_graded < T(1)) ? T(0) : anomaly_score(std::log(p_graded));
+    const T rare = T(calibration_options::quiet_p);
+    if (quiet == 0 || !(p_graded < rare)) {
+      return std::log(p_graded);
+    }
+    const T first = detail::first_report_mass(p_graded, quiet);
+    return std::log(repeat ? detail::first_report_mass(rare, quiet) + (p_graded - first) : first);
   }
+  // score(), or 0 for a repeat: one report per excursion, at its first and at any rarer sample.
+  // Thresholded above ≈ 0.6 it reports what score() reports; below, score() also passes repeats
+  // while report_score() never does. Not calibrated: on noise it exceeds a level s below 0.6 less
+  // often than p(s) says. During learning and when rejected: score().
+  [[nodiscard]] T report_score() const noexcept { return repeat ? T(0) : score(); }
 };
 
 // The recommended detector. A z-score against the last Window = 64 samples (zscore_detector over
@@ -796,7 +826,11 @@ class anomaly_detector {
     } else {
       episodes_.calm(zscore_.options().cooldown);
     }
-    return {r.z, anomaly, new_episode, episodes_.current(), r.status, side, p, graded, repeat};
+    return {r.z,         anomaly,
+            new_episode, episodes_.current(),
+            r.status,    side,
+            p,           graded,
+            repeat,      static_cast<std::uint32_t>(calibration_.quiet)};
   }
 
  public:
