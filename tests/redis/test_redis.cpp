@@ -16,10 +16,12 @@
 #include <cstdint>
 #include <cstring>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <sys/prctl.h>
@@ -603,6 +605,55 @@ TEST_CASE(
   for (const auto& e : events)
     std::cout << "\n  " << e;
   std::cout << "\n";
+}
+
+// An accumulator that takes the log entry's time (owner.hpp): records each batch's first value
+// and time.
+struct timed_acc {
+  std::vector<std::pair<double, double>> seen;
+  void push(const double* first, const double*, double t) { seen.emplace_back(*first, t); }
+};
+struct timed_codec {
+  static std::string save(const timed_acc&) { return "x"; }
+  static std::string load(std::string_view, timed_acc&) { return {}; }
+};
+
+TEST_CASE("a batch's time goes into the log with it and reaches an owner whose push takes one") {
+  redis_server server;
+  asio::io_context io;
+  redis::connection cp(io, opts_for(server)), co(io, opts_for(server));
+  cp.start();
+  co.start();
+  REQUIRE(run_until(
+      io, [&] { return cp.ready() && co.ready(); }, 5000ms));
+  redis::stream_log log(cp);
+  // A fractional time (round-trips through "%.17g" exactly), none, ±Inf (not stored), a later one.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<double> times = {1700000000.123456789, nan, std::numeric_limits<double>::infinity(),
+                                     1700000600.0};
+  std::size_t acked = 0;
+  for (std::size_t i = 0; i < times.size(); ++i) {
+    const double x = static_cast<double>(i);
+    log.append(
+        "timed", &x, 1, [&](const redis::append_result& r) { acked += r.ok; }, {}, 0, times[i]);
+  }
+  REQUIRE(run_until(
+      io, [&] { return acked == times.size(); }, 5000ms));
+  redis::owner<timed_acc, timed_codec> o(co, owner_opts("timed"));
+  o.start();
+  REQUIRE(run_until(
+      io, [&] { return o.state().seen.size() == times.size(); }, 10000ms));
+  const auto& seen = o.state().seen;
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    INFO("batch " << i);
+    CHECK(seen[i].first == static_cast<double>(i));
+  }
+  CHECK(std::memcmp(&seen[0].second, &times[0], sizeof(double)) == 0);  // bit for bit
+  CHECK(std::isnan(seen[1].second));
+  CHECK(std::isnan(seen[2].second));
+  CHECK(seen[3].second == 1700000600.0);
+  o.stop();
+  run_for(io, 50ms);
 }
 
 TEST_CASE("Redis restarted without persistence: the stream's epoch changes, so the loss is visible") {

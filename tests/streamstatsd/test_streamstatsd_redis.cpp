@@ -31,6 +31,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <memory>
 #include <random>
@@ -62,14 +63,33 @@ stats = ["count", "mean", "variance", "min", "max"]
 detector = true
 detector_threshold = 3.5
 detector_warmup = 20
-# The daily stage off: it learns from each sample's time, and the Redis log does not carry times
-# yet (the owner applies with its own clock; docs/scale-out.md), so a replay in another process
-# could not be bit-identical with it on.
+# The daily stage off: it learns from each sample's time, and these tests' pushes carry none (each
+# batch is logged with its arrival time at the ingesting node, which a replay in another process does
+# not know). The kill -9 test below keeps it on (the default) and stamps its pushes.
 detector_period = 0
 )";
 
-ws::pipeline_spec test_spec() {
-  const auto c = ws::parse_config(config_text);
+// The kill -9 test's: the default detector, whose daily stage learns the stream's pace and phase from
+// each batch's time (issue 10), which the log carries with the batch (the push's "t").
+const char* const timed_config_text = R"(
+[server]
+port = 0
+snapshot_interval_ms = 20
+shutdown_timeout_ms = 1000
+
+[redis]
+lease_ttl_ms = 600
+
+[[pipeline]]
+match = "*"
+stats = ["count", "mean", "variance", "min", "max"]
+detector = true
+detector_threshold = 3.5
+detector_warmup = 20
+)";
+
+ws::pipeline_spec test_spec(const char* text = config_text) {
+  const auto c = ws::parse_config(text);
   REQUIRE(c.pipelines.size() == 1);
   return c.pipelines[0];
 }
@@ -152,21 +172,28 @@ std::string redis_hget(const std::string& socket, const std::string& key, const 
 }
 
 // The in-process run the issue asks for: the same pipeline (built from the same config spec) fed
-// the same batches in the same order, one push per batch as the owner applies one per log entry.
+// the same batches in the same order, one push per batch as the owner applies one per log entry,
+// with the batch's time t when the pushes carried one.
 struct replay {
-  ws::spec_pipeline pipe{test_spec()};
+  explicit replay(const char* text = config_text) : pipe(test_spec(text)) {}
+  ws::spec_pipeline pipe;
   std::uint64_t count = 0;
   double last = 0.0;
-  void batch(const std::vector<double>& v) {
-    struct none final : ws::alert_sink {
-      void on_alert(std::size_t, double, const ws::alert_info&) override {}
+  std::size_t alerts = 0;
+  void batch(const std::vector<double>& v, double t = std::numeric_limits<double>::quiet_NaN()) {
+    struct counting final : ws::alert_sink {
+      std::size_t n = 0;
+      void on_alert(std::size_t, double, const ws::alert_info&) override { ++n; }
     } sink;
     if (v.size() == 1) {
       ws::alert_info ai;
-      (void)pipe.push(v[0], ai);
-    } else {
+      sink.n += std::isnan(t) ? pipe.push(v[0], ai) : pipe.push_at(v[0], t, ai);
+    } else if (std::isnan(t)) {
       pipe.push_batch(v.data(), v.size(), sink);
+    } else {
+      pipe.push_batch_at(v.data(), v.size(), t, sink);
     }
+    alerts += sink.n;
     count += v.size();
     last = v.back();
   }
@@ -180,15 +207,22 @@ struct replay {
     return json::parse(out);
   }
   // The owner's stored state is the stream's counters (count, last, t: 24 bytes) then the
-  // pipeline's save_state bytes (core.hpp, broker_host_impl::save); `t` is the owner's clock.
-  void check_stored(const std::string& stored) const {
+  // pipeline's save_state bytes (core.hpp, broker_host_impl::save); `t` is the last batch's time
+  // (its "t", or its arrival time at the node that logged it), checked when given.
+  void check_stored(const std::string& stored,
+                    double last_t = std::numeric_limits<double>::quiet_NaN()) const {
     REQUIRE(stored.size() > 24);
     std::uint64_t n = 0;
     double l = 0.0;
+    double t = 0.0;
     std::memcpy(&n, stored.data(), 8);  // little-endian, as the test machine
     std::memcpy(&l, stored.data() + 8, 8);
+    std::memcpy(&t, stored.data() + 16, 8);
     CHECK(n == count);
     CHECK(std::memcmp(&l, &last, 8) == 0);
+    if (!std::isnan(last_t)) {
+      CHECK(t == last_t);
+    }
     std::string mine;
     pipe.save_state(mine);
     CHECK(stored.size() - 24 == mine.size());
@@ -328,10 +362,13 @@ TEST_CASE("three nodes: producers on A and B - every alert and the exact stats a
 
 TEST_CASE(
     "kill -9 of the owner during ingest: exact count - mean - variance - min - max of the acknowledged "
-    "samples - and a single-process run over the log order has the same state bit for bit") {
+    "samples - and a single-process run over the log order, with the pushes' times, has the same state "
+    "bit for bit") {
   streamstats_test::redis_server redis;
   scratch s;
-  const auto cfg = s.write("c.toml", config_text);
+  // The default detector: its daily stage learns the pace and phase from the batches' times, which
+  // the successor must replay as the first owner learnt them (the log carries each batch's "t").
+  const auto cfg = s.write("c.toml", timed_config_text);
   const std::string url = "unix://" + redis.socket_path();
   ws_test::client_pool pool;
 
@@ -342,17 +379,22 @@ TEST_CASE(
   // Connected to Redis first (else the push is answered "unavailable": a busy machine is slow).
   REQUIRE(wait_until([&] { return http_status(owner_node.port(), "/readyz") == 200; }, 10s));
   // Every push is numbered (producer id + seq), so that its ack says where the batch is in the log:
-  // `first`, the index of its first sample. by_first is the log order.
+  // `first`, the index of its first sample. by_first is the log order, with each batch's "t".
   std::vector<double> acked;
-  std::map<std::uint64_t, std::vector<double>> by_first;
-  auto record = [&](const json& ack, const std::vector<double>& v) {
+  std::map<std::uint64_t, std::pair<std::vector<double>, double>> by_first;
+  auto record = [&](const json& ack, const std::vector<double>& v, double t) {
     REQUIRE(ack["accepted"] == v.size());
     REQUIRE(ack.contains("first"));
-    CHECK(by_first.emplace(ack["first"].get<std::uint64_t>(), v).second);
+    CHECK(by_first.emplace(ack["first"].get<std::uint64_t>(), std::make_pair(v, t)).second);
     acked.insert(acked.end(), v.begin(), v.end());
   };
-  c.send_json({{"stream", "k"}, {"values", {1.5, -2.25}}, {"id", 0}, {"producer", "C"}, {"seq", 1}});
-  record(c.next_of_type("ack"), {1.5, -2.25});
+  // Five-minute samples (288 a day) with a daily swing: batch i of A starts at t0 + 2i·50 samples,
+  // B's 50 samples later (what the two log in the other order is scored without its time).
+  const double t0 = 1.7e9;
+  const double spacing = 300.0;
+  c.send_json(
+      {{"stream", "k"}, {"values", {1.5, -2.25}}, {"id", 0}, {"producer", "C"}, {"seq", 1}, {"t", t0}});
+  record(c.next_of_type("ack"), {1.5, -2.25}, t0);
   REQUIRE(wait_until([&] { return metric(owner_node.port(), "streamstats_redis_owned_streams") == 1; }, 10s));
   auto nodes = start_nodes(cfg, url, 2);
   auto a = pool.connect(nodes[0]->port());
@@ -370,20 +412,24 @@ TEST_CASE(
   std::chrono::steady_clock::time_point killed{};
   std::thread watcher;
   double takeover_ms = -1;  // kill → a survivor holds the lease (its metrics say so)
+  const double pi = std::acos(-1.0);
+  auto batch_of = [&](double t) {
+    std::vector<double> v(per);
+    for (std::size_t j = 0; j < per; ++j) {
+      v[j] = noise(rng) + 60.0 * std::sin(2 * pi * (t + static_cast<double>(j) * spacing) / 86400.0);
+    }
+    return v;
+  };
   for (int i = 0; i < batches; ++i) {
     // A and B each have a batch in flight at the same time: their appends interleave in Redis.
-    std::vector<double> va(per);
-    std::vector<double> vb(per);
-    for (double& x : va) {
-      x = noise(rng);
-    }
-    for (double& x : vb) {
-      x = noise(rng);
-    }
-    a.send_json({{"stream", "k"}, {"values", va}, {"id", i}, {"producer", "A"}, {"seq", i + 1}});
-    b.send_json({{"stream", "k"}, {"values", vb}, {"id", i}, {"producer", "B"}, {"seq", i + 1}});
-    record(a.next_of_type("ack"), va);  // whoever owns the stream
-    record(b.next_of_type("ack"), vb);
+    const double ta = t0 + static_cast<double>(2 * i + 1) * static_cast<double>(per) * spacing;
+    const double tb = ta + static_cast<double>(per) * spacing;
+    const std::vector<double> va = batch_of(ta);
+    const std::vector<double> vb = batch_of(tb);
+    a.send_json({{"stream", "k"}, {"values", va}, {"id", i}, {"producer", "A"}, {"seq", i + 1}, {"t", ta}});
+    b.send_json({{"stream", "k"}, {"values", vb}, {"id", i}, {"producer", "B"}, {"seq", i + 1}, {"t", tb}});
+    record(a.next_of_type("ack"), va, ta);  // whoever owns the stream
+    record(b.next_of_type("ack"), vb, tb);
     if (i == batches / 3) {
       owner_node.signal(SIGKILL);
       killed = std::chrono::steady_clock::now();
@@ -449,22 +495,34 @@ TEST_CASE(
   CHECK((v == Approx(var_pop).epsilon(1e-12) || v == Approx(var_smp).epsilon(1e-12)));
 
   // The single-process run: the acknowledged batches tile [0, total) in `first` order (the log
-  // order: no hole, no overlap); fed in that order to a pipeline built from the same spec, they give
-  // the snapshot's stats (every field, bit for bit: JSON numbers round-trip) and the state the
-  // owner stored in Redis, byte for byte — across the kill and the successor's load and replay.
-  replay one;
+  // order: no hole, no overlap); fed in that order, each with its "t", to a pipeline built from the
+  // same spec, they give the snapshot's stats (every field, bit for bit: JSON numbers round-trip) and
+  // the state the owner stored in Redis, byte for byte — across the kill and the successor's load
+  // and replay, daily stage included. The same batches without their times give another state: the
+  // times are what this checks.
+  replay one(timed_config_text);
+  replay untimed(timed_config_text);
   std::uint64_t expect_first = 0;
+  double last_t = 0.0;
   for (const auto& [first, batch] : by_first) {
     CHECK(first == expect_first);
-    expect_first = first + batch.size();
-    one.batch(batch);
+    expect_first = first + batch.first.size();
+    one.batch(batch.first, batch.second);
+    untimed.batch(batch.first);
+    last_t = batch.second;
   }
   CHECK(expect_first == acked.size());
   CHECK(snap["stats"] == one.stats());
   const std::string key = "ss:{k}:state";
   REQUIRE(wait_until(
       [&] { return redis_hget(redis.socket_path(), key, "next") == std::to_string(acked.size()); }, 10s));
-  one.check_stored(redis_hget(redis.socket_path(), key, "state"));
+  const std::string stored = redis_hget(redis.socket_path(), key, "state");
+  one.check_stored(stored, last_t);
+  std::string without_times;
+  untimed.pipe.save_state(without_times);
+  CHECK(stored.compare(24, std::string::npos, without_times) != 0);
+  std::printf("kill -9 with the daily stage: %zu alerts in the replay with times, %zu without\n", one.alerts,
+              untimed.alerts);
   for (auto& n : nodes) {
     n->signal(SIGTERM);
     CHECK(n->wait_exit() == 0);

@@ -84,8 +84,10 @@ class broker_host {
 
   // The stream exists locally (created with the server's pipeline factory); false when refused.
   virtual bool ensure_stream(std::string_view name) = 0;
-  // Owner: learns n samples in log order; the alerts they start are appended to `alerts`.
-  virtual void apply(std::string_view name, const double* v, std::size_t n,
+  // Owner: learns n samples in log order, with the batch's time t as append() was given it (Unix
+  // seconds, its first sample's; NaN for a log entry without one: the owner's clock then); the alerts
+  // they start are appended to `alerts`.
+  virtual void apply(std::string_view name, const double* v, std::size_t n, double t,
                      std::vector<broker_alert>& alerts) = 0;
   // The stream's whole state (counters + pipeline state); false when its pipeline has no state.
   virtual bool save(std::string_view name, std::string& out) = 0;
@@ -110,12 +112,15 @@ class broker {
   virtual void start() = 0;
   // Gives up the leases and closes the connections (the io loop can then end).
   virtual void stop() = 0;
-  // Appends n ≥ 1 checked samples to the stream's log; `done` runs once, later, with the outcome.
+  // Appends n ≥ 1 checked samples to the stream's log, with their time t (Unix seconds, the first
+  // sample's: the push's "t" or its arrival time), which the owner's apply() gets back, so that a
+  // successor replaying the log learns each batch with the time the first owner did; `done` runs
+  // once, later, with the outcome.
   // With origin.seq != 0, the batch is numbered (producers.hpp's rule, applied by the broker across
   // nodes): a duplicate is acknowledged without being appended again, and a gap is out_of_order.
   using append_done = std::function<void(const append_outcome&)>;
-  virtual void append(std::string_view name, const double* v, std::size_t n, const producer_seq& origin,
-                      append_done done) = 0;
+  virtual void append(std::string_view name, const double* v, std::size_t n, double t,
+                      const producer_seq& origin, append_done done) = 0;
   [[nodiscard]] virtual bool ready() const = 0;
   [[nodiscard]] virtual broker_metrics metrics() const = 0;
 };

@@ -1423,7 +1423,9 @@ class server_core final : public server_engine {
       }
     }
     if (broker_) {
-      forward_to_broker(sh, c, s, values, n, id, origin);  // io_threads = 1: `c` lives here
+      // io_threads = 1: `c` lives here. The batch's time goes into the log with it, so that every
+      // owner learns it with the same time.
+      forward_to_broker(sh, c, s, values, n, std::isnan(t) ? now_seconds() : t, id, origin);
       return;
     }
     // A numbered push (producer id + seq): a retry of a batch already learnt is acknowledged, not
@@ -1495,14 +1497,14 @@ class server_core final : public server_engine {
 
   // A checked push to the broker: acknowledged (or refused) when Redis answers.
   void forward_to_broker(shard& sh, subscriber* c, stream_type* s, const double* values, std::size_t n,
-                         std::string_view id, const producer_seq& origin) {
+                         double when, std::string_view id, const producer_seq& origin) {
     std::weak_ptr<peer_type> who;
     if (c != nullptr) {
       who = c->con;
     }
     const std::uint64_t seq = origin.seq;
     broker_->append(
-        s->name, values, n, origin,
+        s->name, values, n, when, origin,
         [this, &sh, who, s, n, seq, has_con = c != nullptr, id = std::string(id)](const append_outcome& r) {
           const std::uint64_t added = r.ok && !r.duplicate ? n : 0;
           subscriber* cs = nullptr;
@@ -1541,14 +1543,14 @@ class server_core final : public server_engine {
       error_code err = error_code::invalid_stream_name;
       return self.create_stream(sh, name, err) != nullptr;
     }
-    void apply(std::string_view name, const double* v, std::size_t n,
+    void apply(std::string_view name, const double* v, std::size_t n, double t,
                std::vector<broker_alert>& alerts) override {
       error_code err = error_code::invalid_stream_name;
       stream_type* s = self.create_stream(sh, name, err);
       if (s == nullptr) {
         return;
       }
-      const double when = now_seconds();
+      const double when = std::isnan(t) ? now_seconds() : t;  // NaN: an entry logged without a time
       sh.streams.push(*s, v, n, when, [&](std::uint64_t index, double x, const alert_info& a) {
         alerts.push_back({index, x, a.z, a.score, when});
       });

@@ -179,7 +179,7 @@ class server_broker;
 struct stream_acc {
   server_broker* b = nullptr;
   std::string name;
-  void push(const double* first, const double* last);
+  void push(const double* first, const double* last, double t);  // t: the log entry's (owner.hpp)
 };
 struct stream_acc_codec {
   static std::string save(const stream_acc& a);
@@ -246,7 +246,7 @@ class server_broker final : public broker {
     });
   }
 
-  void append(std::string_view name, const double* v, std::size_t n, const producer_seq& origin,
+  void append(std::string_view name, const double* v, std::size_t n, double t, const producer_seq& origin,
               append_done done) override {
     if (name.find_first_of("{}") != std::string_view::npos) {
       asio::post(main_.io(), [done = std::move(done)] {
@@ -286,7 +286,7 @@ class server_broker final : public broker {
           }
           done(o);
         },
-        origin.producer, origin.seq);
+        origin.producer, origin.seq, t);
   }
 
   [[nodiscard]] bool ready() const override { return main_.ready() && own_.ready() && sub_.ready(); }
@@ -461,9 +461,9 @@ class server_broker final : public broker {
   }
 
   // The owner's apply step (stream_acc::push).
-  void apply(const std::string& name, const double* v, std::size_t n) {
+  void apply(const std::string& name, const double* v, std::size_t n, double t) {
     alerts_.clear();
-    host_.apply(name, v, n, alerts_);
+    host_.apply(name, v, n, t, alerts_);
     applied_ += n;
     if (alerts_.empty())
       return;
@@ -500,8 +500,8 @@ class server_broker final : public broker {
   std::shared_ptr<char> life_ = std::make_shared<char>();
 };
 
-inline void stream_acc::push(const double* first, const double* last) {
-  b->apply(name, first, static_cast<std::size_t>(last - first));
+inline void stream_acc::push(const double* first, const double* last, double t) {
+  b->apply(name, first, static_cast<std::size_t>(last - first), t);
 }
 inline std::string stream_acc_codec::save(const stream_acc& a) {
   std::string out;

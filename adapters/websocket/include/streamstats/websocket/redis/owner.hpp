@@ -9,7 +9,7 @@
 //   1. on acquiring the lease: load the stored state and the id of the last entry it includes
 //      (none: a fresh accumulator, id 0-0);
 //   2. XREAD COUNT read_count BLOCK block STREAMS log <last id>;
-//   3. push every entry's samples, in log order, into the accumulator;
+//   3. push every entry's samples, in log order, into the accumulator (with the entry's time);
 //   4. store state + last id + next index in one fenced script (refused unless the lease is still
 //      ours), trim the log behind that id, publish the stored state (same script, same fence);
 //      pipelined with the next XREAD.
@@ -20,7 +20,10 @@
 //
 // The connection must outlive the owner.
 //
-// Acc is anything with push(first, last) or push(double), and a state codec: by default
+// Acc is anything with push(first, last, t), push(first, last) or push(double), and a state codec;
+// push(first, last, t) gets the entry's time t (Unix seconds, the batch's first sample's: the field
+// t the append stored, NaN for an entry without one), so that every owner — this one, or a successor
+// replaying the log after a failover — applies each batch with the same time. By default
 // streamstats::save_state / load_state (the loaded state keeps the initial object's run-time
 // configuration where the format carries none). Specialise state_codec for other types.
 #pragma once
@@ -31,9 +34,12 @@
 
 #include <asio/steady_timer.hpp>
 
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -75,6 +81,23 @@ template <class A>
 struct has_range_push<A, std::void_t<decltype(std::declval<A&>().push(std::declval<const double*>(),
                                                                       std::declval<const double*>()))>>
     : std::true_type {};
+template <class A, class = void>
+struct has_timed_push : std::false_type {};
+template <class A>
+struct has_timed_push<A, std::void_t<decltype(std::declval<A&>().push(std::declval<const double*>(),
+                                                                      std::declval<const double*>(), 0.0))>>
+    : std::true_type {};
+// The entry's field t ("%.17g"); NaN when absent or not a finite number.
+inline double parse_time(std::string_view s) noexcept {
+  if (s.empty() || s.size() > 40)
+    return std::numeric_limits<double>::quiet_NaN();
+  char buf[41];
+  std::memcpy(buf, s.data(), s.size());
+  buf[s.size()] = '\0';
+  char* end = nullptr;
+  const double v = std::strtod(buf, &end);
+  return end == buf + s.size() && std::isfinite(v) ? v : std::numeric_limits<double>::quiet_NaN();
+}
 }  // namespace detail
 
 template <class Acc, class Codec = state_codec<Acc>>
@@ -249,13 +272,15 @@ class owner {
         continue;
       std::string_view id = reply_str(en->element[0]);
       const redisReply* f = en->element[1];
-      std::string_view idx, data;
+      std::string_view idx, data, stamp;
       bool has_d = false;
       if (f->type == REDIS_REPLY_ARRAY) {
         for (std::size_t k = 0; k + 1 < f->elements; k += 2) {
           std::string_view name = reply_str(f->element[k]);
           if (name == "i")
             idx = reply_str(f->element[k + 1]);
+          if (name == "t")
+            stamp = reply_str(f->element[k + 1]);
           if (name == "d") {
             data = reply_str(f->element[k + 1]);
             has_d = true;
@@ -284,7 +309,9 @@ class owner {
         std::memcpy(&buf_[i], &u, 8);
       }
 #endif
-      if constexpr (detail::has_range_push<Acc>::value) {
+      if constexpr (detail::has_timed_push<Acc>::value) {
+        acc_.push(buf_.data(), buf_.data() + n, detail::parse_time(stamp));
+      } else if constexpr (detail::has_range_push<Acc>::value) {
         acc_.push(buf_.data(), buf_.data() + n);
       } else {
         for (double x : buf_)

@@ -4,7 +4,10 @@
 // One stream `name` is four keys with the same hash tag, so that Redis Cluster keeps them in one
 // slot (the scripts touch several of them atomically) and one shard owns the stream:
 //   <prefix>:{name}:log     Redis Stream; one entry per batch: i = index of its first sample,
-//                           d = the samples, little-endian IEEE float64, 8 bytes each
+//                           d = the samples, little-endian IEEE float64, 8 bytes each,
+//                           t = the batch's time when the append gave one (Unix seconds, "%.17g":
+//                           its first sample's, as a push's "t" — the server sends the push's "t"
+//                           or its arrival time), so that every owner applies it with the same time
 //   <prefix>:{name}:meta    hash: epoch, next (the next sample index), replid (see below)
 //   <prefix>:{name}:lease   the owner's token, SET NX PX (lease.hpp)
 //   <prefix>:{name}:state   hash: state (save_state bytes), id (last applied entry), next, epoch
@@ -22,11 +25,14 @@
 
 #include <streamstats/websocket/redis/connection.hpp>
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -52,7 +58,8 @@ namespace scripts {
 
 // KEYS: log, meta, producer key (the meta key again when no producer id is given).
 // ARGV: payload, candidate epoch, the caller's view of the server's replid, producer id ('' for
-// none), the producer's sequence number for this batch.
+// none), the producer's sequence number for this batch, the batch's time ('' for none; stored as
+// the entry's field t).
 // Returns {entry id, first index, count, epoch, duplicate (0/1)}.
 //
 // With a producer id, the script remembers the producer's last sequence number and its answer
@@ -92,7 +99,12 @@ if not epoch or (ARGV[3] ~= '' and m[2] ~= ARGV[3]) then
   redis.call('HSET', KEYS[2], 'epoch', epoch, 'replid', ARGV[3])
 end
 local first = redis.call('HINCRBY', KEYS[2], 'next', n) - n
-local id = redis.call('XADD', KEYS[1], '*', 'i', first, 'd', d)
+local id
+if ARGV[6] ~= nil and ARGV[6] ~= '' then
+  id = redis.call('XADD', KEYS[1], '*', 'i', first, 'd', d, 't', ARGV[6])
+else
+  id = redis.call('XADD', KEYS[1], '*', 'i', first, 'd', d)
+end
 if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[3], 'seq', ARGV[5], 'id', id, 'first', first, 'n', n, 'epoch', epoch)
   redis.call('PEXPIRE', KEYS[3], 86400000)
@@ -216,9 +228,11 @@ class stream_log {
   // Appends n doubles to stream `name` as one log entry. The handler is called once, later.
   // With a producer id (unique per producer, e.g. node + connection) and a sequence number per
   // batch (1, 2, 3...), a batch sent again after "unavailable" is appended at most once.
+  // t: the batch's time (Unix seconds, its first sample's), stored with the entry and passed by the
+  // owner to an accumulator that takes one (owner.hpp); NaN or ±Inf: none stored.
   void append(std::string_view name, const double* data, std::size_t n,
               std::function<void(const append_result&)> h, std::string_view producer = {},
-              std::uint64_t seq = 0) {
+              std::uint64_t seq = 0, double t = std::numeric_limits<double>::quiet_NaN()) {
     std::string bytes(n * sizeof(double), '\0');
     static_assert(sizeof(double) == 8, "IEEE binary64 expected");
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -232,19 +246,22 @@ class stream_log {
         bytes[i * 8 + static_cast<std::size_t>(b)] = static_cast<char>((u >> (8 * b)) & 0xffu);
     }
 #endif
-    append_bytes(name, bytes, std::move(h), producer, seq);
+    append_bytes(name, bytes, std::move(h), producer, seq, t);
   }
 
   // The same with the wire form (what a binary WebSocket batch already is): little-endian float64.
   void append_bytes(std::string_view name, std::string_view le_doubles,
                     std::function<void(const append_result&)> h, std::string_view producer = {},
-                    std::uint64_t seq = 0) {
+                    std::uint64_t seq = 0, double t = std::numeric_limits<double>::quiet_NaN()) {
     const stream_keys k = stream_keys::of(name, prefix_);
     const std::string epoch = detail::random_token();
     const std::string pkey = producer.empty() ? k.meta : k.producer_prefix + std::string(producer);
     const std::string seq_s = std::to_string(seq);
+    char t_s[32] = "";
+    if (std::isfinite(t))
+      std::snprintf(t_s, sizeof t_s, "%.17g", t);
     c_.command({"EVAL", scripts::ingest, "3", k.log, k.meta, pkey, le_doubles, epoch, c_.server_replid(),
-                producer, seq_s},
+                producer, seq_s, t_s},
                [h = std::move(h)](const redisReply* r) {
                  append_result res;
                  if (r == nullptr) {
