@@ -472,6 +472,7 @@ TEST_CASE(
     // /metrics sums both threads: every stream with its samples.
     const std::string m = http_body(port, "/metrics");
     CHECK(m.find("streamstats_streams 8\n") != std::string::npos);
+    INFO("the server's stderr: " << a.err());  // why a checkpoint failed, when one did
     CHECK(m.find("streamstats_checkpoints_failed_total 0\n") != std::string::npos);
     for (const std::string& n : names) {
       INFO(n);
