@@ -48,30 +48,9 @@ namespace ws = streamstats::websocket;
 
 namespace {
 
-const char* const config_text = R"(
-[server]
-port = 0
-snapshot_interval_ms = 20
-shutdown_timeout_ms = 1000
-
-[redis]
-lease_ttl_ms = 600
-
-[[pipeline]]
-match = "*"
-stats = ["count", "mean", "variance", "min", "max"]
-detector = true
-detector_threshold = 3.5
-detector_warmup = 20
-# The daily stage off: it learns from each sample's time, and these tests' pushes carry none (each
-# batch is logged with its arrival time at the ingesting node, which a replay in another process does
-# not know). The kill -9 test below keeps it on (the default) and stamps its pushes.
-detector_period = 0
-)";
-
 // The kill -9 test's: the default detector, whose daily stage learns the stream's pace and phase from
 // each batch's time (issue 10), which the log carries with the batch (the push's "t").
-const char* const timed_config_text = R"(
+const std::string timed_config_text = R"(
 [server]
 port = 0
 snapshot_interval_ms = 20
@@ -88,7 +67,12 @@ detector_threshold = 3.5
 detector_warmup = 20
 )";
 
-ws::pipeline_spec test_spec(const char* text = config_text) {
+// The other tests': the daily stage off. It learns from each sample's time, and these tests' pushes
+// carry none (each batch is logged with its arrival time at the ingesting node, which a replay in
+// another process does not know).
+const std::string config_text = timed_config_text + "detector_period = 0\n";
+
+ws::pipeline_spec test_spec(const std::string& text = config_text) {
   const auto c = ws::parse_config(text);
   REQUIRE(c.pipelines.size() == 1);
   return c.pipelines[0];
@@ -175,7 +159,7 @@ std::string redis_hget(const std::string& socket, const std::string& key, const 
 // the same batches in the same order, one push per batch as the owner applies one per log entry,
 // with the batch's time t when the pushes carried one.
 struct replay {
-  explicit replay(const char* text = config_text) : pipe(test_spec(text)) {}
+  explicit replay(const std::string& text = config_text) : pipe(test_spec(text)) {}
   ws::spec_pipeline pipe;
   std::uint64_t count = 0;
   double last = 0.0;
