@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -299,16 +300,63 @@ TEST_CASE("missing and empty directories hold no checkpoint — a write creates 
   CHECK_FALSE(l.found);
   CHECK(l.problems.empty());
 
-  // Unrelated files and a temporary of an interrupted write are no generations; load removes the
-  // temporary.
+  // Unrelated files and a temporary of an interrupted write are no generations. A plain load only
+  // reads (the temporary may be a live writer's, about to be renamed); the owner's recovery,
+  // load(true), removes it.
   write_all(empty / "notes.txt", "hello");
   write_all(empty / "checkpoint-00000000000000000007.tmp", "half a checkp");
   write_all(empty / "checkpoint-7.sscp", "bad name");
   l = e.load();
   CHECK_FALSE(l.found);
   CHECK(l.problems.empty());
+  CHECK(fs::exists(empty / "checkpoint-00000000000000000007.tmp"));
+  l = e.load(true);
+  CHECK_FALSE(l.found);
+  CHECK(l.problems.empty());
   CHECK_FALSE(fs::exists(empty / "checkpoint-00000000000000000007.tmp"));
   CHECK(fs::exists(empty / "notes.txt"));
+}
+
+TEST_CASE("a reader polling a live state directory does not disturb the writer") {
+  // A tool or another process may load() the directory of a running server while it writes (the
+  // daemon tests do). A plain load must not remove the writer's temporary file between its fsync
+  // and its rename: every write succeeds, and the reader reads whole generations meanwhile.
+  temp_dir dir;
+  ws::checkpoint_store writer(dir.path.string());
+  REQUIRE(writer.write(fleet(2, 1).bytes()).ok);
+  std::atomic<bool> done{false};
+  std::atomic<int> loads{0};
+  std::atomic<int> found{0};
+  std::thread reader([&] {
+    ws::checkpoint_store r(dir.path.string());
+    while (!done.load()) {
+      const auto l = r.load();
+      loads.fetch_add(1);
+      if (l.found) {
+        found.fetch_add(1);
+      }
+    }
+  });
+  int failed = 0;
+  std::string first_error;
+  for (std::uint64_t g = 2; g <= 60; ++g) {
+    const auto w = writer.write(fleet(2, g).bytes());
+    if (!w.ok) {
+      ++failed;
+      if (first_error.empty()) {
+        first_error = w.error;
+      }
+    }
+  }
+  done = true;
+  reader.join();
+  INFO(first_error);
+  CHECK(failed == 0);
+  CHECK(loads.load() > 0);
+  CHECK(found.load() > 0);
+  const auto last = ws::checkpoint_store(dir.path.string()).load();
+  REQUIRE(last.found);
+  fleet(2, 60).check(last.data);
 }
 
 TEST_CASE("a write that cannot happen reports the step and the reason") {

@@ -100,11 +100,16 @@ class checkpoint_store {
 
   // The newest generation that reads back whole. Each newer one that does not (truncated, corrupted,
   // unreadable...) is listed in `problems` and, when set_aside_damaged, renamed to <file>.damaged so
-  // that it is neither retried nor counted among the kept generations. Leftover temporary files of
-  // an interrupted write are removed. A missing or empty directory: found = false, no problems.
+  // that it is neither retried nor counted among the kept generations; only then (the owner's
+  // recovery at start-up) are leftover temporary files of an interrupted write removed too. A plain
+  // load() changes nothing on disk, so a tool or another process may inspect the directory of a
+  // running server without deleting the temporary file its writer is about to rename. A missing or
+  // empty directory: found = false, no problems.
   checkpoint_load_result load(bool set_aside_damaged = false) {
     checkpoint_load_result r;
-    remove_temporaries();
+    if (set_aside_damaged) {
+      remove_temporaries();
+    }
     const auto gens = generations();
     next_ = gens.empty() ? 1 : gens.front() + 1;
     for (const std::uint64_t g : gens) {
@@ -134,7 +139,7 @@ class checkpoint_store {
   // Writes the bytes of checkpoint_builder::take() as the next generation: CRC, temporary file,
   // fsync, rename, fsync of the directory; then removes the generations beyond the newest `keep`.
   // A crash at any point leaves every complete generation intact (at worst a temporary file, which
-  // load() removes).
+  // load(true) removes).
   checkpoint_write_result write(std::string bytes) {
     using clock = std::chrono::steady_clock;
     checkpoint_write_result r;
