@@ -14,10 +14,11 @@ namespace streamstats {
 
 // Calibrates a raw anomaly score (|z|, a distance: any non-negative number) against the series' own
 // recent history: push(raw) returns ln p, p = the exponentially weighted fraction of the recent raw
-// scores at or above this one (interpolated within a histogram bin), so one threshold on p means "rarer than
-// that, on this series" on every series. A series whose |z| is routinely 10 (heavy-tailed counts, a square
-// wave's edges, a daily jump) learns that 10 is normal; on a quiet series the same 10 is as rare as
-// the history is long.
+// scores at or above this one (interpolated within a histogram bin: evenly, and in the tail as an
+// exponentially thinning density), so one threshold on p means "rarer than that, on this series" on
+// every series. A series whose |z| is routinely 10 (heavy-tailed counts, a square wave's edges, a
+// daily jump) learns that 10 is normal; on a quiet series the same 10 is as rare as the history is
+// long.
 //
 // The scores live in a fixed histogram of `bins` bins on log1p(raw) (width bin_width, the last bin
 // open-ended, +Inf in it), with exponential forgetting of span `span` samples done in O(1) by growing
@@ -145,12 +146,31 @@ class score_rank {
         above += weights_[i];
       }
     }
-    // Within its bin the sample is placed by linear interpolation of the weight (the bin's mass is
-    // taken as spread evenly over it), so p is continuous in raw rather than a staircase; the open
-    // last bin counts half. The sample itself is counted with the weight it will get: 0 < p ≤ 1.
+    // Within its bin the sample is placed by interpolation of the weight (the bin's mass taken as
+    // spread evenly over it, or thinning out in the tail: below), so p is continuous in raw rather
+    // than a staircase; the open last bin counts half. The sample itself is counted with the weight
+    // it will get: 0 < p ≤ 1.
     const T into = b == Bins - 1 ? T(0.5) : pos - static_cast<T>(b);
     const T w_new = unit_ * inverse_decay_;
     const T total = total_ + w_new;
+    // In the tail (less than tail_share of the weight at or above the bin) the mass thins out across
+    // a bin — a Gaussian's by a factor 17 over the bin of |z| = 3 — and spreading it evenly would put
+    // most of it above the sample: p several times too large where thresholds sit. There the density
+    // within the bin is taken as falling exponentially, at the rate of the neighbouring bins,
+    // λ = ln((W[b−1] + W[b]) / (W[b] + W[b+1])) (exact for an exponential density, and defined when
+    // the bin above is empty), and the share of W[b] above the sample is (e^{−λ·into} − e^{−λ}) /
+    // (1 − e^{−λ}): 1 − into as λ → 0, continuous at the bin's edges. Off the tail, or where the
+    // density rises (λ ≤ 0), the even spread.
+    T share_above = T(1) - into;
+    const T here = weights_[b];
+    if (b > 0 && b < Bins - 1 && here > T(0) && above + here + w_new < T(tail_share) * total) {
+      const T ratio = (weights_[b - 1] + here) / (here + weights_[b + 1]);
+      if (ratio > T(1)) {
+        const T lambda = std::log(ratio);
+        const T whole = std::expm1(-lambda);  // −(1 − e^{−λ}), < 0
+        share_above = (std::expm1(-lambda * into) - whole) / -whole;
+      }
+    }
     // graded: beyond everything recent (no material weight at or above the sample: less than a
     // sample of about 7 spans ago), the sample's own weight decays by e per bin past the highest
     // material bin, so that "never seen" still grades how far beyond — 2 bins past is rarer than just
@@ -167,8 +187,8 @@ class score_rank {
         own *= std::exp(-(extra < T(20) ? extra : T(20)));
       }
     }
-    const T p = (above + (T(1) - into) * weights_[b] + w_new) / total;
-    const T graded = (above + (T(1) - into) * weights_[b] + own) / total;
+    const T p = (above + share_above * here + w_new) / total;
+    const T graded = (above + share_above * here + own) / total;
     const T p_bin = (above + weights_[b] + w_new) / total;
     return {p < T(1) ? p : T(1), p_bin < T(1) ? p_bin : T(1), graded < T(1) ? graded : T(1)};
   }
@@ -207,6 +227,9 @@ class score_rank {
     }
     return w;
   }
+
+  // Below this share of the weight at or above a sample's bin, the bin's mass is spread exponentially.
+  static constexpr double tail_share = 0.1;
 
   T decay_;
   T inverse_decay_;
